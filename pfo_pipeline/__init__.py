@@ -1,0 +1,1 @@
+"""Pocket Family Office open-banking pipeline (Powens -> DuckDB ledger -> dbt -> overview)."""

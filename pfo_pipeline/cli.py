@@ -1,0 +1,17 @@
+"""`pfo`: one command line for the emulator, the demo, webhooks and the bank-connect flow."""
+
+from __future__ import annotations
+
+import click
+
+from pfo_pipeline.demo import demo
+from pfo_pipeline.emulator.cli import emulator_cli
+
+
+@click.group()
+def main() -> None:
+    """Pocket Family Office open-banking pipeline."""
+
+
+main.add_command(emulator_cli, name="emulator")
+main.add_command(demo, name="demo")

@@ -1,0 +1,1 @@
+"""The canonical ledger: DuckDB schema, Pandera records, mapping and loading."""

@@ -1,0 +1,468 @@
+"""Every write to the ledger goes through here: bulk Arrow upserts, tombstones, twins, cursors.
+
+A load stages its validated batches in a temp table, then applies them in ONE transaction together
+with the quarantine rows, the incremental cursor and the load record. A crash before that commit
+leaves the ledger and cursor exactly as they were, so a re-run converges to the same state.
+Rows are only rewritten when their content hash changes: a re-run with no upstream change leaves
+every ledger table byte-for-byte equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from pfo_pipeline.ledger.mapping import AccountRef, Reject, SyncContext
+from pfo_pipeline.ledger.records import (
+    VALIDATION_ONLY,
+    AccountBalanceRecord,
+    BankAccountRecord,
+    BankTransactionRecord,
+    record_columns,
+)
+
+TRANSACTION_COLUMNS = [c for c in record_columns(BankTransactionRecord) if c not in VALIDATION_ONLY]
+# What Powens owns: a change in any of these is an upstream edit worth a new version of the row.
+# (Categories are ours: rules, transfers and user overrides change them, not Powens.)
+_TRANSACTION_HASHED = [
+    c
+    for c in TRANSACTION_COLUMNS
+    if c not in ("id", "tenant_id", "connection_id", "external_id", "standardized_category")
+    and c not in ("category_source", "booked_at")
+]
+ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
+BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
+
+
+@dataclass
+class LoadStats:
+    rows_in: int = 0
+    upserted: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    tombstoned: int = 0
+    twins_linked: int = 0
+
+    def as_metadata(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _hash_expr(columns: list[str], alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    parts = ", ".join(f"coalesce(CAST({prefix}{c} AS VARCHAR), '\\N')" for c in columns)
+    return f"md5(concat_ws('|', {parts}))"
+
+
+def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
+    return pa.Table.from_pandas(frame[columns], preserve_index=False)
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# --- loads ---------------------------------------------------------------------------------
+
+
+def start_load(
+    conn: duckdb.DuckDBPyConnection, ctx: SyncContext, stream: str, mode: str, now: datetime
+) -> None:
+    """Record the load as running (committed at once) and close out loads a crash left open."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE ledger.loads SET status = 'abandoned', finished_at = ?, "
+            "error = 'process ended before the load committed' "
+            "WHERE tenant_id = ? AND connection_id = ? AND stream = ? AND status = 'running'",
+            [now, ctx.tenant_id, ctx.connection_id, stream],
+        )
+        conn.execute(
+            "INSERT INTO ledger.loads (load_id, tenant_id, connection_id, stream, started_at, "
+            "status, mode) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            [ctx.load_id, ctx.tenant_id, ctx.connection_id, stream, now, mode],
+        )
+
+
+def _finish_load_sql(
+    conn: duckdb.DuckDBPyConnection,
+    load_id: str,
+    stats: LoadStats,
+    now: datetime,
+    *,
+    window: tuple[str | None, str | None] = (None, None),
+    cursor: tuple[datetime | None, datetime | None] = (None, None),
+) -> None:
+    conn.execute(
+        "UPDATE ledger.loads SET status = 'succeeded', finished_at = ?, rows_in = ?, upserted = ?, "
+        "unchanged = ?, quarantined = ?, tombstoned = ?, window_start = ?, window_end = ?, "
+        "cursor_before = ?, cursor_after = ? WHERE load_id = ?",
+        [
+            now,
+            stats.rows_in,
+            stats.upserted,
+            stats.unchanged,
+            stats.quarantined,
+            stats.tombstoned,
+            window[0],
+            window[1],
+            cursor[0],
+            cursor[1],
+            load_id,
+        ],
+    )
+
+
+def fail_load(conn: duckdb.DuckDBPyConnection, load_id: str, error: str, now: datetime) -> None:
+    """Mark a load failed; the message is the error's text (our errors carry no PII)."""
+    conn.execute(
+        "UPDATE ledger.loads SET status = 'failed', finished_at = ?, error = ? WHERE load_id = ?",
+        [now, error[:2000], load_id],
+    )
+
+
+# --- quarantine ----------------------------------------------------------------------------
+
+
+def _insert_quarantine(
+    conn: duckdb.DuckDBPyConnection,
+    ctx: SyncContext,
+    stream: str,
+    rejects: list[Reject],
+    now: datetime,
+) -> int:
+    """Keyed by the record's content: the same bad record seen again is not a new row."""
+    if not rejects:
+        return 0
+    rows = {"id": [], "external_id": [], "reasons": [], "record": []}
+    for reject in rejects:
+        record = orjson.dumps(reject.record, option=orjson.OPT_SORT_KEYS, default=str).decode()
+        digest = hashlib.md5(
+            f"{ctx.tenant_id}|{ctx.connection_id}|{stream}|{record}".encode(),
+            usedforsecurity=False,
+        ).hexdigest()
+        rows["id"].append(f"qtn_{digest}")
+        rows["external_id"].append(reject.external_id)
+        rows["reasons"].append(orjson.dumps(list(reject.reasons)).decode())
+        rows["record"].append(record)
+    table = pa.table(rows)
+    conn.register("_quarantine_batch", table)
+    try:
+        conn.execute(
+            "INSERT INTO ledger.quarantine (id, load_id, stream, tenant_id, connection_id, "
+            "external_id, reasons, record, quarantined_at) "
+            "SELECT DISTINCT ON (id) id, ?, ?, ?, ?, external_id, reasons::JSON, record::JSON, ? "
+            "FROM _quarantine_batch ON CONFLICT (id) DO NOTHING",
+            [ctx.load_id, stream, ctx.tenant_id, ctx.connection_id, now],
+        )
+    finally:
+        conn.unregister("_quarantine_batch")
+    return len(rejects)
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+
+def known_account_identities(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, connection_id: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(Powens id -> canonical id, identity key -> canonical id) already in the ledger."""
+    rows = conn.execute(
+        "SELECT external_id, account_id, identity_key FROM ledger.account_aliases "
+        "WHERE tenant_id = ? AND connection_id = ?",
+        [tenant_id, connection_id],
+    ).fetchall()
+    aliases = {external: account for external, account, _ in rows}
+    identities = {key: account for _, account, key in rows if key}
+    return aliases, identities
+
+
+def account_refs(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, connection_id: str
+) -> dict[int, AccountRef]:
+    """Powens account id -> canonical account and its currency, for mapping transactions."""
+    rows = conn.execute(
+        "SELECT a.external_id, a.account_id, b.currency FROM ledger.account_aliases a "
+        "JOIN ledger.bank_accounts b ON b.id = a.account_id "
+        "WHERE a.tenant_id = ? AND a.connection_id = ?",
+        [tenant_id, connection_id],
+    ).fetchall()
+    return {int(external): AccountRef(account, currency) for external, account, currency in rows}
+
+
+def apply_accounts(
+    conn: duckdb.DuckDBPyConnection,
+    ctx: SyncContext,
+    frame: pd.DataFrame,
+    new_aliases: list[tuple[str, str, str | None]],
+    rejects: list[Reject],
+    now: datetime,
+) -> LoadStats:
+    stats = LoadStats(rows_in=len(frame) + len(rejects))
+    with transaction(conn):
+        if new_aliases:
+            conn.executemany(  # a handful of accounts per tenant, never a hot path
+                "INSERT INTO ledger.account_aliases VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [
+                    [ctx.tenant_id, ctx.connection_id, external, account, key, now]
+                    for external, account, key in new_aliases
+                ],
+            )
+        changed = _upsert(
+            conn, "bank_accounts", frame, ACCOUNT_COLUMNS, ACCOUNT_COLUMNS[1:], ctx, now
+        )
+        stats.upserted = len(changed)
+        stats.inserted = sum(1 for _, created in changed if created == now)
+        stats.unchanged = len(frame) - stats.upserted
+        stats.quarantined = _insert_quarantine(conn, ctx, "accounts", rejects, now)
+        _finish_load_sql(conn, ctx.load_id, stats, now)
+    return stats
+
+
+def apply_balances(
+    conn: duckdb.DuckDBPyConnection,
+    ctx: SyncContext,
+    frame: pd.DataFrame,
+    rejects: list[Reject],
+    now: datetime,
+) -> LoadStats:
+    """One snapshot per account, type and day: a later refresh the same day replaces it."""
+    stats = LoadStats(rows_in=len(frame) + len(rejects))
+    with transaction(conn):
+        changed = _upsert(
+            conn,
+            "account_balances",
+            frame,
+            BALANCE_COLUMNS,
+            [c for c in BALANCE_COLUMNS if c != "id"],
+            ctx,
+            now,
+            has_updated_at=False,
+        )
+        stats.upserted = len(changed)
+        stats.inserted = sum(1 for _, created in changed if created == now)
+        stats.unchanged = len(frame) - stats.upserted
+        stats.quarantined = _insert_quarantine(conn, ctx, "balances", rejects, now)
+        _finish_load_sql(conn, ctx.load_id, stats, now)
+    return stats
+
+
+def _upsert(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    columns: list[str],
+    hashed: list[str],
+    ctx: SyncContext,
+    now: datetime,
+    *,
+    has_updated_at: bool = True,
+) -> list[tuple[str, datetime]]:
+    """Insert new ids, rewrite changed ones (content hash), leave identical rows untouched."""
+    if frame.empty:
+        return []
+    conn.register("_upsert_batch", _arrow(frame, columns))
+    try:
+        updates = [f"{c} = excluded.{c}" for c in columns if c != "id"]
+        updates += ["row_hash = excluded.row_hash", "load_id = excluded.load_id"]
+        if has_updated_at:
+            updates.append("updated_at = excluded.updated_at")
+        extra_cols = "created_at, " + ("updated_at, " if has_updated_at else "")
+        extra_vals = "?, " + ("?, " if has_updated_at else "")
+        params = [now, now] if has_updated_at else [now]
+        return conn.execute(
+            f"INSERT INTO ledger.{table} ({', '.join(columns)}, {extra_cols} row_hash, load_id) "
+            f"SELECT {', '.join(columns)}, {extra_vals} {_hash_expr(hashed)}, ? FROM _upsert_batch "
+            f"ON CONFLICT (id) DO UPDATE SET {', '.join(updates)} "
+            f"WHERE ledger.{table}.row_hash <> excluded.row_hash "
+            "RETURNING id, created_at",
+            [*params, ctx.load_id],
+        ).fetchall()
+    finally:
+        conn.unregister("_upsert_batch")
+
+
+# --- transactions --------------------------------------------------------------------------
+
+
+def read_cursor(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, connection_id: str, stream: str
+) -> datetime | None:
+    rows = conn.execute(
+        "SELECT high_watermark FROM ledger.sync_cursors "
+        "WHERE tenant_id = ? AND connection_id = ? AND stream = ?",
+        [tenant_id, connection_id, stream],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+class TransactionStage:
+    """Validated batches of one load, held in a temp table until the single commit."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, ctx: SyncContext) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.rejects: list[Reject] = []
+        self.rows_in = 0
+        self.high_watermark: datetime | None = None
+        self._table = "_stage_transactions"
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self._table} AS "
+            f"SELECT {', '.join(TRANSACTION_COLUMNS)} FROM ledger.bank_transactions LIMIT 0"
+        )
+
+    def add(self, frame: pd.DataFrame, rejects: list[Reject], raw_rows: int) -> None:
+        self.rows_in += raw_rows
+        self.rejects.extend(rejects)
+        if frame.empty:
+            return
+        batch_max = frame["provider_updated_at"].max()
+        if pd.notna(batch_max):
+            batch_max = pd.Timestamp(batch_max).to_pydatetime()
+            if self.high_watermark is None or batch_max > self.high_watermark:
+                self.high_watermark = batch_max
+        self.conn.register("_stage_batch", _arrow(frame, TRANSACTION_COLUMNS))
+        try:
+            self.conn.execute(f"INSERT INTO {self._table} SELECT * FROM _stage_batch")
+        finally:
+            self.conn.unregister("_stage_batch")
+
+    def note_watermark(self, value: datetime | None) -> None:
+        """Rows that were rejected still moved Powens' clock: count them toward the cursor."""
+        if value is not None and (self.high_watermark is None or value > self.high_watermark):
+            self.high_watermark = value
+
+    def commit(
+        self,
+        now: datetime,
+        *,
+        cursor_before: datetime | None,
+        window: tuple[str | None, str | None],
+        post_merge: list,
+    ) -> LoadStats:
+        """Apply the whole load atomically: upsert, tombstones, twins, transfers, overrides,
+        quarantine, cursor and load record, or nothing at all."""
+        conn, ctx, stage = self.conn, self.ctx, self._table
+        stats = LoadStats(rows_in=self.rows_in)
+        # Offset pages can overlap when Powens data moves mid-sync: keep each id's newest version.
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE _stage_latest AS SELECT * FROM {stage} "
+            "QUALIFY row_number() OVER (PARTITION BY id ORDER BY provider_updated_at DESC NULLS LAST) = 1"
+        )
+        with transaction(conn):
+            stats.tombstoned = conn.execute(
+                "SELECT count(*) FROM _stage_latest s LEFT JOIN ledger.bank_transactions t "
+                "ON t.id = s.id WHERE s.status = 'cancelled' AND t.status IS DISTINCT FROM 'cancelled'"
+            ).fetchall()[0][0]
+            updates = [
+                f"{c} = excluded.{c}"
+                for c in TRANSACTION_COLUMNS
+                if c not in ("id", "standardized_category", "category_source", "booked_at")
+            ]
+            updates += [
+                "standardized_category = CASE WHEN ledger.bank_transactions.category_source = 'user' "
+                "THEN ledger.bank_transactions.standardized_category ELSE excluded.standardized_category END",
+                "category_source = CASE WHEN ledger.bank_transactions.category_source = 'user' "
+                "THEN 'user' ELSE excluded.category_source END",
+                "booked_at = coalesce(ledger.bank_transactions.booked_at, excluded.booked_at)",
+                "row_hash = excluded.row_hash",
+                "load_id = excluded.load_id",
+                "updated_at = excluded.updated_at",
+            ]
+            changed = conn.execute(
+                f"INSERT INTO ledger.bank_transactions ({', '.join(TRANSACTION_COLUMNS)}, "
+                "created_at, updated_at, first_seen_at, row_hash, load_id) "
+                f"SELECT {', '.join(TRANSACTION_COLUMNS)}, ?, ?, ?, "
+                f"{_hash_expr(_TRANSACTION_HASHED)}, ? FROM _stage_latest "
+                f"ON CONFLICT (id) DO UPDATE SET {', '.join(updates)} "
+                "WHERE ledger.bank_transactions.row_hash <> excluded.row_hash "
+                "RETURNING created_at",
+                [now, now, now, ctx.load_id],
+            ).fetchall()
+            stats.upserted = len(changed)
+            stats.inserted = sum(1 for (created,) in changed if created == now)
+            staged = conn.execute("SELECT count(*) FROM _stage_latest").fetchall()[0][0]
+            stats.unchanged = staged - stats.upserted
+            stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id)
+            for step in post_merge:
+                step(conn, ctx.tenant_id)
+            stats.quarantined = _insert_quarantine(conn, ctx, "transactions", self.rejects, now)
+            cursor_after = cursor_before
+            if self.high_watermark is not None and (
+                cursor_before is None or self.high_watermark > cursor_before
+            ):
+                cursor_after = self.high_watermark
+            if cursor_after is not None:
+                conn.execute(
+                    "INSERT INTO ledger.sync_cursors VALUES (?, ?, 'transactions', ?, ?) "
+                    "ON CONFLICT (tenant_id, connection_id, stream) DO UPDATE SET "
+                    "high_watermark = excluded.high_watermark, load_id = excluded.load_id "
+                    "WHERE ledger.sync_cursors.high_watermark <> excluded.high_watermark",
+                    [ctx.tenant_id, ctx.connection_id, cursor_after, ctx.load_id],
+                )
+            _finish_load_sql(
+                conn, ctx.load_id, stats, now, window=window, cursor=(cursor_before, cursor_after)
+            )
+        conn.execute(f"DROP TABLE IF EXISTS {stage}")
+        conn.execute("DROP TABLE IF EXISTS _stage_latest")
+        return stats
+
+
+def link_reissued_twins(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
+    """Powens may delete a pending row and re-issue it booked under a new id. Link the booked twin
+    to the cancelled pending row (same account and amount, a later Powens id, booked within 10
+    days) one-to-one, so lineage shows it and cashflow counts the money once."""
+    return (
+        conn.execute(
+            """
+        WITH pending AS (
+            SELECT p.id, p.account_id, p.amount, p.date, CAST(p.external_id AS BIGINT) AS ext
+            FROM ledger.bank_transactions p
+            WHERE p.tenant_id = ? AND p.status = 'cancelled' AND p.booked_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM ledger.bank_transactions x WHERE x.twin_of_id = p.id)
+        ),
+        candidates AS (
+            SELECT p.id AS pending_id, b.id AS booked_id,
+                   abs(date_diff('day', p.date, b.date)) AS distance
+            FROM pending p
+            JOIN ledger.bank_transactions b
+              ON b.account_id = p.account_id AND b.amount = p.amount
+             AND b.status = 'booked' AND b.twin_of_id IS NULL
+             AND CAST(b.external_id AS BIGINT) > p.ext
+             AND b.date BETWEEN p.date AND p.date + INTERVAL 10 DAY
+        ),
+        ranked AS (
+            SELECT *,
+                row_number() OVER (PARTITION BY pending_id ORDER BY distance, booked_id) AS by_pending,
+                row_number() OVER (PARTITION BY booked_id ORDER BY distance, pending_id) AS by_booked
+            FROM candidates
+        )
+        UPDATE ledger.bank_transactions t SET twin_of_id = r.pending_id
+        FROM (SELECT pending_id, booked_id FROM ranked WHERE by_pending = 1 AND by_booked = 1) r
+        WHERE t.id = r.booked_id
+        RETURNING t.id
+        """,
+            [tenant_id],
+        )
+        .fetchall()
+        .__len__()
+    )
+
+
+def overlap_start(cursor: datetime | None, overlap: timedelta) -> datetime | None:
+    return None if cursor is None else cursor - overlap

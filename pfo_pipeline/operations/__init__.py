@@ -1,0 +1,1 @@
+"""The operations of the original design: sync commands (Powens -> ledger) and ledger queries."""

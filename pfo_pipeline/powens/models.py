@@ -1,0 +1,374 @@
+"""Typed, defensive parsing of Powens payloads.
+
+Rules (from the live observations in reference/powens-api.md):
+- datetimes stay naive, as Powens sends them (Europe/Paris wall-clock); an offset-carrying string is
+  converted to Paris wall-clock and made naive so naive and aware values are never compared;
+- money is `Decimal`; NaN, infinities, booleans and free text are rejected, never coerced;
+- `currency` may be an object `{id, precision, ...}` or a bare code;
+- booleans may arrive as 0/1; enums are open (unknown strings load); unknown keys are ignored.
+A field that breaks these rules raises `PowensParseError(field, reason)` for that record only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pfo_pipeline.powens.errors import PowensParseError
+
+POWENS_TZ = ZoneInfo("Europe/Paris")
+_DECIMAL_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    id: str
+    precision: int | None = None
+    symbol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PowensUser:
+    id: int
+    signin: datetime | None
+    platform: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PowensConnector:
+    id: int | None
+    uuid: str | None
+    name: str | None
+    logo_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PowensConnection:
+    id: int
+    id_user: int | None
+    id_connector: int | None
+    state: str | None
+    last_update: datetime | None
+    expire: datetime | None
+    active: bool
+    connector: PowensConnector | None
+    error_message: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PowensAccount:
+    id: int
+    id_connection: int | None
+    id_user: int | None
+    id_parent: int | None
+    type: str | None
+    name: str | None
+    original_name: str | None
+    balance: Decimal | None
+    coming: Decimal | None
+    currency: Currency | None
+    usage: str | None
+    ownership: str | None
+    company_name: str | None
+    opening_date: date | None
+    last_update: datetime | None
+    deleted: datetime | None
+    disabled: datetime | None
+    error: str | None
+    loan: dict[str, Any] | None = field(default=None, repr=False)
+    number: str | None = field(default=None, repr=False)
+    iban: str | None = field(default=None, repr=False)
+    bic: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PowensTransaction:
+    id: int
+    id_account: int
+    date: date
+    rdate: date | None
+    vdate: date | None
+    bdate: date | None
+    application_date: date | None
+    date_scraped: datetime | None
+    last_update: datetime | None
+    deleted: datetime | None
+    value: Decimal
+    original_value: Decimal | None
+    original_currency: Currency | None
+    type: str | None
+    coming: bool
+    active: bool
+    categories: tuple[str, ...]
+    id_category: int | None
+    wording: str | None = field(default=None, repr=False)
+    simplified_wording: str | None = field(default=None, repr=False)
+    original_wording: str | None = field(default=None, repr=False)
+    counterparty_label: str | None = field(default=None, repr=False)
+    counterparty_account: str | None = field(default=None, repr=False)
+    counterparty_type: str | None = None
+    card: str | None = field(default=None, repr=False)
+
+
+# --- scalar parsers -------------------------------------------------------------------------
+
+
+def parse_int(value: Any, name: str, *, required: bool = True) -> int | None:
+    """Powens ids are positive int64; a numeric string is accepted, a float or bool is not."""
+    if value is None:
+        if required:
+            raise PowensParseError(name, "missing")
+        return None
+    if isinstance(value, bool):
+        raise PowensParseError(name, "expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise PowensParseError(name, f"expected an integer, got {type(value).__name__}")
+
+
+def parse_money(value: Any, name: str, *, required: bool = False) -> Decimal | None:
+    """JSON number -> exact Decimal via its shortest repr (so 16.22 stays 16.22)."""
+    if value is None:
+        if required:
+            raise PowensParseError(name, "missing")
+        return None
+    if isinstance(value, bool):
+        raise PowensParseError(name, "expected a number, got a boolean")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PowensParseError(name, "NaN or infinite amounts are rejected")
+        return Decimal(repr(value))
+    if isinstance(value, str) and _DECIMAL_TEXT.match(value):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise PowensParseError(name, "NaN or infinite amounts are rejected")
+        return value
+    raise PowensParseError(name, f"expected a number, got {type(value).__name__}")
+
+
+def parse_date(value: Any, name: str, *, required: bool = False) -> date | None:
+    """`YYYY-MM-DD`; a datetime string is cut to its date; impossible dates are errors."""
+    if value is None or value == "":
+        if required:
+            raise PowensParseError(name, "missing")
+        return None
+    if not isinstance(value, str):
+        raise PowensParseError(name, f"expected a date string, got {type(value).__name__}")
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise PowensParseError(name, f"not a valid date ({exc})") from None
+
+
+def parse_datetime(value: Any, name: str) -> datetime | None:
+    """Naive `YYYY-MM-DD HH:MM:SS` kept as is; an aware value becomes naive Paris wall-clock."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise PowensParseError(name, f"expected a datetime string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise PowensParseError(name, f"not a valid datetime ({exc})") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(POWENS_TZ).replace(tzinfo=None)
+    return parsed
+
+
+def parse_bool(value: Any, name: str, *, default: bool = False) -> bool:
+    """true/false or the 0/1 some endpoints send; anything else is an error."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise PowensParseError(name, f"expected a boolean, got {type(value).__name__}")
+
+
+def parse_str(value: Any, name: str) -> str | None:
+    """Optional text; numbers are not silently turned into text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    raise PowensParseError(name, f"expected a string, got {type(value).__name__}")
+
+
+def parse_currency(value: Any, name: str) -> Currency | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return Currency(id=value)
+    if isinstance(value, dict):
+        code = value.get("id")
+        if not isinstance(code, str) or not code:
+            raise PowensParseError(f"{name}.id", "missing currency code")
+        precision = value.get("precision")
+        if precision is not None and (
+            isinstance(precision, bool) or not isinstance(precision, int)
+        ):
+            raise PowensParseError(f"{name}.precision", "expected an integer")
+        return Currency(id=code, precision=precision, symbol=parse_str(value.get("symbol"), name))
+    raise PowensParseError(name, f"expected a currency object or code, got {type(value).__name__}")
+
+
+def _require_mapping(raw: Any, what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise PowensParseError(what, f"expected an object, got {type(raw).__name__}")
+    return raw
+
+
+# --- record parsers ------------------------------------------------------------------------
+
+
+def parse_user(raw: Any) -> PowensUser:
+    raw = _require_mapping(raw, "user")
+    return PowensUser(
+        id=parse_int(raw.get("id"), "id"),  # type: ignore[arg-type]
+        signin=parse_datetime(raw.get("signin"), "signin"),
+        platform=parse_str(raw.get("platform"), "platform"),
+    )
+
+
+def parse_connector(raw: Any) -> PowensConnector:
+    raw = _require_mapping(raw, "connector")
+    urls = raw.get("urls")
+    logo = None
+    if isinstance(urls, dict):
+        logo = urls.get("logo") if isinstance(urls.get("logo"), str) else None
+    return PowensConnector(
+        id=parse_int(raw.get("id"), "id", required=False),
+        uuid=parse_str(raw.get("uuid"), "uuid"),
+        name=parse_str(raw.get("name"), "name"),
+        logo_url=logo,
+    )
+
+
+def parse_connection(raw: Any) -> PowensConnection:
+    raw = _require_mapping(raw, "connection")
+    connector = raw.get("connector")
+    return PowensConnection(
+        id=parse_int(raw.get("id"), "id"),  # type: ignore[arg-type]
+        id_user=parse_int(raw.get("id_user"), "id_user", required=False),
+        id_connector=parse_int(raw.get("id_connector"), "id_connector", required=False),
+        state=parse_str(raw.get("state"), "state"),
+        last_update=parse_datetime(raw.get("last_update"), "last_update"),
+        expire=parse_datetime(raw.get("expire"), "expire"),
+        active=parse_bool(raw.get("active"), "active", default=True),
+        connector=parse_connector(connector) if isinstance(connector, dict) else None,
+        error_message=parse_str(raw.get("error_message"), "error_message"),
+    )
+
+
+def parse_account(raw: Any) -> PowensAccount:
+    raw = _require_mapping(raw, "account")
+    loan = raw.get("loan")
+    return PowensAccount(
+        id=parse_int(raw.get("id"), "id"),  # type: ignore[arg-type]
+        id_connection=parse_int(raw.get("id_connection"), "id_connection", required=False),
+        id_user=parse_int(raw.get("id_user"), "id_user", required=False),
+        id_parent=parse_int(raw.get("id_parent"), "id_parent", required=False),
+        type=parse_str(raw.get("type"), "type"),
+        name=parse_str(raw.get("name"), "name"),
+        original_name=parse_str(raw.get("original_name"), "original_name"),
+        balance=parse_money(raw.get("balance"), "balance"),
+        coming=parse_money(raw.get("coming"), "coming"),
+        currency=parse_currency(raw.get("currency"), "currency"),
+        usage=parse_str(raw.get("usage"), "usage"),
+        ownership=parse_str(raw.get("ownership"), "ownership"),
+        company_name=parse_str(raw.get("company_name"), "company_name"),
+        opening_date=parse_date(raw.get("opening_date"), "opening_date"),
+        last_update=parse_datetime(raw.get("last_update"), "last_update"),
+        deleted=parse_datetime(raw.get("deleted"), "deleted"),
+        disabled=parse_datetime(raw.get("disabled"), "disabled"),
+        error=parse_str(raw.get("error"), "error"),
+        loan=loan if isinstance(loan, dict) else None,
+        number=parse_str(raw.get("number"), "number"),
+        iban=parse_str(raw.get("iban"), "iban"),
+        bic=parse_str(raw.get("bic"), "bic"),
+    )
+
+
+def _parse_categories(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if not isinstance(value, list):
+        raise PowensParseError("categories", "expected a list")
+    codes = []
+    for item in value:
+        code = item.get("code") if isinstance(item, dict) else item
+        if isinstance(code, str | int) and not isinstance(code, bool):
+            codes.append(str(code))
+    return tuple(codes)
+
+
+def parse_transaction(raw: Any) -> PowensTransaction:
+    """Parse one transaction; hot path (a million calls per full sync), so kept flat."""
+    raw = _require_mapping(raw, "transaction")
+    get = raw.get
+    counterparty = get("counterparty")
+    if counterparty is not None and not isinstance(counterparty, dict):
+        raise PowensParseError("counterparty", "expected an object")
+    cp = counterparty or {}
+    original_currency = get("original_currency")
+    return PowensTransaction(
+        id=parse_int(get("id"), "id"),  # type: ignore[arg-type]
+        id_account=parse_int(get("id_account"), "id_account"),  # type: ignore[arg-type]
+        date=parse_date(get("date"), "date", required=True),  # type: ignore[arg-type]
+        rdate=parse_date(get("rdate"), "rdate"),
+        vdate=parse_date(get("vdate"), "vdate"),
+        bdate=parse_date(get("bdate"), "bdate"),
+        application_date=parse_date(get("application_date"), "application_date"),
+        date_scraped=parse_datetime(get("date_scraped"), "date_scraped"),
+        last_update=parse_datetime(get("last_update"), "last_update"),
+        deleted=parse_datetime(get("deleted"), "deleted"),
+        value=parse_money(get("value"), "value", required=True),  # type: ignore[arg-type]
+        original_value=parse_money(get("original_value"), "original_value"),
+        original_currency=(
+            None
+            if original_currency is None
+            else parse_currency(original_currency, "original_currency")
+        ),
+        type=parse_str(get("type"), "type"),
+        coming=parse_bool(get("coming"), "coming"),
+        active=parse_bool(get("active"), "active", default=True),
+        categories=_parse_categories(get("categories")),
+        id_category=parse_int(get("id_category"), "id_category", required=False),
+        wording=parse_str(get("wording"), "wording"),
+        simplified_wording=parse_str(get("simplified_wording"), "simplified_wording"),
+        original_wording=parse_str(get("original_wording"), "original_wording"),
+        counterparty_label=parse_str(cp.get("label"), "counterparty.label"),
+        counterparty_account=parse_str(
+            cp.get("account_identification"), "counterparty.account_identification"
+        ),
+        counterparty_type=parse_str(cp.get("type"), "counterparty.type"),
+        card=parse_str(get("card"), "card"),
+    )
+
+
+def raw_transaction_id(raw: Any) -> str | None:
+    """Best-effort id of a record that failed to parse, for the quarantine row."""
+    if isinstance(raw, dict):
+        value = raw.get("id")
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def is_valid_amount_scale(value: Decimal, places: int = 2) -> bool:
+    """The ledger stores DECIMAL(18,2): more decimals would be silently rounded, so refuse them."""
+    try:
+        return value == value.quantize(Decimal(1).scaleb(-places))
+    except InvalidOperation:
+        return False
