@@ -15,3 +15,7 @@ def main() -> None:
 
 main.add_command(emulator_cli, name="emulator")
 main.add_command(demo, name="demo")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Run the emulator in its own process (its own core), as the benchmarks' upstream on loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def emulator_process(transactions: int, seed: int = 42) -> Iterator[str]:
+    """Start `pfo emulator serve` and yield its base URL once it answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pfo_pipeline.cli",
+            "emulator",
+            "serve",
+            "--port",
+            str(port),
+            "--seed",
+            str(seed),
+            "--transactions",
+            str(transactions),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/2.0"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{base_url}/connectors", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the emulator did not start")
+            time.sleep(0.5)
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def renew_token(base_url: str, user_id: int = 1) -> str:
+    response = httpx.post(
+        f"{base_url}/auth/renew",
+        json={
+            "client_id": "pfo-demo-client",
+            "client_secret": "pfo-demo-secret",
+            "id_user": user_id,
+        },
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]

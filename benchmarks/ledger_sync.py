@@ -1,0 +1,74 @@
+"""Benchmark: full sync of N transactions from the emulator into a fresh DuckDB ledger, then an
+incremental sync after about 1% of the rows changed upstream (issue 3, SPEC §11).
+
+    python -m benchmarks.ledger_sync --transactions 1000000
+
+Runs the same operations the Dagster assets call (client -> mapping -> Pandera -> ledger) in this
+process, with the emulator in its own process; prints times, rows and this process's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from benchmarks._emulator_process import emulator_process, renew_token
+from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.operations import sync
+from pfo_pipeline.powens import PowensClient
+
+TENANT, CONNECTION = "tenant.family-office", "conn-powens-primary"
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed_sync(conn: duckdb.DuckDBPyConnection, client: PowensClient, what: str) -> float:
+    ctx = sync.new_context(TENANT, CONNECTION, 1)
+    started = time.perf_counter()
+    result = sync.sync_transactions(conn, client, ctx)
+    elapsed = time.perf_counter() - started
+    stats = result.stats
+    print(
+        f"{what}: {elapsed:.1f}s mode={result.mode} rows_in={stats.rows_in:,} "
+        f"upserted={stats.upserted:,} quarantined={stats.quarantined:,} "
+        f"tombstoned={stats.tombstoned:,} peak_rss={peak_mb():.0f} MB"
+    )
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    parser.add_argument("--ledger", type=Path, default=None)
+    args = parser.parse_args()
+    ledger = args.ledger or Path(tempfile.mkdtemp()) / "bench.duckdb"
+    with emulator_process(args.transactions) as base_url:
+        token = renew_token(base_url)
+        conn = duckdb.connect(str(ledger))
+        migrate(conn)
+        with PowensClient(base_url, user_id=1, api_key=token, timeout_s=60) as client:
+            ctx = sync.new_context(TENANT, CONNECTION, 1)
+            sync.sync_accounts(conn, client, ctx)
+            timed_sync(conn, client, "full sync")
+            total = conn.execute("SELECT count(*) FROM ledger.bank_transactions").fetchall()[0][0]
+            changed, days = 0, 0
+            while changed < total // 100:
+                summary = httpx.post(f"{base_url}/__emulator/advance", json={"days": 1}).json()
+                changed += sum(v for k, v in summary.items() if isinstance(v, int))
+                days += 1
+            print(f"advanced {days} day(s): {changed:,} upstream changes ({changed / total:.1%})")
+            timed_sync(conn, client, "incremental sync")
+        size_mb = ledger.stat().st_size / 1e6
+        print(f"ledger={ledger} size={size_mb:.0f} MB rows={total:,}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Dagster definitions, one concern per module (resources, partitions, assets, checks, jobs...)."""

@@ -1,0 +1,346 @@
+"""Ledger assets, partitioned by tenant: Powens connection health, accounts, transactions, balances.
+
+Each sync runs the `ensure_primary_open_banking` guardrail first; a blocked (or degraded) tenant is
+skipped with a clear message and a telemetry event, and its partition is not materialised, so the
+other tenants' runs are unaffected. Every ledger write is in the `duckdb_ledger` pool: one writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandera.pandas as pa
+from dagster_duckdb import DuckDBResource
+
+from pfo_pipeline.defs.partitions import tenant_partitions
+from pfo_pipeline.defs.resources import LEDGER_POOL, PowensResource, ledger_connection
+from pfo_pipeline.ledger.records import (
+    AccountBalanceRecord,
+    BankAccountRecord,
+    BankTransactionRecord,
+)
+from pfo_pipeline.operations import sync
+from pfo_pipeline.powens.client import PowensClient
+from pfo_pipeline.telemetry import events
+from pfo_pipeline.tenancy.blueprint import CAP_ACCOUNTS, CAP_BALANCES, CAP_TRANSACTIONS
+from pfo_pipeline.tenancy.config import TenantConfig
+from pfo_pipeline.tenancy.guardrail import GuardResult, ensure_primary_open_banking
+
+OWNERS = ["team:platform-finance"]
+GROUP = "openbanking"
+
+RETRY_SYNC_ACCOUNTS = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
+RETRY_SYNC_TRANSACTIONS = dg.RetryPolicy(max_retries=4, delay=1.5, backoff=dg.Backoff.EXPONENTIAL)
+RETRY_REFRESH_BALANCES = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
+    """The Pandera model as Dagster's column schema, so the catalog shows the contract."""
+    columns = []
+    for name, column in model.to_schema().columns.items():
+        constraints = dg.TableColumnConstraints(
+            nullable=bool(column.nullable),
+            unique=bool(column.unique),
+            other=[str(check) for check in column.checks],
+        )
+        columns.append(dg.TableColumn(name, str(column.dtype), constraints=constraints))
+    return dg.TableSchema(columns=columns)
+
+
+class TransactionsSyncConfig(dg.Config):
+    """Run config of the transactions sync (incremental by default)."""
+
+    full_refresh: bool = False
+    backfill_days: int | None = None
+    include_pending: bool = True
+    overlap_minutes: int = 60
+    batch_rows: int = 100_000
+
+
+def _telemetry(
+    conn: duckdb.DuckDBPyConnection | None, tenant: TenantConfig, name: str, props: dict[str, Any]
+) -> None:
+    events.emit(
+        events.build_event(name, events.TelemetryContext.for_tenant(tenant), props), conn=conn
+    )
+
+
+def _guarded_sync(
+    context: dg.AssetExecutionContext,
+    powens: PowensResource,
+    duckdb_resource: DuckDBResource,
+    *,
+    capability: str,
+    success_event: str,
+    failure_event: str,
+    run: Callable[[duckdb.DuckDBPyConnection, PowensClient, Any], tuple[dict[str, Any], dict]],
+) -> Iterator[dg.MaterializeResult]:
+    """The shared shape of the three syncs: capability, guardrail, one load, telemetry."""
+    tenant = powens.tenant(context.partition_key)
+    if not tenant.capability_enabled(capability):
+        context.log.warning(
+            f"Tenant {tenant.tenant_id}: capability {capability} is switched off; sync skipped."
+        )
+        return
+    started = datetime.now(UTC)
+    binding = tenant.primary_open_banking
+    with powens.client_for(tenant) as client:
+        guard = ensure_primary_open_banking(tenant, client.list_connections_raw, started)
+        if not guard.ok:
+            _skip_blocked(context, tenant, guard, duckdb_resource)
+            return
+        with ledger_connection(duckdb_resource) as conn:
+            ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
+            try:
+                metadata, props = run(conn, client, ctx)
+            except Exception as exc:
+                _telemetry(
+                    conn,
+                    tenant,
+                    failure_event,
+                    {
+                        "error_kind": getattr(exc, "kind", type(exc).__name__),
+                        "error": str(exc),
+                        "duration_ms": _ms_since(started),
+                        "attempt": context.retry_number + 1,
+                    },
+                )
+                raise
+            props["duration_ms"] = _ms_since(started)
+            props["retries"] = client.retries
+            _telemetry(conn, tenant, success_event, props)
+    metadata["powens_retries"] = client.retries
+    metadata["powens_token_renewals"] = client.renewals
+    metadata["duration_ms"] = _ms_since(started)
+    yield dg.MaterializeResult(metadata=metadata)
+
+
+def _ms_since(started: datetime) -> int:
+    return int((datetime.now(UTC) - started).total_seconds() * 1000)
+
+
+def _skip_blocked(
+    context: dg.AssetExecutionContext,
+    tenant: TenantConfig,
+    guard: GuardResult,
+    duckdb_resource: DuckDBResource,
+) -> None:
+    verdict = "retry later" if guard.retry_later else "needs the user"
+    context.log.warning(
+        f"Tenant {tenant.tenant_id} skipped ({guard.health.value}, {verdict}): {guard.reason}"
+    )
+    with ledger_connection(duckdb_resource) as conn:
+        _telemetry(
+            conn,
+            tenant,
+            events.GUARDRAIL_BLOCKED,
+            {
+                "health": guard.health.value,
+                "state": guard.state,
+                "reason": guard.reason,
+                "retry_later": guard.retry_later,
+                "asset": context.asset_key.to_user_string(),
+            },
+        )
+
+
+def _load_metadata(result: Any) -> dict[str, Any]:
+    stats = result.stats
+    return {
+        "load_id": result.load_id,
+        "rows_in": stats.rows_in,
+        "upserted": stats.upserted,
+        "inserted": stats.inserted,
+        "unchanged": stats.unchanged,
+        "quarantined": stats.quarantined,
+        "tombstoned": stats.tombstoned,
+    }
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"powens", "duckdb"},
+    pool=LEDGER_POOL,
+    retry_policy=RETRY_SYNC_ACCOUNTS,
+    description="Health of the tenant's Powens connection (SPEC §7 guardrail), recorded in "
+    "ledger.connection_health. Blocked or degraded is a valid observation, not a failure.",
+)
+def powens_connection_health(
+    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    tenant = powens.tenant(context.partition_key)
+    now = datetime.now(UTC)
+    with powens.client_for(tenant) as client:
+        guard = ensure_primary_open_banking(tenant, client.list_connections_raw, now)
+    binding = tenant.primary_open_banking
+    connection_id = binding.connection_id if binding else "unbound"
+    with ledger_connection(duckdb) as conn:
+        conn.execute(
+            "INSERT INTO ledger.connection_health VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant_id, connection_id) DO UPDATE SET checked_at = excluded.checked_at, "
+            "status = excluded.status, state = excluded.state, reason = excluded.reason",
+            [tenant.tenant_id, connection_id, now, guard.health.value, guard.state, guard.reason],
+        )
+    if not guard.ok:
+        context.log.warning(f"Tenant {tenant.tenant_id}: {guard.reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "health": guard.health.value,
+            "state": guard.state or "null (healthy)",
+            "reason": guard.reason,
+            "retry_later": guard.retry_later,
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[powens_connection_health],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"powens", "duckdb", "pandera"},
+    pool=LEDGER_POOL,
+    retry_policy=RETRY_SYNC_ACCOUNTS,
+    output_required=False,
+    metadata={"dagster/column_schema": column_schema(BankAccountRecord)},
+    description="ledger.bank_accounts: canonical accounts (`accounts.sync`), renumbering-proof.",
+)
+def bank_accounts(
+    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: DuckDBResource
+) -> Iterator[dg.MaterializeResult]:
+    tenant = powens.tenant(context.partition_key)
+    interval = timedelta(milliseconds=tenant.primary_open_banking.config.polling_interval_ms)
+
+    def run(conn, client, ctx):
+        result = sync.sync_accounts(conn, client, ctx, polling_interval=interval)
+        metadata = _load_metadata(result)
+        metadata["dagster/row_count"] = _count(conn, "bank_accounts", ctx.tenant_id)
+        metadata["next_sync_suggested_at"] = result.next_sync_suggested_at.isoformat()
+        props = {"synced_count": result.synced, "failed_count": result.failed}
+        return metadata, props
+
+    yield from _guarded_sync(
+        context,
+        powens,
+        duckdb,
+        capability=CAP_ACCOUNTS,
+        success_event=events.ACCOUNTS_SYNCED,
+        failure_event=events.ACCOUNTS_SYNC_FAILED,
+        run=run,
+    )
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[bank_accounts],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"powens", "duckdb", "pandera"},
+    pool=LEDGER_POOL,
+    retry_policy=RETRY_SYNC_TRANSACTIONS,
+    output_required=False,
+    metadata={"dagster/column_schema": column_schema(BankTransactionRecord)},
+    description="ledger.bank_transactions (`transactions.sync`): incremental on Powens "
+    "`last_update` minus an overlap, tombstones for deletions, pending->booked in place.",
+)
+def bank_transactions(
+    context: dg.AssetExecutionContext,
+    config: TransactionsSyncConfig,
+    powens: PowensResource,
+    duckdb: DuckDBResource,
+) -> Iterator[dg.MaterializeResult]:
+    def run(conn, client, ctx):
+        result = sync.sync_transactions(
+            conn,
+            client,
+            ctx,
+            full_refresh=config.full_refresh,
+            backfill_days=config.backfill_days,
+            include_pending=config.include_pending,
+            overlap=timedelta(minutes=config.overlap_minutes),
+            batch_rows=config.batch_rows,
+        )
+        metadata = _load_metadata(result)
+        metadata.update(
+            {
+                "dagster/row_count": _count(conn, "bank_transactions", ctx.tenant_id),
+                "mode": result.mode,
+                "twins_linked": result.stats.twins_linked,
+                "window_start": result.window_start or "-",
+                "window_end": result.window_end or "-",
+                "cursor_before": str(result.cursor_before) if result.cursor_before else "-",
+                "cursor_after": str(result.cursor_after) if result.cursor_after else "-",
+            }
+        )
+        props = {
+            "synced_count": result.synced,
+            "failed_count": result.failed,
+            "from": result.window_start,
+            "to": result.window_end,
+            "mode": result.mode,
+            "cursor": result.next_since_token,
+        }
+        return metadata, props
+
+    yield from _guarded_sync(
+        context,
+        powens,
+        duckdb,
+        capability=CAP_TRANSACTIONS,
+        success_event=events.TRANSACTIONS_SYNCED,
+        failure_event=events.TRANSACTIONS_SYNC_FAILED,
+        run=run,
+    )
+
+
+@dg.asset(
+    partitions_def=tenant_partitions,
+    deps=[bank_accounts],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"powens", "duckdb", "pandera"},
+    pool=LEDGER_POOL,
+    retry_policy=RETRY_REFRESH_BALANCES,
+    output_required=False,
+    metadata={"dagster/column_schema": column_schema(AccountBalanceRecord)},
+    description="ledger.account_balances (`balances.refresh`): one `current` snapshot per account "
+    "per day; Powens keeps no history, so every day snapshotted is a day kept.",
+)
+def account_balances(
+    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: DuckDBResource
+) -> Iterator[dg.MaterializeResult]:
+    def run(conn, client, ctx):
+        result = sync.refresh_balances(conn, client, ctx)
+        metadata = _load_metadata(result)
+        metadata["dagster/row_count"] = _count(conn, "account_balances", ctx.tenant_id)
+        metadata["as_of_date"] = result.as_of_date.isoformat()
+        props = {
+            "refreshed_count": result.refreshed,
+            "failed_count": result.failed,
+            "balance_types": ["current"],
+            "refreshed_at": result.refreshed_at.isoformat(),
+            "as_of_date": result.as_of_date.isoformat(),
+        }
+        return metadata, props
+
+    yield from _guarded_sync(
+        context,
+        powens,
+        duckdb,
+        capability=CAP_BALANCES,
+        success_event=events.BALANCES_REFRESHED,
+        failure_event=events.BALANCES_REFRESH_FAILED,
+        run=run,
+    )
+
+
+def _count(conn: duckdb.DuckDBPyConnection, table: str, tenant_id: str) -> int:
+    return conn.execute(
+        f"SELECT count(*) FROM ledger.{table} WHERE tenant_id = ?", [tenant_id]
+    ).fetchall()[0][0]

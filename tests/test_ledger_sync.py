@@ -1,0 +1,288 @@
+"""The ledger's loading rules, proven by materialising the real Dagster assets against the
+emulator over a socket (SPEC §5, issue 3 §5)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+from tests.conftest import (
+    FAMILY,
+    SECOND,
+    ledger_digests,
+    materialize_ledger,
+    query,
+    write_tenants_file,
+)
+
+
+def served_transactions(emulator, user_id: int = 1) -> dict[int, dict]:
+    """Everything the emulator serves to a user (deleted included), read independently."""
+    token = emulator.token_for(user_id)
+    rows: dict[int, dict] = {}
+    url = f"{emulator.base_url}/users/me/transactions"
+    params: dict | None = {"limit": 1000, "all": ""}
+    while url:
+        body = httpx.get(url, params=params, headers={"Authorization": f"Bearer {token}"}).json()
+        for tx in body["transactions"]:
+            rows[tx["id"]] = tx
+        url, params = (body["_links"]["next"] or {}).get("href"), None
+    return rows
+
+
+def expected_status(tx: dict) -> str:
+    return "cancelled" if tx.get("deleted") else ("pending" if tx.get("coming") else "booked")
+
+
+def ledger_transactions(ledger: Path, tenant: str = FAMILY) -> dict[int, tuple]:
+    rows = query(
+        ledger,
+        "SELECT external_id, status, amount, id, account_id, twin_of_id, description "
+        "FROM ledger.bank_transactions WHERE tenant_id = ?",
+        [tenant],
+    )
+    return {int(r[0]): r[1:] for r in rows}
+
+
+def assert_ledger_matches_emulator(ledger: Path, emulator) -> None:
+    served = served_transactions(emulator)
+    stored = ledger_transactions(ledger)
+    assert set(stored) == set(served)
+    for powens_id, tx in served.items():
+        status, amount, *_ = stored[powens_id]
+        assert status == expected_status(tx), powens_id
+        assert float(amount) == pytest.approx(tx["value"]), powens_id
+
+
+@pytest.fixture
+def family(tmp_path: Path, powens_env: None):
+    with start_emulator(EmulatorConfig(seed=11, transactions=2500)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        yield emulator, tenants, tmp_path / "ledger.duckdb"
+
+
+def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
+    emulator, tenants, ledger = family
+    result = materialize_ledger(tenants, ledger, FAMILY)
+    assert result.success
+    assert_ledger_matches_emulator(ledger, emulator)
+    materialization = result.asset_materializations_for_node("bank_transactions")[0]
+    assert materialization.metadata["mode"].value == "full"
+    assert materialization.metadata["rows_in"].value == len(served_transactions(emulator))
+
+    before = ledger_digests(ledger)
+    rerun = materialize_ledger(tenants, ledger, FAMILY)
+    assert rerun.success
+    assert ledger_digests(ledger) == before  # byte-for-byte, our own timestamps included
+    again = rerun.asset_materializations_for_node("bank_transactions")[0].metadata
+    assert again["mode"].value == "incremental" and again["upserted"].value == 0
+
+
+def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
+    emulator, tenants, ledger = family
+    assert materialize_ledger(tenants, ledger, FAMILY).success
+    before = ledger_transactions(ledger)
+    pending_before = {pid for pid, row in before.items() if row[0] == "pending"}
+    accounts_before = query(ledger, "SELECT id, external_id FROM ledger.bank_accounts")
+
+    changes = emulator.advance(days=3)
+    assert changes["booked_in_place"] and changes["reissued"] and changes["edited"]
+    assert changes["renumbered"]
+    result = materialize_ledger(tenants, ledger, FAMILY)
+    assert result.success
+    assert_ledger_matches_emulator(ledger, emulator)
+    after = ledger_transactions(ledger)
+    served = served_transactions(emulator)
+
+    # pending -> booked in place: same canonical row, now booked
+    booked_in_place = [
+        p for p in pending_before if served[p]["deleted"] is None and not served[p]["coming"]
+    ]
+    assert booked_in_place
+    for powens_id in booked_in_place:
+        assert after[powens_id][0] == "booked" and after[powens_id][2] == before[powens_id][2]
+
+    # deleted pending rows are tombstones, each linked from exactly one re-issued booked twin
+    tombstoned = [p for p in pending_before if served[p]["deleted"] is not None]
+    assert tombstoned
+    twins = {row[4]: pid for pid, row in after.items() if row[4] is not None}
+    for powens_id in tombstoned:
+        assert after[powens_id][0] == "cancelled"
+        twin_powens_id = twins[after[powens_id][2]]
+        twin = served[twin_powens_id]
+        assert twin_powens_id > powens_id and twin["value"] == served[powens_id]["value"]
+
+    # the renumbered account kept one canonical id and its whole history
+    old_id, new_id = changes["renumbered"]
+    rows = query(
+        ledger,
+        "SELECT id, external_id, status FROM ledger.bank_accounts WHERE id IN "
+        "(SELECT account_id FROM ledger.account_aliases WHERE external_id IN (?, ?))",
+        [str(old_id), str(new_id)],
+    )
+    assert len(rows) == 1 and rows[0][1] == str(new_id) and rows[0][2] == "active"
+    assert rows[0][0] in {a for a, _ in accounts_before}
+    history = query(
+        ledger,
+        "SELECT count(*) FILTER (WHERE metadata->>'powens_account_id' = ?), "
+        "count(*) FILTER (WHERE metadata->>'powens_account_id' = ?) "
+        "FROM ledger.bank_transactions WHERE account_id = ?",
+        [str(old_id), str(new_id), rows[0][0]],
+    )[0]
+    assert history[0] > 0 and history[1] > 0
+
+    # edits applied
+    edited = [p for p in before if p in served and after[p][5] != before[p][5]]
+    assert edited
+
+    # the cursor moved forward, with the load that covered it
+    cursor = query(ledger, "SELECT high_watermark FROM ledger.sync_cursors")[0][0]
+    assert cursor.strftime("%Y-%m-%d %H:%M:%S") == max(t["last_update"] for t in served.values())
+
+
+def test_faults_at_ten_percent_end_in_the_same_ledger_as_a_clean_run(family, tmp_path) -> None:
+    emulator, tenants, clean = family
+    assert materialize_ledger(tenants, clean, FAMILY).success
+    faulty = tmp_path / "faulty.duckdb"
+    emulator.set_faults(
+        FaultConfig(
+            rate_429=0.1,
+            retry_after_s=0.01,
+            rate_503=0.1,
+            rate_slow=0.1,
+            slow_s=1.0,
+            rate_token_expiry=0.1,
+            seed=99,
+        )
+    )
+    try:
+        result = materialize_ledger(tenants, faulty, FAMILY, timeout_s=0.5, max_attempts=12)
+    finally:
+        emulator.set_faults(FaultConfig())
+    assert result.success
+    retries = result.asset_materializations_for_node("bank_transactions")[0].metadata
+    assert retries["powens_retries"].value > 0
+    assert ledger_digests(faulty, business_only=True) == ledger_digests(clean, business_only=True)
+
+
+KILLED_SYNC = textwrap.dedent(
+    """
+    import os, sys, time
+    from pfo_pipeline.defs.resources import PowensResource, ledger_resource, ledger_connection
+    from pfo_pipeline.operations import sync
+
+    tenants_file, ledger_path = sys.argv[1], sys.argv[2]
+    powens = PowensResource(tenants_file=tenants_file)
+    tenant = powens.tenant("tenant.family-office")
+    binding = tenant.primary_open_banking
+
+    def pause(number):
+        print(f"BATCH {number}", flush=True)
+        time.sleep(30)  # the parent kills us here, between batches
+
+    with powens.client_for(tenant) as client, ledger_connection(ledger_resource(ledger_path)) as conn:
+        ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
+        sync.sync_transactions(conn, client, ctx, batch_rows=400, on_batch=pause)
+    """
+)
+
+
+def test_a_load_killed_between_batches_reruns_to_the_same_ledger(family, tmp_path) -> None:
+    emulator, tenants, clean = family
+    assert materialize_ledger(tenants, clean, FAMILY).success
+    killed = tmp_path / "killed.duckdb"
+    assert materialize_ledger(tenants, killed, FAMILY, assets=("bank_accounts",)).success
+    script = tmp_path / "killed_sync.py"
+    script.write_text(KILLED_SYNC)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tenants), str(killed)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    for line in proc.stdout:
+        if line.startswith("BATCH 2"):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert query(killed, "SELECT count(*) FROM ledger.bank_transactions")[0][0] == 0
+    assert query(killed, "SELECT count(*) FROM ledger.sync_cursors")[0][0] == 0
+
+    assert materialize_ledger(tenants, killed, FAMILY).success
+    assert ledger_digests(killed, business_only=True) == ledger_digests(clean, business_only=True)
+    statuses = dict(query(killed, "SELECT status, count(*) FROM ledger.loads GROUP BY 1"))
+    assert statuses.get("abandoned") == 1
+
+
+def test_malformed_records_are_quarantined_with_reasons_and_nothing_else_is_lost(
+    tmp_path, powens_env
+) -> None:
+    config = EmulatorConfig(seed=5, transactions=2000, faults=FaultConfig(rate_malformed=0.02))
+    with start_emulator(config) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        ledger = tmp_path / "ledger.duckdb"
+        result = materialize_ledger(tenants, ledger, FAMILY)
+        assert result.success
+        token = emulator.token_for(1)
+        served, url, params = (
+            [],
+            f"{emulator.base_url}/users/me/transactions",
+            {"limit": 1000, "all": ""},
+        )
+        while url:
+            body = httpx.get(
+                url, params=params, headers={"Authorization": f"Bearer {token}"}
+            ).json()
+            served += body["transactions"]
+            url, params = (body["_links"]["next"] or {}).get("href"), None
+    quarantined = query(
+        ledger, "SELECT external_id, reasons FROM ledger.quarantine WHERE stream = 'transactions'"
+    )
+    stored = query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0]
+    assert quarantined, "the emulator served malformed rows"
+    assert stored + len(quarantined) == len(served)  # every row is in the ledger or quarantine
+    reasons = " ".join(r for _, r in quarantined)
+    for expected in (
+        "id: missing",
+        "value: expected a number",
+        "date: not a valid date",
+        "original_currency",
+    ):
+        assert expected in reasons
+    metadata = result.asset_materializations_for_node("bank_transactions")[0].metadata
+    assert metadata["quarantined"].value == len(quarantined)
+
+
+def test_a_blocked_tenant_is_skipped_while_another_syncs(tmp_path, powens_env, caplog) -> None:
+    config = EmulatorConfig(
+        seed=3, transactions=800, faults=FaultConfig(connection_states={1: "SCARequired"})
+    )
+    with start_emulator(config) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        ledger = tmp_path / "ledger.duckdb"
+        blocked = materialize_ledger(tenants, ledger, FAMILY)
+        healthy = materialize_ledger(tenants, ledger, SECOND)
+    assert blocked.success and healthy.success
+    assert not blocked.asset_materializations_for_node("bank_transactions")
+    health = blocked.asset_materializations_for_node("powens_connection_health")[0].metadata
+    assert health["health"].value == "blocked" and "SCARequired" in health["reason"].value
+    assert "skipped" in caplog.text and "SCARequired" in caplog.text
+    assert healthy.asset_materializations_for_node("bank_transactions")
+    per_tenant = dict(
+        query(ledger, "SELECT tenant_id, count(*) FROM ledger.bank_transactions GROUP BY 1")
+    )
+    assert FAMILY not in per_tenant and per_tenant[SECOND] > 0
+    events = query(
+        ledger,
+        "SELECT name, tenant_id FROM telemetry.events WHERE name = 'openbanking.guardrail.blocked'",
+    )
+    assert events and all(tenant == FAMILY for _, tenant in events)

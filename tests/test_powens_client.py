@@ -1,0 +1,219 @@
+"""The Powens client against the emulator over a real socket: pagination, faults, auth, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+from pfo_pipeline.powens import (
+    PowensAuthError,
+    PowensClient,
+    PowensInvalidResponseError,
+    PowensRateLimitError,
+    PowensRequestError,
+    PowensUnavailableError,
+)
+
+CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with start_emulator(EmulatorConfig(seed=7, transactions=3500)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def faults(emulator) -> Iterator:
+    """Faults for one test; the emulator is healthy again afterwards."""
+    yield emulator.set_faults
+    emulator.set_faults(FaultConfig())
+
+
+def make_client(emulator, **kwargs) -> PowensClient:
+    options = {
+        "user_id": 1,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "backoff_initial_s": 0.01,
+        "backoff_max_s": 0.05,
+        "timeout_s": 2.0,
+    }
+    options.update(kwargs)
+    return PowensClient(emulator.base_url, **options)
+
+
+def all_ids(client: PowensClient, **kwargs) -> list[int]:
+    ids: list[int] = []
+    for page in client.iter_transaction_pages(**kwargs):
+        assert not page.rejects
+        ids.extend(r.id for r in page.records)
+    return ids
+
+
+def test_pagination_is_exact_without_gap_or_repeat(emulator) -> None:
+    with make_client(emulator) as client:
+        pages = list(client.iter_transaction_pages(include_deleted=True))
+    ids = [r.id for p in pages for r in p.records]
+    assert len(pages) == -(-len(ids) // 1000) and len(pages) >= 4
+    assert len(ids) == len(set(ids)) == pages[0].total
+    raw = emulator_ids(emulator, include_deleted=True)
+    assert set(ids) == raw
+
+
+def emulator_ids(emulator, include_deleted: bool) -> set[int]:
+    """What the emulator serves, read over HTTP with small pages (independent of the client)."""
+    import httpx
+
+    token = emulator.token_for(1)
+    ids: set[int] = set()
+    url = f"{emulator.base_url}/users/me/transactions"
+    params = {"limit": 250, **({"all": ""} if include_deleted else {})}
+    while url:
+        body = httpx.get(url, params=params, headers={"Authorization": f"Bearer {token}"}).json()
+        ids.update(t["id"] for t in body["transactions"])
+        url, params = (body["_links"]["next"] or {}).get("href"), None
+    return ids
+
+
+def test_deleted_rows_only_with_all(emulator) -> None:
+    with make_client(emulator) as client:
+        with_deleted = set(all_ids(client, include_deleted=True))
+        without = set(all_ids(client, include_deleted=False))
+    assert without < with_deleted
+
+
+def test_rate_limits_are_retried_honouring_retry_after(emulator, faults) -> None:
+    faults(FaultConfig(rate_429=0.3, retry_after_s=0.01, seed=1))
+    with make_client(emulator, max_attempts=8) as client:
+        ids = all_ids(client, include_deleted=True)
+        assert client.retries > 0
+    assert set(ids) == emulator_ids(emulator, include_deleted=True)
+
+
+def test_html_503_is_retried_then_reported(emulator, faults) -> None:
+    faults(FaultConfig(rate_503=0.3, seed=2))
+    with make_client(emulator, max_attempts=8) as client:
+        assert len(all_ids(client)) > 0 and client.retries > 0
+    faults(FaultConfig(rate_503=1.0))
+    with (
+        make_client(emulator, max_attempts=2) as client,
+        pytest.raises(PowensUnavailableError) as info,
+    ):
+        client.list_accounts()
+    message = str(info.value)
+    assert "list accounts" in message and "status=503" in message and "non-JSON" in message
+
+
+def test_slow_responses_time_out_and_are_retried(emulator, faults) -> None:
+    faults(FaultConfig(rate_slow=0.3, slow_s=1.0, seed=3))
+    with make_client(emulator, timeout_s=0.3, max_attempts=10) as client:
+        assert len(client.list_accounts()) >= 7
+        assert len(all_ids(client)) > 0
+    faults(FaultConfig(rate_slow=1.0, slow_s=1.0))
+    with (
+        make_client(emulator, timeout_s=0.2, max_attempts=2) as client,
+        pytest.raises(PowensUnavailableError, match="timed out"),
+    ):
+        client.get_user()
+
+
+def test_expired_token_is_renewed_once(emulator, faults) -> None:
+    faults(FaultConfig(rate_token_expiry=0.2, seed=4))
+    with make_client(emulator, api_key=emulator.token_for(1)) as client:
+        ids = all_ids(client, include_deleted=True)
+        assert client.renewals >= 1
+    assert set(ids) == emulator_ids(emulator, include_deleted=True)
+
+
+def test_expired_token_without_credentials_is_an_auth_error(emulator, faults) -> None:
+    faults(FaultConfig(rate_token_expiry=1.0))
+    with PowensClient(emulator.base_url, user_id=1, api_key=emulator.token_for(1)) as client:
+        with pytest.raises(PowensAuthError) as info:
+            client.list_accounts()
+    assert info.value.status == 401 and info.value.kind == "auth"
+
+
+def test_wrong_client_secret_is_an_auth_error(emulator) -> None:
+    with make_client(emulator, client_secret="wrong-secret-value") as client:
+        with pytest.raises(PowensAuthError, match="renew token"):
+            client.list_accounts()
+
+
+def test_rate_limit_exhausted_maps_to_rate_limit_error(emulator, faults) -> None:
+    faults(FaultConfig(rate_429=1.0, retry_after_s=0.01))
+    with make_client(emulator, max_attempts=2) as client, pytest.raises(PowensRateLimitError) as info:
+        client.list_connections()
+    assert info.value.kind == "rate_limit" and info.value.retry_after == pytest.approx(0.01)
+
+
+def test_bad_request_maps_to_request_error(emulator) -> None:
+    with make_client(emulator) as client, pytest.raises(PowensRequestError) as info:
+        next(client.iter_transaction_pages(limit=5000))
+    assert info.value.status == 400 and info.value.code == "invalidValue"
+
+
+def test_tokens_never_reach_logs_errors_or_reprs(emulator, faults, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = emulator.token_for(1)
+    faults(FaultConfig(rate_token_expiry=0.3, rate_429=0.2, retry_after_s=0.01, seed=5))
+    with make_client(emulator, api_key=token, max_attempts=10) as client:
+        all_ids(client)
+        renewed = client._token
+        assert token not in repr(client) and renewed not in repr(client)
+    faults(FaultConfig(rate_token_expiry=1.0))
+    with PowensClient(emulator.base_url, user_id=1, api_key=token) as client:
+        with pytest.raises(PowensAuthError) as info:
+            client.get_user()
+    for secret in (token, renewed, CLIENT_SECRET):
+        assert secret not in caplog.text
+        assert secret not in str(info.value)
+    assert "retrying" in caplog.text  # retries are logged, just without secrets
+
+
+class _CraftedPages(BaseHTTPRequestHandler):
+    """A real server whose `_links.next` misbehaves (another host, or a loop)."""
+
+    mode = "cross-host"
+
+    def do_GET(self) -> None:
+        host = self.headers["Host"]
+        if self.mode == "cross-host":
+            nxt = "http://attacker.example:9/2.0/users/me/transactions?offset=1000"
+        else:
+            nxt = f"http://{host}/2.0/users/me/transactions?limit=1&offset=1"
+        body = {
+            "transactions": [{"id": 1, "id_account": 1, "date": "2026-01-01", "value": 1.0}],
+            "total": 3,
+            "_links": {"next": {"href": nxt}},
+        }
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode, message", [("cross-host", "another host"), ("loop", "repeated")])
+def test_dangerous_next_links_are_refused(mode: str, message: str) -> None:
+    handler = type("Handler", (_CraftedPages,), {"mode": mode})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/2.0"
+        with PowensClient(base, user_id=1, api_key="t") as client:
+            with pytest.raises(PowensInvalidResponseError, match=message):
+                list(client.iter_transaction_pages())
+    finally:
+        server.shutdown()
+        server.server_close()
