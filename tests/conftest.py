@@ -109,6 +109,7 @@ def materialize_ledger(
     ),
     run_config: dict | None = None,
     raise_on_error: bool = True,
+    instance: dg.DagsterInstance | None = None,
     **powens_options: object,
 ) -> dg.ExecuteInProcessResult:
     from pfo_pipeline.definitions import LEDGER_ASSETS
@@ -120,7 +121,13 @@ def materialize_ledger(
         resources=resources_for(tenants_file, ledger, **powens_options),
         run_config=run_config,
         raise_on_error=raise_on_error,
+        instance=instance,
     )
+
+
+def run_log_text(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> str:
+    """Every message the run logged (the Dagster event log, as the UI shows it)."""
+    return "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
 
 
 def table_digest(ledger: Path, table: str, *, business_only: bool = False) -> str:

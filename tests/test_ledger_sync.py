@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
 
@@ -20,6 +21,7 @@ from tests.conftest import (
     ledger_digests,
     materialize_ledger,
     query,
+    run_log_text,
     write_tenants_file,
 )
 
@@ -66,7 +68,7 @@ def assert_ledger_matches_emulator(ledger: Path, emulator) -> None:
 def family(tmp_path: Path, powens_env: None):
     with start_emulator(EmulatorConfig(seed=11, transactions=2500)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        yield emulator, tenants, tmp_path / "ledger.duckdb"
+        yield emulator, tenants, tmp_path / "pfo.duckdb"
 
 
 def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
@@ -196,7 +198,7 @@ KILLED_SYNC = textwrap.dedent(
 
 
 def test_a_load_killed_between_batches_reruns_to_the_same_ledger(family, tmp_path) -> None:
-    emulator, tenants, clean = family
+    _emulator, tenants, clean = family
     assert materialize_ledger(tenants, clean, FAMILY).success
     killed = tmp_path / "killed.duckdb"
     assert materialize_ledger(tenants, killed, FAMILY, assets=("bank_accounts",)).success
@@ -229,7 +231,7 @@ def test_malformed_records_are_quarantined_with_reasons_and_nothing_else_is_lost
     config = EmulatorConfig(seed=5, transactions=2000, faults=FaultConfig(rate_malformed=0.02))
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "ledger.duckdb"
+        ledger = tmp_path / "pfo.duckdb"
         result = materialize_ledger(tenants, ledger, FAMILY)
         assert result.success
         token = emulator.token_for(1)
@@ -262,20 +264,22 @@ def test_malformed_records_are_quarantined_with_reasons_and_nothing_else_is_lost
     assert metadata["quarantined"].value == len(quarantined)
 
 
-def test_a_blocked_tenant_is_skipped_while_another_syncs(tmp_path, powens_env, caplog) -> None:
+def test_a_blocked_tenant_is_skipped_while_another_syncs(tmp_path, powens_env) -> None:
     config = EmulatorConfig(
         seed=3, transactions=800, faults=FaultConfig(connection_states={1: "SCARequired"})
     )
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "ledger.duckdb"
-        blocked = materialize_ledger(tenants, ledger, FAMILY)
-        healthy = materialize_ledger(tenants, ledger, SECOND)
+        ledger = tmp_path / "pfo.duckdb"
+        instance = dg.DagsterInstance.ephemeral()
+        blocked = materialize_ledger(tenants, ledger, FAMILY, instance=instance)
+        healthy = materialize_ledger(tenants, ledger, SECOND, instance=instance)
+        log = run_log_text(instance, blocked)
     assert blocked.success and healthy.success
     assert not blocked.asset_materializations_for_node("bank_transactions")
     health = blocked.asset_materializations_for_node("powens_connection_health")[0].metadata
     assert health["health"].value == "blocked" and "SCARequired" in health["reason"].value
-    assert "skipped" in caplog.text and "SCARequired" in caplog.text
+    assert "tenant.family-office skipped (blocked, needs the user)" in log and "SCARequired" in log
     assert healthy.asset_materializations_for_node("bank_transactions")
     per_tenant = dict(
         query(ledger, "SELECT tenant_id, count(*) FROM ledger.bank_transactions GROUP BY 1")

@@ -90,20 +90,22 @@ def test_deleted_rows_only_with_all(emulator) -> None:
 
 
 def test_rate_limits_are_retried_honouring_retry_after(emulator, faults) -> None:
+    expected = emulator_ids(emulator, include_deleted=True)
     faults(FaultConfig(rate_429=0.3, retry_after_s=0.01, seed=1))
     with make_client(emulator, max_attempts=8) as client:
         ids = all_ids(client, include_deleted=True)
         assert client.retries > 0
-    assert set(ids) == emulator_ids(emulator, include_deleted=True)
+    assert set(ids) == expected and len(ids) == len(expected)
 
 
 def test_html_503_is_retried_then_reported(emulator, faults) -> None:
+    token = emulator.token_for(1)
     faults(FaultConfig(rate_503=0.3, seed=2))
-    with make_client(emulator, max_attempts=8) as client:
+    with make_client(emulator, api_key=token, max_attempts=8) as client:
         assert len(all_ids(client)) > 0 and client.retries > 0
     faults(FaultConfig(rate_503=1.0))
     with (
-        make_client(emulator, max_attempts=2) as client,
+        make_client(emulator, api_key=token, max_attempts=2) as client,
         pytest.raises(PowensUnavailableError) as info,
     ):
         client.list_accounts()
@@ -111,25 +113,36 @@ def test_html_503_is_retried_then_reported(emulator, faults) -> None:
     assert "list accounts" in message and "status=503" in message and "non-JSON" in message
 
 
+def test_token_renewal_is_never_replayed_after_a_5xx(emulator, faults) -> None:
+    """POST /auth/renew is not idempotent: after a 5xx it fails at once instead of retrying."""
+    faults(FaultConfig(rate_503=1.0))
+    with make_client(emulator, max_attempts=5) as client:
+        with pytest.raises(PowensUnavailableError, match="renew token"):
+            client.list_accounts()
+        assert client.retries == 0
+
+
 def test_slow_responses_time_out_and_are_retried(emulator, faults) -> None:
+    token = emulator.token_for(1)
     faults(FaultConfig(rate_slow=0.3, slow_s=1.0, seed=3))
-    with make_client(emulator, timeout_s=0.3, max_attempts=10) as client:
+    with make_client(emulator, api_key=token, timeout_s=0.3, max_attempts=10) as client:
         assert len(client.list_accounts()) >= 7
         assert len(all_ids(client)) > 0
     faults(FaultConfig(rate_slow=1.0, slow_s=1.0))
     with (
-        make_client(emulator, timeout_s=0.2, max_attempts=2) as client,
+        make_client(emulator, api_key=token, timeout_s=0.2, max_attempts=2) as client,
         pytest.raises(PowensUnavailableError, match="timed out"),
     ):
         client.get_user()
 
 
 def test_expired_token_is_renewed_once(emulator, faults) -> None:
+    expected = emulator_ids(emulator, include_deleted=True)
     faults(FaultConfig(rate_token_expiry=0.2, seed=4))
     with make_client(emulator, api_key=emulator.token_for(1)) as client:
         ids = all_ids(client, include_deleted=True)
         assert client.renewals >= 1
-    assert set(ids) == emulator_ids(emulator, include_deleted=True)
+    assert set(ids) == expected and len(ids) == len(expected)
 
 
 def test_expired_token_without_credentials_is_an_auth_error(emulator, faults) -> None:
@@ -148,7 +161,10 @@ def test_wrong_client_secret_is_an_auth_error(emulator) -> None:
 
 def test_rate_limit_exhausted_maps_to_rate_limit_error(emulator, faults) -> None:
     faults(FaultConfig(rate_429=1.0, retry_after_s=0.01))
-    with make_client(emulator, max_attempts=2) as client, pytest.raises(PowensRateLimitError) as info:
+    with (
+        make_client(emulator, max_attempts=2) as client,
+        pytest.raises(PowensRateLimitError) as info,
+    ):
         client.list_connections()
     assert info.value.kind == "rate_limit" and info.value.retry_after == pytest.approx(0.01)
 

@@ -4,8 +4,6 @@ second step of each workflow (the canonical listing consumers read).
 Checks read whole tables across tenants: they guard the ledger file itself, which is shared.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg

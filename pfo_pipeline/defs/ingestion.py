@@ -5,8 +5,6 @@ skipped with a clear message and a telemetry event, and its partition is not mat
 other tenants' runs are unaffected. Every ledger write is in the `duckdb_ledger` pool: one writer.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any

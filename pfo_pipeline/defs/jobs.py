@@ -4,8 +4,6 @@ Each workflow's first step is a ledger asset (its retry policy lives on the asse
 step the canonical read consumers use, run as an asset check with its own retry policy.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from pfo_pipeline.defs.checks import accounts_listing, balances_readable, transactions_listing

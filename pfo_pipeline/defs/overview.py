@@ -4,8 +4,6 @@
 retention sweep deletes expired entries idempotently. Both write the ledger file: `duckdb_ledger`.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal

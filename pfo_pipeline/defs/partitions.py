@@ -1,8 +1,6 @@
 """Partitions: one per tenant (independent runs that share nothing), and tenant x day for the
 overview, whose days start 180 days back: older partitions are neither offered nor accepted."""
 
-from __future__ import annotations
-
 from datetime import date, timedelta
 
 import dagster as dg

@@ -4,8 +4,6 @@ Secrets are never stored in config: the tenants file names environment variables
 through `dagster.EnvVar` at the moment a client is built.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,9 +53,19 @@ class PowensResource(dg.ConfigurableResource):
         )
 
 
+RESERVED_STEMS = frozenset({"ledger", "analytics", "staging", "knowledge", "telemetry", "main"})
+
+
 def ledger_resource(path: Path | None = None) -> DuckDBResource:
     """The dagster-duckdb resource on `PFO_DUCKDB_PATH` (default `data/pfo.duckdb`)."""
-    return DuckDBResource(database=str(path or settings.duckdb_path()))
+    path = Path(path or settings.duckdb_path())
+    if path.stem in RESERVED_STEMS:
+        # DuckDB names the catalog after the file: `ledger.duckdb` would make `ledger.x` ambiguous.
+        raise ValueError(
+            f"{settings.DUCKDB_PATH_ENV}: the file name {path.name!r} clashes with a schema name; "
+            f"use another name, e.g. pfo.duckdb"
+        )
+    return DuckDBResource(database=str(path))
 
 
 @contextmanager

@@ -5,8 +5,6 @@ tenant gets a run only when the tick falls on its own interval, with a run key s
 tick never launches twice.
 """
 
-from __future__ import annotations
-
 from math import gcd
 
 import dagster as dg
@@ -45,7 +43,7 @@ def due_tenants(tenants: dict[str, TenantConfig], scheduled_minute: int) -> list
     ]
 
 
-def _polling_schedule(job: dg.UnresolvedAssetJobDefinition, cron: str) -> dg.ScheduleDefinition:
+def _polling_schedule(job, cron: str) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=f"{job.name}_schedule",
         job=job,

@@ -1,0 +1,46 @@
+"""A user's category for a transaction wins over rules and transfers, and later syncs keep it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+from pfo_pipeline.categoriser.rules import CATEGORIES
+
+
+def set_category_override(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, transaction_id: str, category: str
+) -> None:
+    if category not in CATEGORIES:
+        raise ValueError(f"category: {category!r} is not in the taxonomy {CATEGORIES}")
+    found = conn.execute(
+        "SELECT count(*) FROM ledger.bank_transactions WHERE tenant_id = ? AND id = ?",
+        [tenant_id, transaction_id],
+    ).fetchall()[0][0]
+    if not found:
+        raise ValueError(
+            f"transaction_id: {transaction_id!r} is not a transaction of {tenant_id!r}"
+        )
+    conn.execute(
+        "INSERT INTO ledger.category_overrides VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (tenant_id, transaction_id) DO UPDATE SET category = excluded.category, "
+        "created_at = excluded.created_at",
+        [tenant_id, transaction_id, category, datetime.now(UTC)],
+    )
+    apply_category_overrides(conn, tenant_id)
+
+
+def apply_category_overrides(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
+    """Re-apply every override of a tenant (set-based); returns the rows changed."""
+    return len(
+        conn.execute(
+            "UPDATE ledger.bank_transactions t SET standardized_category = o.category, "
+            "category_source = 'user', transfer_pair_id = NULL "
+            "FROM ledger.category_overrides o "
+            "WHERE o.tenant_id = ? AND t.tenant_id = o.tenant_id AND t.id = o.transaction_id "
+            "AND (t.standardized_category IS DISTINCT FROM o.category OR t.category_source <> 'user') "
+            "RETURNING t.id",
+            [tenant_id],
+        ).fetchall()
+    )

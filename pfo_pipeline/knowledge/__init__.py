@@ -1,0 +1,1 @@
+"""The financial-overview knowledge space: derived figures only, kept 180 days."""

@@ -1,0 +1,1 @@
+"""Tenants, the app blueprint they are checked against, and the open-banking guardrail."""
