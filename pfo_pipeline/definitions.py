@@ -1,10 +1,9 @@
 """The code location `workspace.yaml` loads: every asset, check, job, schedule and sensor."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from pfo_pipeline.defs.checks import LEDGER_CHECKS
+from pfo_pipeline.defs.dbt_assets import dbt_resource, pfo_dbt_models
 from pfo_pipeline.defs.ingestion import (
     account_balances,
     bank_accounts,
@@ -12,20 +11,34 @@ from pfo_pipeline.defs.ingestion import (
     powens_connection_health,
 )
 from pfo_pipeline.defs.jobs import SYNC_JOBS
+from pfo_pipeline.defs.overview import (
+    daily_overview_schedule,
+    financial_overview,
+    generate_openbanking_overview,
+    knowledge_retention_job,
+    knowledge_retention_sweep,
+    knowledge_space_has_no_pii,
+    retention_schedule,
+)
 from pfo_pipeline.defs.resources import PowensResource, ledger_resource
 from pfo_pipeline.defs.schedules import SYNC_SCHEDULES
 
 LEDGER_ASSETS = [powens_connection_health, bank_accounts, bank_transactions, account_balances]
+ALL_ASSETS = [*LEDGER_ASSETS, pfo_dbt_models, financial_overview, knowledge_retention_sweep]
 
 
-def build_resources() -> dict[str, object]:
-    return {"powens": PowensResource(), "duckdb": ledger_resource()}
+def build_resources(ledger_path=None, tenants_file=None) -> dict[str, object]:
+    return {
+        "powens": PowensResource(tenants_file=str(tenants_file) if tenants_file else None),
+        "duckdb": ledger_resource(ledger_path),
+        "dbt": dbt_resource(),
+    }
 
 
 defs = dg.Definitions(
-    assets=LEDGER_ASSETS,
-    asset_checks=LEDGER_CHECKS,
-    jobs=SYNC_JOBS,
-    schedules=SYNC_SCHEDULES,
+    assets=ALL_ASSETS,
+    asset_checks=[*LEDGER_CHECKS, knowledge_space_has_no_pii],
+    jobs=[*SYNC_JOBS, generate_openbanking_overview, knowledge_retention_job],
+    schedules=[*SYNC_SCHEDULES, daily_overview_schedule, retention_schedule],
     resources=build_resources(),
 )

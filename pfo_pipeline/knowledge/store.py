@@ -1,0 +1,143 @@
+"""The knowledge space in DuckDB: overview entries, their chunks, and the 180-day retention.
+
+Entry ids are deterministic (tenant, period, period end), so re-materialising a partition replaces
+its entry and chunks in one transaction instead of adding a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import duckdb
+import orjson
+
+from pfo_pipeline.knowledge.chunking import chunk_markdown, count_tokens
+from pfo_pipeline.knowledge.overview import Overview
+from pfo_pipeline.knowledge.periods import expires_at, is_within_retention
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS knowledge;
+CREATE TABLE IF NOT EXISTS knowledge.financial_overview (
+    entry_id VARCHAR PRIMARY KEY,
+    tenant_id VARCHAR NOT NULL,
+    period VARCHAR NOT NULL,
+    period_start DATE NOT NULL,
+    period_end DATE NOT NULL,
+    generated_at TIMESTAMPTZ NOT NULL,
+    expires_at DATE NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    markdown VARCHAR NOT NULL,
+    summary JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS knowledge.financial_overview_chunks (
+    chunk_id VARCHAR PRIMARY KEY,
+    entry_id VARCHAR NOT NULL,
+    tenant_id VARCHAR NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    content VARCHAR NOT NULL,
+    token_count INTEGER NOT NULL,
+    expires_at DATE NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    entry_id: str
+    chunk_count: int
+    replaced: bool
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    entries_removed: int
+    chunks_removed: int
+    entry_ids: tuple[str, ...]
+
+
+def ensure_knowledge_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(DDL)
+
+
+def entry_id_for(tenant_id: str, period: str, period_end: date) -> str:
+    return hashlib.sha256(f"{tenant_id}|{period}|{period_end.isoformat()}".encode()).hexdigest()[
+        :32
+    ]
+
+
+def write_overview(
+    conn: duckdb.DuckDBPyConnection, overview: Overview, generated_at: datetime
+) -> WriteResult:
+    """Replace the entry of this tenant, period and end day (and its chunks) atomically."""
+    request = overview.request
+    if not is_within_retention(overview.period_end, generated_at.date()):
+        raise ValueError(
+            f"period_end {overview.period_end} is past the 180-day retention; not written"
+        )
+    ensure_knowledge_schema(conn)
+    entry_id = entry_id_for(request.tenant_id, request.period, overview.period_end)
+    summary_json = orjson.dumps(overview.summary, option=orjson.OPT_SORT_KEYS).decode()
+    content_hash = hashlib.sha256((overview.markdown + summary_json).encode()).hexdigest()
+    chunks = chunk_markdown(overview.markdown)
+    expiry = expires_at(overview.period_end)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        existed = conn.execute(
+            "SELECT count(*) FROM knowledge.financial_overview WHERE entry_id = ?", [entry_id]
+        ).fetchall()[0][0]
+        conn.execute(
+            "DELETE FROM knowledge.financial_overview_chunks WHERE entry_id = ?", [entry_id]
+        )
+        conn.execute("DELETE FROM knowledge.financial_overview WHERE entry_id = ?", [entry_id])
+        conn.execute(
+            "INSERT INTO knowledge.financial_overview VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [entry_id, request.tenant_id, request.period, overview.period_start, overview.period_end,
+             generated_at, expiry, content_hash, overview.markdown, summary_json],
+        )  # fmt: skip
+        conn.executemany(  # a handful of chunks per entry
+            "INSERT INTO knowledge.financial_overview_chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    f"{entry_id}-{i:03d}",
+                    entry_id,
+                    request.tenant_id,
+                    i,
+                    text,
+                    count_tokens(text),
+                    expiry,
+                ]
+                for i, text in enumerate(chunks)
+            ],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return WriteResult(entry_id, len(chunks), bool(existed), content_hash)
+
+
+def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date) -> SweepReport:
+    """Delete entries (and chunks) whose expiry has passed; running it again removes nothing."""
+    ensure_knowledge_schema(conn)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        expired = [
+            e for (e,) in conn.execute(
+                "SELECT entry_id FROM knowledge.financial_overview WHERE expires_at < ? ORDER BY 1",
+                [today],
+            ).fetchall()
+        ]  # fmt: skip
+        chunks = conn.execute(
+            "DELETE FROM knowledge.financial_overview_chunks WHERE expires_at < ? "
+            "OR list_contains(?, entry_id) RETURNING chunk_id",
+            [today, expired],
+        ).fetchall()
+        conn.execute("DELETE FROM knowledge.financial_overview WHERE expires_at < ?", [today])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return SweepReport(len(expired), len(chunks), tuple(expired))
