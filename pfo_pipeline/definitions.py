@@ -25,6 +25,9 @@ from pfo_pipeline.defs.schedules import SYNC_SCHEDULES
 
 LEDGER_ASSETS = [powens_connection_health, bank_accounts, bank_transactions, account_balances]
 ALL_ASSETS = [*LEDGER_ASSETS, pfo_dbt_models, financial_overview, knowledge_retention_sweep]
+ALL_CHECKS = [*LEDGER_CHECKS, knowledge_space_has_no_pii]
+# What `dagster.materialize` needs to run any selection with its checks (tests, the demo).
+MATERIALIZABLE = [*ALL_ASSETS, *ALL_CHECKS]
 
 
 def build_resources(ledger_path=None, tenants_file=None) -> dict[str, object]:
@@ -37,7 +40,7 @@ def build_resources(ledger_path=None, tenants_file=None) -> dict[str, object]:
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    asset_checks=[*LEDGER_CHECKS, knowledge_space_has_no_pii],
+    asset_checks=ALL_CHECKS,
     jobs=[*SYNC_JOBS, generate_openbanking_overview, knowledge_retention_job],
     schedules=[*SYNC_SCHEDULES, daily_overview_schedule, retention_schedule],
     resources=build_resources(),

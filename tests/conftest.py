@@ -90,9 +90,12 @@ def powens_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def resources_for(tenants_file: Path, ledger: Path, **powens_options: object) -> dict[str, object]:
     options = {"backoff_initial_s": 0.01, "timeout_s": 2.0, "max_attempts": 8}
     options.update(powens_options)
+    from pfo_pipeline.defs.dbt_assets import dbt_resource
+
     return {
         "powens": PowensResource(tenants_file=str(tenants_file), **options),
         "duckdb": ledger_resource(ledger),
+        "dbt": dbt_resource(),
     }
 
 
@@ -112,11 +115,11 @@ def materialize_ledger(
     instance: dg.DagsterInstance | None = None,
     **powens_options: object,
 ) -> dg.ExecuteInProcessResult:
-    from pfo_pipeline.definitions import LEDGER_ASSETS
+    from pfo_pipeline.definitions import MATERIALIZABLE
 
     return dg.materialize(
-        LEDGER_ASSETS,
-        selection=list(assets),
+        MATERIALIZABLE,
+        selection=dg.AssetSelection.assets(*assets),
         partition_key=tenant_id,
         resources=resources_for(tenants_file, ledger, **powens_options),
         run_config=run_config,

@@ -76,6 +76,8 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     result = materialize_ledger(tenants, ledger, FAMILY)
     assert result.success
     assert_ledger_matches_emulator(ledger, emulator)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert len(checks) == 12 and all(checks.values()), checks
     materialization = result.asset_materializations_for_node("bank_transactions")[0]
     assert materialization.metadata["mode"].value == "full"
     assert materialization.metadata["rows_in"].value == len(served_transactions(emulator))
@@ -101,6 +103,12 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
     result = materialize_ledger(tenants, ledger, FAMILY)
     assert result.success
     assert_ledger_matches_emulator(ledger, emulator)
+    reconciled = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert reconciled["balances_reconcile_with_transactions"].passed
+    assert (
+        reconciled["balances_reconcile_with_transactions"].metadata["snapshot_pairs_checked"].value
+        > 0
+    )
     after = ledger_transactions(ledger)
     served = served_transactions(emulator)
 

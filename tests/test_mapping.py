@@ -196,7 +196,9 @@ def test_balance_snapshot_per_account_per_day() -> None:
     frame, rejects = map_balances(resolution, CTX, date(2026, 11, 24))
     assert len(frame) == 1 and not rejects  # the closed account has no current balance
     row = frame.iloc[0]
-    assert row["id"] == canonical_id("bal", resolution.by_powens_id[10], "current", "2026-11-24")
+    # dated by Powens' last sync of the account, not by the day we asked
+    assert row["id"] == canonical_id("bal", resolution.by_powens_id[10], "current", "2026-11-20")
+    assert str(row["as_of_date"]) == "2026-11-20"
     assert row["available_balance"] == Decimal("1479.75")
     valid, invalid = validate_batch(AccountBalanceRecord, frame)
     assert len(valid) == 1 and not invalid

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_daily_balances'}}}) }}
 -- Reconciliation: a snapshot day shows exactly its snapshot, and within one anchor segment the
 -- day-to-day change of the reconstructed balance equals that day's booked transactions.
 with days as (

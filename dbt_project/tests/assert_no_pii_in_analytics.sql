@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'dim_accounts'}}}) }}
 -- No text published in analytics may contain an IBAN, account number, wording or counterparty
 -- found in the ledger.
 with pii as (

@@ -61,7 +61,11 @@ def _cashflow(conn, tenant: str, start: date, end: date) -> list[dict[str, Any]]
 
 def _trend(conn, tenant: str, period: Period, start: date, end: date) -> list[dict[str, Any]]:
     """Daily for a week, weekly buckets (starting at the period start) for a month or quarter."""
-    bucket = "day" if period == "week" else "(? + 7 * (date_diff('day', ?, day) // 7))::DATE"
+    bucket = (
+        "day"
+        if period == "week"
+        else "(?::DATE + to_days(CAST(7 * (date_diff('day', ?::DATE, day) // 7) AS INTEGER)))::DATE"
+    )
     params: list[Any] = [tenant, start, end]
     if period != "week":
         params = [start, start, *params]

@@ -229,7 +229,9 @@ def map_accounts(
 def map_balances(
     resolution: AccountResolution, ctx: SyncContext, as_of: date
 ) -> tuple[pd.DataFrame, list[Reject]]:
-    """Today's `current` snapshot per live canonical account (Powens keeps no history)."""
+    """The `current` snapshot per live canonical account (Powens keeps no history). A balance is
+    as of the day Powens last synced the account (its `last_update`), not the day we asked:
+    a connection that has not synced for three days must not label an old balance as today's."""
     rows, rejects = [], []
     for account_id, account in sorted(resolution.representatives.items()):
         if account.deleted is not None:
@@ -239,9 +241,10 @@ def map_balances(
                 Reject(str(account.id), ("balance: Powens sent no balance",), {"id": account.id})
             )
             continue
+        day = account.last_update.date() if account.last_update else as_of
         rows.append(
             {
-                "id": canonical_id("bal", account_id, "current", as_of.isoformat()),
+                "id": canonical_id("bal", account_id, "current", day.isoformat()),
                 "account_id": account_id,
                 "tenant_id": ctx.tenant_id,
                 "connection_id": ctx.connection_id,
@@ -250,7 +253,7 @@ def map_balances(
                 "available_balance": account.balance + (account.coming or Decimal(0)),
                 "currency": account.currency.id if account.currency else None,
                 "last_updated_at": account.last_update,
-                "as_of_date": as_of,
+                "as_of_date": day,
                 "metadata": _json({"powens_account_id": account.id}),
             }
         )

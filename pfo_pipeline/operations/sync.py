@@ -244,7 +244,8 @@ def refresh_balances(
     as_of: date | None = None,
     now: datetime | None = None,
 ) -> BalancesRefreshResult:
-    """`openbanking.balances.refresh`: today's snapshot of every live account's balance."""
+    """`openbanking.balances.refresh`: a snapshot of every live account's balance, dated by
+    Powens' last sync of the account (`as_of` is the fallback for accounts it never synced)."""
     now = now or utc_now()
     as_of = as_of or now.astimezone(PARIS).date()
     migrate(conn)
@@ -270,11 +271,12 @@ def refresh_balances(
     except Exception as exc:
         store.fail_load(conn, ctx.load_id, str(exc), utc_now())
         raise
+    days = [d for d in valid["as_of_date"]] if not valid.empty else []
     return BalancesRefreshResult(
         refreshed=len(valid),
         failed=len(rejects),
         load_id=ctx.load_id,
-        as_of_date=as_of,
+        as_of_date=max(days) if days else as_of,
         refreshed_at=now,
         stats=stats,
         errors=[f"{r.external_id}: {'; '.join(r.reasons)}" for r in rejects],

@@ -1,0 +1,231 @@
+"""The whole graph for a tenant: ledger sync -> dbt build -> financial overview, in real Dagster
+materialisations; the overview's figures are checked against independent SQL over the ledger."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import orjson
+import pytest
+
+from pfo_pipeline.definitions import MATERIALIZABLE as ALL_ASSETS
+from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+from pfo_pipeline.emulator import EmulatorConfig, start_emulator
+from pfo_pipeline.knowledge.periods import period_window
+from tests.conftest import FAMILY, materialize_ledger, query, resources_for, write_tenants_file
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory):
+    """One tenant's ledger, marts and today's overview, built once for the module."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    env = pytest.MonkeyPatch()
+    env.setenv("PFO_TEST_POWENS_CLIENT_ID", "pfo-demo-client")
+    env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", "pfo-demo-secret")
+    ledger = tmp / "pfo.duckdb"
+    with start_emulator(EmulatorConfig(seed=21, transactions=4000)) as emulator:
+        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+        resources = resources_for(tenants, ledger)
+        dbt_run = dg.materialize(
+            ALL_ASSETS, selection=dg.AssetSelection.assets(pfo_dbt_models), resources=resources
+        )
+        assert dbt_run.success
+        day = date.today().isoformat()
+        key = dg.MultiPartitionKey({"tenant": FAMILY, "day": day})
+        overview_run = dg.materialize(
+            ALL_ASSETS,
+            selection=dg.AssetSelection.assets("financial_overview"),
+            partition_key=key,
+            resources=resources,
+        )
+        assert overview_run.success
+    yield {
+        "ledger": ledger,
+        "resources": resources,
+        "key": key,
+        "dbt_run": dbt_run,
+        "overview_run": overview_run,
+    }
+    env.undo()
+
+
+def entry(ledger: Path, period: str) -> dict:
+    rows = query(
+        ledger,
+        "SELECT summary, period_start, period_end, content_hash FROM knowledge.financial_overview "
+        "WHERE tenant_id = ? AND period = ?",
+        [FAMILY, period],
+    )
+    assert len(rows) == 1
+    summary, start, end, content_hash = rows[0]
+    return {"summary": orjson.loads(summary), "start": start, "end": end, "hash": content_hash}
+
+
+INDEPENDENT_CASHFLOW = """
+SELECT t.currency,
+       sum(CASE WHEN t.amount > 0 THEN t.amount ELSE 0 END) AS inflow,
+       sum(CASE WHEN t.amount < 0 THEN -t.amount ELSE 0 END) AS outflow,
+       sum(t.amount) AS net, count(*) AS n
+FROM ledger.bank_transactions t JOIN ledger.bank_accounts a ON a.id = t.account_id
+WHERE t.tenant_id = ? AND t.date BETWEEN ? AND ?
+  AND t.status <> 'cancelled' AND t.standardized_category <> 'internal_transfer'
+  AND a.account_type <> 'loan'
+GROUP BY 1 ORDER BY 1
+"""
+
+
+@pytest.mark.parametrize("period", ["week", "month", "quarter"])
+def test_overview_figures_equal_independent_sql_over_the_ledger(pipeline, period: str) -> None:
+    ledger = pipeline["ledger"]
+    written = entry(ledger, period)
+    start, end = period_window(period, date.today())
+    assert (written["start"], written["end"]) == (start, end)
+    expected = query(ledger, INDEPENDENT_CASHFLOW, [FAMILY, start, end])
+    got = {c["currency"]: c for c in written["summary"]["cashflow"]}
+    assert set(got) == {currency for currency, *_ in expected}
+    for currency, inflow, outflow, net, count in expected:
+        assert Decimal(got[currency]["inflow"]) == inflow
+        assert Decimal(got[currency]["outflow"]) == outflow
+        assert Decimal(got[currency]["net"]) == net
+        assert got[currency]["transactions"] == count
+
+
+def test_currencies_are_kept_apart_and_shares_add_up(pipeline) -> None:
+    summary = entry(pipeline["ledger"], "quarter")["summary"]
+    assert {c["currency"] for c in summary["cashflow"]} == {"EUR", "USD"}
+    for currency in ("EUR", "USD"):
+        shares = [
+            Decimal(c["share_of_outflow_pct"])
+            for c in summary["categories"]
+            if c["currency"] == currency
+        ]
+        assert abs(sum(shares) - 100) <= Decimal("0.5")
+
+
+def test_balances_use_aliases_and_start_end_min_max(pipeline) -> None:
+    summary = entry(pipeline["ledger"], "month")["summary"]
+    accounts = {b["account"]: b for b in summary["balances"]}
+    assert {"checking 1", "savings 1", "loan 1", "card 1"} <= set(accounts)
+    for balance in accounts.values():
+        assert Decimal(balance["min"]) <= Decimal(balance["start"]) <= Decimal(balance["max"])
+        assert Decimal(balance["min"]) <= Decimal(balance["end"]) <= Decimal(balance["max"])
+    current = dict(
+        query(
+            pipeline["ledger"],
+            "SELECT d.account_alias, b.current_balance FROM ledger.account_balances b "
+            "JOIN analytics.dim_accounts d USING (account_id)",
+        )
+    )
+    for alias, balance in accounts.items():
+        assert Decimal(balance["end"]) == current[alias]  # today is the snapshot day
+
+
+def test_the_knowledge_space_holds_no_pii_and_the_check_passed(pipeline) -> None:
+    ledger = pipeline["ledger"]
+    checks = pipeline["overview_run"].get_asset_check_evaluations()
+    assert [c.check_name for c in checks] == ["knowledge_space_has_no_pii"] and checks[0].passed
+    text = " ".join(
+        str(v)
+        for row in query(ledger, "SELECT markdown, summary FROM knowledge.financial_overview")
+        for v in row
+    )
+    ibans = [
+        i for (i,) in query(ledger, "SELECT iban FROM ledger.bank_accounts WHERE iban IS NOT NULL")
+    ]
+    wordings = [
+        w for (w,) in query(ledger, "SELECT DISTINCT description FROM ledger.bank_transactions")
+    ]
+    assert ibans and wordings
+    assert not [v for v in ibans + wordings if v and v.lower() in text.lower()]
+    chunks = query(
+        ledger, "SELECT max(token_count), count(*) FROM knowledge.financial_overview_chunks"
+    )
+    assert chunks[0][0] <= 600 and chunks[0][1] >= 3
+
+
+def test_dbt_tests_surface_as_asset_checks_and_pass(pipeline) -> None:
+    evaluations = pipeline["dbt_run"].get_asset_check_evaluations()
+    names = {e.check_name for e in evaluations}
+    assert len(evaluations) >= 15 and all(e.passed for e in evaluations)
+    assert any("accepted_values" in n for n in names) and any("relationships" in n for n in names)
+    assert {"assert_balances_reconcile", "assert_no_pii_in_analytics"} <= names
+
+
+def test_analytics_marts_carry_no_pii_columns(pipeline) -> None:
+    columns = {
+        c
+        for (c,) in query(
+            pipeline["ledger"],
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'analytics'",
+        )
+    }
+    assert not columns & {"iban", "bic", "account_number_masked", "description", "counterparty_name",
+                          "counterparty_account", "display_name", "metadata"}  # fmt: skip
+
+
+def test_rematerialising_a_partition_replaces_its_entry(pipeline) -> None:
+    ledger = pipeline["ledger"]
+    before = {p: entry(ledger, p)["hash"] for p in ("week", "month", "quarter")}
+    chunks_before = query(ledger, "SELECT count(*) FROM knowledge.financial_overview_chunks")[0][0]
+    again = dg.materialize(
+        ALL_ASSETS,
+        selection=dg.AssetSelection.assets("financial_overview"),
+        partition_key=pipeline["key"],
+        resources=pipeline["resources"],
+    )
+    assert again.success
+    assert query(ledger, "SELECT count(*) FROM knowledge.financial_overview")[0][0] == 3
+    assert {p: entry(ledger, p)["hash"] for p in before} == before
+    assert (
+        query(ledger, "SELECT count(*) FROM knowledge.financial_overview_chunks")[0][0]
+        == chunks_before
+    )
+    metadata = again.asset_materializations_for_node("financial_overview")[0].metadata
+    assert "## Cashflow" in metadata["preview"].value
+    assert Path(metadata["trend_chart"].value).exists()
+
+
+def test_partitions_older_than_180_days_are_neither_offered_nor_accepted(pipeline) -> None:
+    from pfo_pipeline.defs.partitions import overview_partitions
+
+    days = {key.keys_by_dimension["day"] for key in overview_partitions.get_partition_keys()}
+    assert (date.today() - timedelta(days=180)).isoformat() in days
+    assert (date.today() - timedelta(days=181)).isoformat() not in days
+    old = (date.today() - timedelta(days=181)).isoformat()
+    with pytest.raises(dg.DagsterUnknownPartitionError):
+        dg.materialize(
+            ALL_ASSETS,
+            selection=dg.AssetSelection.assets("financial_overview"),
+            partition_key=dg.MultiPartitionKey({"tenant": FAMILY, "day": old}),
+            resources=pipeline["resources"],
+        )
+
+
+def test_the_sweep_removes_only_expired_entries_idempotently(pipeline, tmp_path) -> None:
+    copy = tmp_path / "pfo.duckdb"
+    copy.write_bytes(pipeline["ledger"].read_bytes())
+    from pfo_pipeline.knowledge.store import sweep_expired
+
+    conn = duckdb.connect(str(copy))
+    try:
+        end = conn.execute("SELECT max(period_end) FROM knowledge.financial_overview").fetchall()[
+            0
+        ][0]
+        kept = sweep_expired(conn, end + timedelta(days=180))
+        assert kept.entries_removed == 0
+        removed = sweep_expired(conn, end + timedelta(days=181))
+        assert removed.entries_removed == 3 and removed.chunks_removed > 0
+        assert sweep_expired(conn, end + timedelta(days=181)).entries_removed == 0
+        assert (
+            conn.execute("SELECT count(*) FROM knowledge.financial_overview_chunks").fetchall()[0][
+                0
+            ]
+            == 0
+        )
+    finally:
+        conn.close()
