@@ -19,7 +19,7 @@ import duckdb
 import httpx
 
 from benchmarks._emulator_process import emulator_process, renew_token
-from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.ledger.schema import CONNECTION_CONFIG, migrate
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens import PowensClient
 
@@ -52,7 +52,7 @@ def main() -> None:
     ledger = args.ledger or Path(tempfile.mkdtemp()) / "bench.duckdb"
     with emulator_process(args.transactions) as base_url:
         token = renew_token(base_url)
-        conn = duckdb.connect(str(ledger))
+        conn = duckdb.connect(str(ledger), config=CONNECTION_CONFIG)
         migrate(conn)
         with PowensClient(base_url, user_id=1, api_key=token, timeout_s=60) as client:
             ctx = sync.new_context(TENANT, CONNECTION, 1)

@@ -13,7 +13,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline import settings
-from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.ledger.schema import CONNECTION_CONFIG, migrate
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.tenancy.config import TenantConfig, load_tenants, resolve_secret
 
@@ -65,7 +65,7 @@ def ledger_resource(path: Path | None = None) -> DuckDBResource:
             f"{settings.DUCKDB_PATH_ENV}: the file name {path.name!r} clashes with a schema name; "
             f"use another name, e.g. pfo.duckdb"
         )
-    return DuckDBResource(database=str(path))
+    return DuckDBResource(database=str(path), connection_config=CONNECTION_CONFIG)
 
 
 @contextmanager

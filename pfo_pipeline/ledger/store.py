@@ -361,8 +361,9 @@ class TransactionStage:
         stats = LoadStats(rows_in=self.rows_in)
         # Offset pages can overlap when Powens data moves mid-sync: keep each id's newest version.
         conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE _stage_latest AS SELECT * FROM {stage} "
-            "QUALIFY row_number() OVER (PARTITION BY id ORDER BY provider_updated_at DESC NULLS LAST) = 1"
+            "CREATE OR REPLACE TEMP VIEW _stage_latest AS SELECT * FROM "
+            f"{stage} QUALIFY row_number() OVER "
+            "(PARTITION BY id ORDER BY provider_updated_at DESC NULLS LAST) = 1"
         )
         with transaction(conn):
             stats.tombstoned = conn.execute(
@@ -396,7 +397,7 @@ class TransactionStage:
             ).fetchall()
             stats.upserted = len(changed)
             stats.inserted = sum(1 for (created,) in changed if created == now)
-            staged = conn.execute("SELECT count(*) FROM _stage_latest").fetchall()[0][0]
+            staged = conn.execute(f"SELECT count(DISTINCT id) FROM {stage}").fetchall()[0][0]
             stats.unchanged = staged - stats.upserted
             stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id)
             for step in post_merge:
@@ -419,7 +420,7 @@ class TransactionStage:
                 conn, ctx.load_id, stats, now, window=window, cursor=(cursor_before, cursor_after)
             )
         conn.execute(f"DROP TABLE IF EXISTS {stage}")
-        conn.execute("DROP TABLE IF EXISTS _stage_latest")
+        conn.execute("DROP VIEW IF EXISTS _stage_latest")
         return stats
 
 

@@ -46,6 +46,7 @@ from pfo_pipeline.powens.models import (
     parse_user,
     raw_transaction_id,
 )
+from pfo_pipeline.powens.prefetch import prefetch
 
 logger = logging.getLogger("pfo_pipeline.powens")
 
@@ -241,22 +242,29 @@ class PowensClient:
             params["min_date"] = min_date.isoformat()
         if max_date is not None:
             params["max_date"] = max_date.isoformat()
-        url: str | None = f"{self._user_path}/transactions"
-        seen: set[str] = set()
-        first = True
-        while url is not None:
-            body = self._get(url, params=params if first else None, operation=operation)
-            first = False
-            items = self._list_key(body, "transactions", operation)
+        for body in prefetch(self._transaction_bodies(params, operation)):
             records: list[PowensTransaction] = []
             rejects: list[RejectedRecord] = []
-            for item in items:
+            for item in body["transactions"]:
                 try:
                     records.append(parse_transaction(item))
                 except PowensParseError as exc:
                     rejects.append(RejectedRecord(item, raw_transaction_id(item), str(exc)))
             total = body.get("total") if isinstance(body.get("total"), int) else None
             yield TransactionPage(records, rejects, total)
+
+    def _transaction_bodies(
+        self, params: dict[str, Any], operation: str
+    ) -> Iterator[dict[str, Any]]:
+        """Raw pages, following `_links.next.href` (run ahead of parsing by `prefetch`)."""
+        url: str | None = f"{self._user_path}/transactions"
+        seen: set[str] = set()
+        first = True
+        while url is not None:
+            body = self._get(url, params=params if first else None, operation=operation)
+            first = False
+            self._list_key(body, "transactions", operation)
+            yield body
             url = self._next_link(body, seen, operation)
 
     def iter_transaction_batches(

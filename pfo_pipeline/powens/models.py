@@ -120,6 +120,8 @@ class PowensTransaction:
 
 def parse_int(value: Any, name: str, *, required: bool = True) -> int | None:
     """Powens ids are positive int64; a numeric string is accepted, a float or bool is not."""
+    if type(value) is int:
+        return value
     if value is None:
         if required:
             raise PowensParseError(name, "missing")
@@ -135,6 +137,8 @@ def parse_int(value: Any, name: str, *, required: bool = True) -> int | None:
 
 def parse_money(value: Any, name: str, *, required: bool = False) -> Decimal | None:
     """JSON number -> exact Decimal via its shortest repr (so 16.22 stays 16.22)."""
+    if type(value) is float and math.isfinite(value):
+        return Decimal(repr(value))
     if value is None:
         if required:
             raise PowensParseError(name, "missing")
@@ -158,6 +162,11 @@ def parse_money(value: Any, name: str, *, required: bool = False) -> Decimal | N
 
 def parse_date(value: Any, name: str, *, required: bool = False) -> date | None:
     """`YYYY-MM-DD`; a datetime string is cut to its date; impossible dates are errors."""
+    if type(value) is str and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise PowensParseError(name, f"not a valid date ({exc})") from None
     if value is None or value == "":
         if required:
             raise PowensParseError(name, "missing")
@@ -172,6 +181,11 @@ def parse_date(value: Any, name: str, *, required: bool = False) -> date | None:
 
 def parse_datetime(value: Any, name: str) -> datetime | None:
     """Naive `YYYY-MM-DD HH:MM:SS` kept as is; an aware value becomes naive Paris wall-clock."""
+    if type(value) is str and len(value) == 19:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the general path below reports it
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -187,6 +201,8 @@ def parse_datetime(value: Any, name: str) -> datetime | None:
 
 def parse_bool(value: Any, name: str, *, default: bool = False) -> bool:
     """true/false or the 0/1 some endpoints send; anything else is an error."""
+    if type(value) is bool:
+        return value
     if value is None:
         return default
     if isinstance(value, bool):
@@ -198,9 +214,7 @@ def parse_bool(value: Any, name: str, *, default: bool = False) -> bool:
 
 def parse_str(value: Any, name: str) -> str | None:
     """Optional text; numbers are not silently turned into text."""
-    if value is None:
-        return None
-    if isinstance(value, str):
+    if value is None or type(value) is str:
         return value
     raise PowensParseError(name, f"expected a string, got {type(value).__name__}")
 

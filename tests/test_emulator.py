@@ -1,0 +1,192 @@
+"""The emulator over a real socket: determinism, filters, auth, faults, and its moving clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+import pytest
+
+from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+
+NOW = datetime(2026, 11, 24, 8, 0, 0)
+
+
+def get(emulator, path: str, user: int = 1, **params) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {emulator.token_for(user)}"}
+    return httpx.get(f"{emulator.base_url}{path}", params=params, headers=headers)
+
+
+def all_transactions(emulator, user: int = 1, **params) -> list[dict]:
+    rows, url, query = [], f"{emulator.base_url}/users/me/transactions", {"limit": 1000, **params}
+    headers = {"Authorization": f"Bearer {emulator.token_for(user)}"}
+    while url:
+        body = httpx.get(url, params=query, headers=headers).json()
+        rows += body["transactions"]
+        url, query = (body["_links"]["next"] or {}).get("href"), None
+    return rows
+
+
+@pytest.fixture
+def emulator():
+    with start_emulator(EmulatorConfig(seed=9, transactions=2000, now=NOW)) as handle:
+        yield handle
+
+
+def test_same_seed_same_payloads() -> None:
+    config = EmulatorConfig(seed=4, transactions=800, now=NOW)
+    with start_emulator(config) as a, start_emulator(config) as b:
+        assert all_transactions(a, all="") == all_transactions(b, all="")
+        assert (
+            get(a, "/users/me/accounts", all="").json()
+            == get(b, "/users/me/accounts", all="").json()
+        )
+
+
+def test_the_family_has_the_accounts_the_spec_asks_for(emulator) -> None:
+    accounts = get(emulator, "/users/me/accounts", all="").json()["accounts"]
+    kinds = [(a["type"], a["currency"]["id"], a["ownership"]) for a in accounts]
+    assert (
+        kinds.count(("checking", "EUR", "owner")) == 1 and ("checking", "EUR", "co-owner") in kinds
+    )
+    assert ("savings", "EUR", "owner") in kinds and ("checking", "USD", "owner") in kinds
+    card = next(a for a in accounts if a["type"] == "card")
+    assert card["id_parent"] == next(a["id"] for a in accounts if a["name"] == "Compte Chèque")
+    loan = next(a for a in accounts if a["type"] == "loan")
+    assert loan["balance"] < -100000 and loan["loan"]["type"] == "mortgage"
+    assert any(a["type"] in ("pea", "market") for a in accounts)
+
+
+def test_balances_reconcile_with_transactions(emulator) -> None:
+    emulator.advance(2)
+    rows = all_transactions(emulator, all="")
+    for account in get(emulator, "/users/me/accounts").json()["accounts"]:
+        mine = [t for t in rows if t["id_account"] == account["id"] and t["deleted"] is None]
+        booked = round(sum(t["value"] for t in mine if not t["coming"]), 2)
+        coming = round(sum(t["value"] for t in mine if t["coming"]), 2)
+        opening = emulator.state.accounts[account["id"]].opening / 100
+        if emulator.state.renumbered and account["id"] == emulator.state.renumbered[1]:
+            old = emulator.state.renumbered[0]
+            opening += emulator.state.accounts[old].opening / 100
+            booked += round(
+                sum(
+                    t["value"]
+                    for t in rows
+                    if t["id_account"] == old and t["deleted"] is None and not t["coming"]
+                ),
+                2,
+            )
+        assert account["balance"] == pytest.approx(opening + booked)
+        assert account["coming"] == pytest.approx(coming)
+
+
+def test_filters_and_links(emulator) -> None:
+    every = all_transactions(emulator, all="")
+    visible = all_transactions(emulator)
+    assert len(visible) < len(every) and all(t["deleted"] is None for t in visible)
+    assert any(t["coming"] for t in every) and any(t["counterparty"] for t in every)
+    window = all_transactions(emulator, min_date="2026-10-01", max_date="2026-10-31")
+    assert window and all("2026-10-01" <= t["date"] <= "2026-10-31" for t in window)
+    body = get(emulator, "/users/me/transactions", limit=10, offset=10).json()
+    assert body["total"] == len(visible) and body["_links"]["prev"] is not None
+    assert (
+        body["_links"]["next"]["href"].startswith(emulator.base_url)
+        and "offset=20" in body["_links"]["next"]["href"]
+    )
+    dates = [t["date"] for t in every]
+    assert dates == sorted(dates, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "params, code", [({}, "missingParameter"), ({"limit": 1001}, "invalidValue")]
+)
+def test_limit_is_required_and_capped(emulator, params: dict, code: str) -> None:
+    response = get(emulator, "/users/me/transactions", **params)
+    assert response.status_code == 400 and response.json()["code"] == code
+
+
+def test_bearer_auth_and_user_isolation(emulator) -> None:
+    assert httpx.get(f"{emulator.base_url}/users/me/accounts").status_code == 401
+    assert get(emulator, "/users/1/accounts", user=2).status_code == 403
+    family = {a["id"] for a in get(emulator, "/users/me/accounts", all="").json()["accounts"]}
+    second = {
+        a["id"] for a in get(emulator, "/users/me/accounts", user=2, all="").json()["accounts"]
+    }
+    assert family and second and not family & second
+    assert {t["id_account"] for t in all_transactions(emulator, user=2, all="")} <= second
+
+
+def test_renew_issues_a_working_token(emulator) -> None:
+    body = {"client_id": "pfo-demo-client", "client_secret": "pfo-demo-secret", "id_user": 2}
+    token = httpx.post(f"{emulator.base_url}/auth/renew", json=body).json()["access_token"]
+    me = httpx.get(f"{emulator.base_url}/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["id"] == 2
+    wrong = httpx.post(f"{emulator.base_url}/auth/renew", json={**body, "client_secret": "nope"})
+    assert wrong.status_code == 401
+
+
+def test_each_fault_kind(emulator) -> None:
+    emulator.set_faults(FaultConfig(rate_429=1.0, retry_after_s=2))
+    limited = get(emulator, "/users/me")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
+    emulator.set_faults(FaultConfig(rate_503=1.0))
+    down = get(emulator, "/users/me")
+    assert down.status_code == 503 and down.headers["content-type"].startswith("text/html")
+    emulator.set_faults(FaultConfig(rate_slow=1.0, slow_s=0.5))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(f"{emulator.base_url}/connectors", timeout=0.2)
+    emulator.set_faults(FaultConfig(connection_states={1: "SCARequired"}))
+    assert get(emulator, "/users/me/connections").json()["connections"][0]["state"] == "SCARequired"
+    emulator.set_faults(FaultConfig(rate_token_expiry=1.0))
+    token = emulator.token_for(1)
+    headers = {"Authorization": f"Bearer {token}"}
+    httpx.get(f"{emulator.base_url}/users/me", headers=headers)  # first use never expires
+    assert httpx.get(f"{emulator.base_url}/users/me", headers=headers).status_code == 401
+    assert httpx.get(f"{emulator.base_url}/users/me", headers=headers).status_code == 401
+    emulator.set_faults(FaultConfig(rate_malformed=0.2))
+    rows = all_transactions(emulator, all="")
+    assert any("id" not in t for t in rows)
+    assert any(isinstance(t.get("value"), str) for t in rows)
+    assert any(t.get("date", "").endswith("-02-30") for t in rows)
+    assert any((t.get("original_currency") or {}).get("id") == "ZZZ" for t in rows)
+    assert all_transactions(emulator, all="") == rows  # the same records are malformed every time
+
+
+def test_advance_moves_the_clock_and_bumps_last_update(emulator) -> None:
+    before = {t["id"]: t for t in all_transactions(emulator, all="")}
+    summary = emulator.advance(6)
+    after = {t["id"]: t for t in all_transactions(emulator, all="")}
+    assert summary["new"] > 0 and summary["booked_in_place"] > 0 and summary["reissued"] > 0
+    assert summary["edited"] > 0 and summary["renumbered"] == [103, 108]
+    changed = [i for i in before if after[i] != before[i]]
+    assert changed and all(after[i]["last_update"] > before[i]["last_update"] for i in changed)
+    booked = [
+        i
+        for i in changed
+        if before[i]["coming"] and not after[i]["coming"] and after[i]["deleted"] is None
+    ]
+    deleted = [i for i in changed if before[i]["coming"] and after[i]["deleted"] is not None]
+    assert (
+        (booked or deleted)
+        and len(booked) <= summary["booked_in_place"]
+        and len(deleted) <= summary["deleted"]
+    )
+    reissued = [
+        after[i]
+        for i in set(after) - set(before)
+        if not after[i]["coming"] and after[i]["type"] in ("card", "deferred_card")
+    ]
+    for (
+        i
+    ) in deleted:  # every deleted pending row has a booked twin with the same amount and account
+        assert any(
+            r["value"] == after[i]["value"] and r["id_account"] == after[i]["id_account"]
+            for r in reissued
+        )
+    new_ids = set(after) - set(before)
+    since = max(t["last_update"] for t in before.values())
+    delta = all_transactions(emulator, all="", last_update=since)
+    assert {t["id"] for t in delta} == set(changed) | new_ids
+    accounts = {a["id"]: a for a in get(emulator, "/users/me/accounts", all="").json()["accounts"]}
+    assert accounts[103]["deleted"] is not None and accounts[108]["iban"] == accounts[103]["iban"]
+    assert 103 not in {a["id"] for a in get(emulator, "/users/me/accounts").json()["accounts"]}
