@@ -31,7 +31,7 @@ FRESHNESS_LIMIT = timedelta(hours=26)
 def _read_frame(duckdb: DuckDBResource, table: str, model: type[pa.DataFrameModel]) -> pd.DataFrame:
     columns = [c for c in record_columns(model) if c != "original_currency"]
     with ledger_connection(duckdb) as conn:
-        arrow = conn.execute(f"SELECT {', '.join(columns)} FROM ledger.{table}").to_arrow_table()
+        arrow = conn.sql(f"SELECT {', '.join(columns)} FROM ledger.{table}").to_arrow_table()
     frame = arrow.to_pandas(types_mapper=pd.ArrowDtype)
     for name in frame.columns:  # strings back to object so the model's `str` dtype matches
         if str(frame[name].dtype).startswith(("string", "large_string")):

@@ -1,0 +1,167 @@
+"""Rules, internal transfers from both legs, overrides that survive syncs, and the `other` share."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from pfo_pipeline.categoriser import (
+    apply_category_overrides,
+    categorise_frame,
+    load_rules,
+    mark_internal_transfers,
+    set_category_override,
+)
+from pfo_pipeline.categoriser.rules import RulesError
+from pfo_pipeline.emulator import EmulatorConfig, start_emulator
+from pfo_pipeline.knowledge.periods import period_window
+from tests.conftest import FAMILY, materialize_ledger, query, write_tenants_file
+
+
+def frame(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame(
+        rows, columns=["amount", "transaction_type", "description", "counterparty_name"]
+    ).assign(amount=lambda f: f["amount"].map(Decimal))
+
+
+def test_rules_first_match_wins_case_and_accents_ignored() -> None:
+    categories = categorise_frame(
+        frame(
+            ("-45.10", "card", "Carrefour City", None),
+            ("2500", "transfer", "VIR SEPA Salaire ACME", "ACME SAS"),
+            ("-12.50", "order", "prlv sepa électricité EDF", None),
+            ("-1250", "loan_repayment", "ECHEANCE PRET", None),
+            ("-30", "summary_card", "RELEVE CARTE", None),
+            ("-2.50", "fee", "whatever", None),
+            ("-80", "withdrawal", "RETRAIT DAB", None),
+            ("-9.99", "card", "UNKNOWN SHOP", None),
+            ("15", "bank", "INTERETS CREDITEURS", None),
+        )
+    )
+    assert list(categories) == [
+        "groceries", "income", "utilities", "housing", "internal_transfer", "fees", "other",
+        "other", "savings_and_investments",
+    ]  # fmt: skip
+
+
+def test_a_bad_rules_file_names_the_rule(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - {category: groceries, keywords: [LIDL]}\n  - {category: food}\n")
+    with pytest.raises(RulesError, match=r"rules\[1\]\.category"):
+        load_rules(bad)
+
+
+def test_categorising_a_million_rows_is_fast() -> None:
+    rng = np.random.default_rng(1)
+    words = np.array(["CB CARREFOUR", "CB SNCF", "PRLV EDF", "CB FNAC", "VIR SALAIRE"])
+    big = pd.DataFrame(
+        {
+            "amount": pd.Series(rng.integers(-10000, 10000, 1_000_000) / 100).map(
+                lambda v: Decimal(str(v))
+            ),
+            "transaction_type": "card",
+            "description": words[rng.integers(0, len(words), 1_000_000)],
+            "counterparty_name": None,
+        }
+    )
+    started = time.perf_counter()
+    categories = categorise_frame(big)
+    print(f"categorised 1,000,000 rows in {time.perf_counter() - started:.2f}s")
+    assert categories.isin(
+        ["groceries", "transport", "utilities", "leisure", "income", "other"]
+    ).all()
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("categories")
+    env = pytest.MonkeyPatch()
+    env.setenv("PFO_TEST_POWENS_CLIENT_ID", "pfo-demo-client")
+    env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", "pfo-demo-secret")
+    ledger = tmp / "pfo.duckdb"
+    with start_emulator(EmulatorConfig(seed=13, transactions=3000)) as emulator:
+        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+        yield {"ledger": ledger, "tenants": tenants, "emulator": emulator}
+    env.undo()
+
+
+def test_less_than_ten_percent_of_emulator_transactions_are_other(synced) -> None:
+    total, other = query(
+        synced["ledger"],
+        "SELECT count(*), count(*) FILTER (WHERE standardized_category = 'other') FROM ledger.bank_transactions",
+    )[0]
+    print(f"'other' share: {other / total:.1%} of {total} transactions")
+    assert other / total < 0.10
+
+
+def test_internal_transfers_are_recognised_from_both_legs(synced) -> None:
+    pairs = query(
+        synced["ledger"],
+        "SELECT transfer_pair_id, count(*), sum(amount), count(DISTINCT account_id) "
+        "FROM ledger.bank_transactions WHERE transfer_pair_id IS NOT NULL GROUP BY 1",
+    )
+    assert len(pairs) > 20
+    assert all(n == 2 and total == 0 and accounts == 2 for _, n, total, accounts in pairs)
+    loan_legs = query(
+        synced["ledger"],
+        "SELECT count(*) FROM ledger.bank_transactions t JOIN ledger.bank_accounts a ON a.id = t.account_id "
+        "WHERE a.account_type = 'loan' AND t.standardized_category = 'internal_transfer'",
+    )[0][0]
+    assert loan_legs == 0  # a mortgage instalment stays housing on the paying account
+    conn = duckdb.connect(str(synced["ledger"]))
+    try:
+        assert mark_internal_transfers(conn, FAMILY) == 0  # idempotent
+    finally:
+        conn.close()
+
+
+def test_a_user_override_survives_later_syncs(synced) -> None:
+    ledger = synced["ledger"]
+    tx_id, category = query(
+        ledger,
+        "SELECT id, standardized_category FROM ledger.bank_transactions "
+        "WHERE standardized_category = 'groceries' AND status = 'booked' LIMIT 1",
+    )[0]
+    conn = duckdb.connect(str(ledger))
+    try:
+        set_category_override(conn, FAMILY, tx_id, "leisure")
+        with pytest.raises(ValueError, match="taxonomy"):
+            set_category_override(conn, FAMILY, tx_id, "food")
+        assert apply_category_overrides(conn, FAMILY) == 0
+    finally:
+        conn.close()
+    synced["emulator"].advance(2)
+    assert materialize_ledger(synced["tenants"], ledger, FAMILY, run_config={
+        "ops": {"bank_transactions": {"config": {"full_refresh": True}}}
+    }).success  # fmt: skip
+    assert query(
+        ledger,
+        "SELECT standardized_category, category_source FROM ledger.bank_transactions WHERE id = ?",
+        [tx_id],
+    )[0] == ("leisure", "user")
+
+
+@pytest.mark.parametrize(
+    "period, as_of, start",
+    [
+        ("week", date(2024, 3, 3), date(2024, 2, 26)),
+        ("week", date(2026, 1, 2), date(2025, 12, 27)),
+        ("month", date(2024, 3, 31), date(2024, 3, 1)),
+        ("month", date(2024, 2, 29), date(2024, 1, 30)),
+        ("month", date(2024, 3, 29), date(2024, 3, 1)),
+        ("month", date(2026, 1, 15), date(2025, 12, 16)),
+        ("quarter", date(2024, 5, 31), date(2024, 3, 1)),
+        ("quarter", date(2025, 2, 28), date(2024, 11, 29)),
+        ("quarter", date(2024, 2, 29), date(2023, 11, 30)),
+    ],
+)
+def test_windows_at_month_and_year_boundaries_and_a_leap_day(period, as_of, start) -> None:
+    assert period_window(period, as_of) == (start, as_of)
