@@ -125,7 +125,7 @@ def test_internal_transfers_are_recognised_from_both_legs(synced) -> None:
 
 def test_a_user_override_survives_later_syncs(synced) -> None:
     ledger = synced["ledger"]
-    tx_id, category = query(
+    tx_id, _category = query(
         ledger,
         "SELECT id, standardized_category FROM ledger.bank_transactions "
         "WHERE standardized_category = 'groceries' AND status = 'booked' LIMIT 1",
