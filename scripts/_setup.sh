@@ -8,7 +8,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m uv venv --quiet --python "$(command -v python3)" .venv
 fi
-VIRTUAL_ENV="$PWD/.venv" python3 -m uv pip install --quiet -e ".[dev]"
+# `--python` pins the target: `python3 -m uv` would otherwise install into python3's own environment.
+python3 -m uv pip install --quiet --python .venv/bin/python -e ".[dev]"
 export PATH="$PWD/.venv/bin:$PATH"
 export DAGSTER_HOME="${DAGSTER_HOME:-$HOME/.local/state/pfo-pipeline/dagster_home}"
 mkdir -p "$DAGSTER_HOME"
