@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from pfo_pipeline.knowledge.chunking import chunk_markdown, count_tokens
 from pfo_pipeline.knowledge.overview import Overview
@@ -97,21 +98,25 @@ def write_overview(
             [entry_id, request.tenant_id, request.period, overview.period_start, overview.period_end,
              generated_at, expiry, content_hash, overview.markdown, summary_json],
         )  # fmt: skip
-        conn.executemany(  # a handful of chunks per entry
-            "INSERT INTO knowledge.financial_overview_chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    f"{entry_id}-{i:03d}",
-                    entry_id,
-                    request.tenant_id,
-                    i,
-                    text,
-                    count_tokens(text),
-                    expiry,
-                ]
-                for i, text in enumerate(chunks)
-            ],
+        conn.register(
+            "_chunks",
+            pa.table(
+                {
+                    "chunk_index": list(range(len(chunks))),
+                    "content": chunks,
+                    "token_count": [count_tokens(text) for text in chunks],
+                }
+            ),
         )
+        try:
+            conn.execute(
+                "INSERT INTO knowledge.financial_overview_chunks SELECT "
+                "? || '-' || lpad(CAST(chunk_index AS VARCHAR), 3, '0'), ?, ?, chunk_index, content, "
+                "token_count, ? FROM _chunks",
+                [entry_id, entry_id, request.tenant_id, expiry],
+            )
+        finally:
+            conn.unregister("_chunks")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -215,14 +215,19 @@ def apply_accounts(
     stats = LoadStats(rows_in=len(frame) + len(rejects))
     with transaction(conn):
         if new_aliases:
-            conn.executemany(  # a handful of accounts per tenant, never a hot path
-                "INSERT INTO ledger.account_aliases VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [
-                    [ctx.tenant_id, ctx.connection_id, external, account, key, now]
-                    for external, account, key in new_aliases
-                ],
+            externals, accounts, keys = (list(column) for column in zip(*new_aliases, strict=True))
+            conn.register(
+                "_new_aliases",
+                pa.table({"external_id": externals, "account_id": accounts, "identity_key": keys}),
             )
+            try:
+                conn.execute(
+                    "INSERT INTO ledger.account_aliases SELECT ?, ?, external_id, account_id, "
+                    "identity_key, ? FROM _new_aliases ON CONFLICT DO NOTHING",
+                    [ctx.tenant_id, ctx.connection_id, now],
+                )
+            finally:
+                conn.unregister("_new_aliases")
         changed = _upsert(
             conn, "bank_accounts", frame, ACCOUNT_COLUMNS, ACCOUNT_COLUMNS[1:], ctx, now
         )
