@@ -1,0 +1,142 @@
+"""The Dagster surface: the graph loads, the workflows carry their retry policies, every ledger
+writer is in the one-writer pool, schedules follow polling_interval_ms, and the ledger queries page."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pfo_pipeline.definitions import defs
+from pfo_pipeline.defs.resources import LEDGER_POOL
+from pfo_pipeline.defs.schedules import cron_for, due_tenants, tick_minutes
+from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.operations import queries
+from pfo_pipeline.tenancy.config import load_tenants
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_workspace_loads_without_errors() -> None:
+    """What `dagster dev` does with workspace.yaml, from the command line."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_graph_has_every_asset_downstream_of_the_ledger() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {
+        "powens_connection_health", "bank_accounts", "bank_transactions", "account_balances",
+        "analytics/dim_accounts", "analytics/fct_daily_cashflow", "analytics/fct_category_breakdown",
+        "analytics/fct_daily_balances", "financial_overview", "knowledge_retention_sweep",
+    } <= keys  # fmt: skip
+    upstream = graph.get(dg.AssetKey(["staging", "stg_bank_transactions"])).parent_keys
+    assert dg.AssetKey("bank_transactions") in upstream
+    overview_parents = graph.get(dg.AssetKey("financial_overview")).parent_keys
+    assert dg.AssetKey(["analytics", "fct_daily_cashflow"]) in overview_parents
+
+
+@pytest.mark.parametrize(
+    "job, asset, retries, delay, backoff",
+    [
+        ("sync_openbanking_accounts", "bank_accounts", 3, 1.0, dg.Backoff.EXPONENTIAL),
+        ("sync_openbanking_transactions", "bank_transactions", 4, 1.5, dg.Backoff.EXPONENTIAL),
+        ("refresh_openbanking_balances", "account_balances", 3, 1.0, dg.Backoff.EXPONENTIAL),
+        ("generate_openbanking_overview", "financial_overview", 3, 1.5, dg.Backoff.EXPONENTIAL),
+    ],
+)
+def test_workflow_first_steps_have_their_retry_policies(
+    job, asset, retries, delay, backoff
+) -> None:
+    job_def = defs.resolve_job_def(job)
+    assert asset in {n.name for n in job_def.graph.node_defs}
+    policy = defs.resolve_asset_graph().assets_def_for_key(dg.AssetKey(asset)).op.retry_policy
+    assert (policy.max_retries, policy.delay, policy.backoff) == (retries, delay, backoff)
+
+
+@pytest.mark.parametrize(
+    "check, retries, delay",
+    [
+        ("accounts_listing", 2, 0.75),
+        ("transactions_listing", 2, 1.0),
+        ("balances_readable", 2, 0.75),
+    ],
+)
+def test_workflow_second_steps_have_linear_retries(check: str, retries: int, delay: float) -> None:
+    checks = {c.check_key.name: c for c in defs.asset_checks or [] if hasattr(c, "check_key")}
+    node = checks[check].node_def
+    assert (node.retry_policy.max_retries, node.retry_policy.delay) == (retries, delay)
+    assert node.retry_policy.backoff == dg.Backoff.LINEAR
+
+
+def test_every_ledger_writer_is_in_the_single_writer_pool() -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.assets_def_for_key(key).node_def
+        assert node.pool == LEDGER_POOL, key
+
+
+def test_schedules_follow_polling_interval() -> None:
+    tenants = load_tenants()
+    assert tick_minutes(tenants) == 5 and cron_for(5) == "*/5 * * * *"
+    assert due_tenants(tenants, 10) == list(tenants) and due_tenants(tenants, 11) == []
+    names = {s.name for s in defs.schedules or []}
+    assert {
+        "sync_openbanking_transactions_schedule", "daily_overview_schedule",
+    } <= names  # fmt: skip
+    schedule = defs.resolve_schedule_def("sync_openbanking_transactions_schedule")
+    tick = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    context = dg.build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    )
+    requests = schedule.evaluate_tick(context).run_requests
+    assert {r.partition_key for r in requests} == set(tenants)
+    assert len({r.run_key for r in requests}) == len(tenants)
+
+
+def test_ledger_queries_filter_and_page_without_gap_or_repeat(tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "pfo.duckdb"))
+    migrate(conn)
+    conn.execute(
+        "INSERT INTO ledger.bank_transactions (id, account_id, tenant_id, connection_id, external_id, "
+        "amount, currency, direction, date, booking_date, standardized_category, category_source, "
+        "transaction_type, status, created_at, updated_at, first_seen_at, row_hash, load_id) "
+        "SELECT 'txn_' || i, 'acc_1', 't', 'c', i::VARCHAR, (i - 50)::DECIMAL(18,2), 'EUR', "
+        "CASE WHEN i < 50 THEN 'debit' ELSE 'credit' END, DATE '2026-11-01' + (i % 10)::INTEGER, "
+        "DATE '2026-11-01', 'other', 'rule', 'card', 'booked', now(), now(), now(), 'h', 'l' "
+        "FROM range(100) t(i)"
+    )
+    seen, cursor = [], None
+    while True:
+        page = queries.list_transactions(conn, "t", "acc_1", cursor=cursor, page_size=7)
+        seen += [row["id"] for row in page.items]
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    assert len(seen) == 100 == len(set(seen))
+    debits = queries.list_transactions(conn, "t", "acc_1", direction="debit", page_size=500)
+    assert len(debits.items) == 50 and not debits.has_more
+    with pytest.raises(ValueError, match="cursor"):
+        queries.list_transactions(conn, "t", "acc_1", cursor="not-a-cursor")
+    with pytest.raises(ValueError, match="page_size"):
+        queries.list_accounts(conn, "t", page_size=0)
