@@ -22,6 +22,7 @@ from pfo_pipeline.defs.overview import (
 )
 from pfo_pipeline.defs.resources import PowensResource, ledger_resource
 from pfo_pipeline.defs.schedules import SYNC_SCHEDULES
+from pfo_pipeline.defs.sensors import WebhookSensorConfig, powens_webhook_sensor
 
 LEDGER_ASSETS = [powens_connection_health, bank_accounts, bank_transactions, account_balances]
 ALL_ASSETS = [*LEDGER_ASSETS, pfo_dbt_models, financial_overview, knowledge_retention_sweep]
@@ -35,6 +36,7 @@ def build_resources(ledger_path=None, tenants_file=None) -> dict[str, object]:
         "powens": PowensResource(tenants_file=str(tenants_file) if tenants_file else None),
         "duckdb": ledger_resource(ledger_path),
         "dbt": dbt_resource(),
+        "webhooks": WebhookSensorConfig(),
     }
 
 
@@ -43,5 +45,6 @@ defs = dg.Definitions(
     asset_checks=ALL_CHECKS,
     jobs=[*SYNC_JOBS, generate_openbanking_overview, knowledge_retention_job],
     schedules=[*SYNC_SCHEDULES, daily_overview_schedule, retention_schedule],
+    sensors=[powens_webhook_sensor],
     resources=build_resources(),
 )

@@ -100,6 +100,9 @@ class EmulatorApp:
         self.codes: dict[str, int] = {}
         self.token_uses: dict[str, int] = {}
         self._index_cache: dict[tuple, tuple[int, np.ndarray]] = {}
+        self.webhook_urls: dict[int, str] = {}
+        self.webhook_secret: str | None = None
+        self.webhooks_sent: list[tuple[str, int]] = []  # (url, HTTP status) of each delivery
 
     def set_faults(self, faults: FaultConfig) -> None:
         with self.lock:
@@ -428,11 +431,57 @@ class EmulatorApp:
             body["original_currency"] = CURRENCIES["ZZZ"]
         return body
 
+    # --- clock and webhooks ------------------------------------------------------------------
+
+    def advance(self, days: int) -> dict[str, Any]:
+        """Advance the world, then push a signed CONNECTION_SYNCED to every configured receiver."""
+        since = _parse_ts(self.world.now.strftime("%Y-%m-%d %H:%M:%S"))
+        summary = self.world.advance(days)
+        for user, url in self.webhook_urls.items():
+            self._send_connection_synced(user, url, since)
+        return summary
+
+    def _send_connection_synced(self, user: int, url: str, since: int | None) -> None:
+        import httpx
+
+        from pfo_pipeline.webhooks.signature import sign, signature_date
+
+        world = self.world
+        with world.lock:
+            rows = world.rows
+            changed = self._matching(user, True, since, None, None)
+            by_account: dict[int, list[dict[str, Any]]] = {}
+            for i in changed:
+                by_account.setdefault(int(rows.account[i]), []).append(
+                    self._transaction_json(int(i))
+                )
+            accounts = []
+            for account in world.user_accounts(user):
+                balance, coming = world.balance_cents(account.id)
+                item = self._account_json(account, balance, coming)
+                item["transactions"] = by_account.get(account.id, [])
+                accounts.append(item)
+        connection = self._connection(user, expand=False)
+        connection["accounts"] = accounts
+        body = orjson.dumps(
+            {"user": {"id": user, "platform": "sharedAccess"}, "connection": connection}
+        )
+        date = signature_date()
+        path = httpx.URL(url).path
+        headers = {"Content-Type": "application/json", "BI-Signature-Date": date}
+        if self.webhook_secret:
+            headers["BI-Signature"] = sign(self.webhook_secret, "POST", path, date, body)
+        try:
+            status = httpx.post(url, content=body, headers=headers, timeout=10).status_code
+        except httpx.TransportError:
+            status = 0  # Powens resends at the next synchronisation; so does the emulator
+        self.webhooks_sent.append((url, status))
+
     # --- control ---------------------------------------------------------------------------
 
     async def control_advance(self, request: Request) -> Response:
         body = orjson.loads(await request.body() or b"{}")
-        return _json(self.world.advance(int(body.get("days", 1))))
+        return _json(self.advance(int(body.get("days", 1))))
 
     async def control_faults(self, request: Request) -> Response:
         self.set_faults(FaultConfig.from_json(orjson.loads(await request.body() or b"{}")))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +11,7 @@ import uvicorn
 
 from pfo_pipeline.emulator.app import EmulatorApp, FaultConfig, create_app
 from pfo_pipeline.emulator.data import FamilyWorld
+from pfo_pipeline.http_server import BackgroundServer, start_in_thread
 
 
 @dataclass
@@ -25,6 +23,9 @@ class EmulatorConfig:
     client_id: str = "pfo-demo-client"
     client_secret: str = "pfo-demo-secret"
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # Powens user id -> URL that receives a signed CONNECTION_SYNCED after each clock advance.
+    webhook_urls: dict[int, str] = field(default_factory=dict)
+    webhook_secret: str | None = None
 
 
 def default_now() -> datetime:
@@ -39,34 +40,33 @@ def build_emulator(config: EmulatorConfig) -> EmulatorApp:
         history_days=config.history_days,
         now=config.now or default_now(),
     )
-    return EmulatorApp(world, config.faults, config.client_id, config.client_secret)
+    emulator = EmulatorApp(world, config.faults, config.client_id, config.client_secret)
+    emulator.webhook_urls = dict(config.webhook_urls)
+    emulator.webhook_secret = config.webhook_secret
+    return emulator
 
 
 class EmulatorHandle:
     """A running emulator: its base URL, its state, and the control calls tests use."""
 
-    def __init__(
-        self, emulator: EmulatorApp, server: uvicorn.Server, thread: threading.Thread, port: int
-    ):
+    def __init__(self, emulator: EmulatorApp, server: BackgroundServer) -> None:
         self.emulator = emulator
         self.state = emulator.world
         self._server = server
-        self._thread = thread
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}/2.0"
+        self.port = server.port
+        self.base_url = f"http://127.0.0.1:{server.port}/2.0"
 
     def token_for(self, user_id: int) -> str:
         return self.emulator.token_for(user_id)
 
     def advance(self, days: int = 1) -> dict[str, Any]:
-        return self.state.advance(days)
+        return self.emulator.advance(days)
 
     def set_faults(self, faults: FaultConfig) -> None:
         self.emulator.set_faults(faults)
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._server.stop()
 
     def __enter__(self) -> EmulatorHandle:
         return self
@@ -81,22 +81,7 @@ class EmulatorHandle:
 def start_emulator(config: EmulatorConfig | None = None, port: int = 0) -> EmulatorHandle:
     """Serve on 127.0.0.1 from a background thread; returns once the socket accepts."""
     emulator = build_emulator(config or EmulatorConfig())
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(emulator), log_level="warning", access_log=False, lifespan="off")
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the emulator did not start")
-        time.sleep(0.01)
-    return EmulatorHandle(emulator, server, thread, bound_port)
+    return EmulatorHandle(emulator, start_in_thread(create_app(emulator), port))
 
 
 def serve_forever(config: EmulatorConfig, port: int) -> None:

@@ -1,0 +1,74 @@
+"""`pfo webhooks serve` and `pfo connect`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import click
+import dagster as dg
+import uvicorn
+
+from pfo_pipeline.webhooks.inbox import Inbox
+
+
+@click.group(name="webhooks")
+def webhooks_cli() -> None:
+    """The Powens webhook receiver."""
+
+
+@webhooks_cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True)
+@click.option(
+    "--inbox",
+    "inbox_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SQLite inbox (PFO_WEBHOOK_INBOX).",
+)
+def serve(host: str, port: int, inbox_file: Path | None) -> None:
+    """Verify and record Powens webhooks; the Dagster sensor turns them into syncs."""
+    from pfo_pipeline.webhooks.receiver import create_receiver
+
+    inbox = Inbox(inbox_file)
+    click.echo(
+        f"Webhook receiver on http://{host}:{port}/webhooks/powens/<connection_id>/<EVENT> (inbox {inbox.path})"
+    )
+    uvicorn.run(create_receiver(inbox), host=host, port=port, log_level="warning", access_log=False)
+
+
+@click.command(name="connect")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant whose bank to connect.")
+@click.option("--redirect-uri", default="http://127.0.0.1:8787/connect/callback", show_default=True)
+@click.option("--inbox", "inbox_file", type=click.Path(path_type=Path), default=None)
+@click.option("--lang", default="en", show_default=True)
+def connect(tenant_id: str, redirect_uri: str, inbox_file: Path | None, lang: str) -> None:
+    """Print the Powens webview URL that links a bank to TENANT."""
+    from pfo_pipeline.defs.resources import PowensResource
+    from pfo_pipeline.powens.errors import PowensError
+    from pfo_pipeline.tenancy.config import TenantConfigError, resolve_secret
+
+    try:
+        resource = PowensResource()
+        tenant = resource.tenant(tenant_id)
+    except (TenantConfigError, dg.Failure) as exc:
+        raise click.ClickException(str(exc)) from None
+    binding = tenant.primary_open_banking
+    if binding is None:
+        raise click.ClickException(f"tenant {tenant_id!r}: primaryOpenBanking slot is not bound")
+    try:
+        with resource.client_for(tenant) as client:
+            code = client.create_temporary_code()["code"]
+    except PowensError as exc:
+        raise click.ClickException(str(exc)) from None
+    state = Inbox(inbox_file).new_connect_state(tenant_id)
+    domain = binding.config.domain or "sandbox"
+    query = {
+        "domain": f"{domain}.biapi.pro",
+        "client_id": resolve_secret(binding.secrets.client_id) or "",
+        "redirect_uri": redirect_uri,
+        "code": code,
+        "state": state,
+    }
+    click.echo(f"https://webview.powens.com/{lang}/connect?{urlencode(query)}")

@@ -1,0 +1,124 @@
+"""A durable, idempotent inbox of accepted webhook events, in its own SQLite file.
+
+The receiver must answer fast and must not fight the ledger's single DuckDB writer, so accepted
+events go to SQLite (WAL, one short transaction each). Only what the sensor needs is kept: event
+type, tenant, connection and Powens ids; never the raw body, which carries IBANs and wordings.
+A Powens re-delivery of the same body is recognised by its hash and not recorded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+INBOX_PATH_ENV = "PFO_WEBHOOK_INBOX"
+DEFAULT_INBOX = "data/webhook_inbox.sqlite3"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_key TEXT NOT NULL UNIQUE,
+    received_at TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS connect_states (
+    state TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    used_at TEXT
+);
+"""
+
+
+def inbox_path() -> Path:
+    return Path(os.environ.get(INBOX_PATH_ENV) or DEFAULT_INBOX)
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    seq: int
+    event_key: str
+    received_at: str
+    tenant_id: str
+    connection_id: str
+    event_type: str
+    summary: dict[str, Any]
+
+
+class Inbox:
+    """Thread-safe; each write is one short SQLite transaction."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path or inbox_path())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def record(
+        self,
+        tenant_id: str,
+        connection_id: str,
+        event_type: str,
+        body: bytes,
+        summary: dict[str, Any],
+    ) -> bool:
+        """Store an accepted event; False when this exact delivery was already recorded."""
+        key = hashlib.sha256(f"{connection_id}|{event_type}|".encode() + body).hexdigest()
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO webhook_events "
+                "(event_key, received_at, tenant_id, connection_id, event_type, summary) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, datetime.now(UTC).isoformat(), tenant_id, connection_id, event_type,
+                 orjson.dumps(summary).decode()),
+            )  # fmt: skip
+        return cursor.rowcount == 1
+
+    def events_after(self, seq: int, limit: int = 500) -> list[InboxEvent]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, event_key, received_at, tenant_id, connection_id, event_type, summary "
+                "FROM webhook_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [InboxEvent(*row[:6], orjson.loads(row[6])) for row in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
+
+    def new_connect_state(self, tenant_id: str) -> str:
+        state = hashlib.sha256(os.urandom(32)).hexdigest()[:32]
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO connect_states VALUES (?, ?, ?, NULL)",
+                (state, tenant_id, datetime.now(UTC).isoformat()),
+            )
+        return state
+
+    def use_connect_state(self, state: str) -> str | None:
+        """The tenant a connect `state` was issued for; each state works once."""
+        with self._lock:
+            row = self._conn.execute(
+                "UPDATE connect_states SET used_at = ? WHERE state = ? AND used_at IS NULL "
+                "RETURNING tenant_id",
+                (datetime.now(UTC).isoformat(), state),
+            ).fetchone()
+        return row[0] if row else None
