@@ -1,0 +1,71 @@
+"""Benchmark: dbt build and the financial overview over a ledger of N transactions (issue 4).
+
+    python -m benchmarks.overview --transactions 1000000
+
+Fills a fresh ledger from the emulator (not timed), then times `dbt build` and, separately, the
+overview (week, month and quarter: build from the marts, render, chunk, write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from benchmarks._emulator_process import emulator_process, renew_token
+from pfo_pipeline import settings
+from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
+from pfo_pipeline.knowledge.store import write_overview
+from pfo_pipeline.ledger.schema import CONNECTION_CONFIG, migrate
+from pfo_pipeline.operations import sync
+from pfo_pipeline.powens import PowensClient
+
+TENANT, CONNECTION = "tenant.family-office", "conn-powens-primary"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--transactions", type=int, default=1_000_000)
+    args = parser.parse_args()
+    ledger = Path(tempfile.mkdtemp()) / "bench.duckdb"
+    with emulator_process(args.transactions) as base_url:
+        conn = duckdb.connect(str(ledger), config=CONNECTION_CONFIG)
+        migrate(conn)
+        with PowensClient(base_url, user_id=1, api_key=renew_token(base_url), timeout_s=60) as client:
+            sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))
+            sync.sync_transactions(conn, client, sync.new_context(TENANT, CONNECTION, 1))
+            result = sync.refresh_balances(conn, client, sync.new_context(TENANT, CONNECTION, 1))
+        rows = conn.execute("SELECT count(*) FROM ledger.bank_transactions").fetchall()[0][0]
+        conn.close()
+    as_of = result.as_of_date
+    dbt = Path(sys.executable).parent / "dbt"
+    started = time.perf_counter()
+    subprocess.run(
+        [str(dbt), "build", "--quiet", "--project-dir", str(settings.DBT_PROJECT_DIR),
+         "--profiles-dir", str(settings.DBT_PROJECT_DIR)],
+        check=True,
+        env={**os.environ, "PFO_DUCKDB_PATH": str(ledger)},
+        cwd=settings.DBT_PROJECT_DIR,
+    )  # fmt: skip
+    dbt_seconds = time.perf_counter() - started
+    conn = duckdb.connect(str(ledger), config=CONNECTION_CONFIG)
+    started = time.perf_counter()
+    for period in ("week", "month", "quarter"):
+        overview = build_overview(conn, OverviewRequest(TENANT, period, as_of))
+        write_overview(conn, overview, datetime.now(UTC))
+    overview_seconds = time.perf_counter() - started
+    conn.close()
+    print(f"ledger rows={rows:,}")
+    print(f"dbt build: {dbt_seconds:.1f}s")
+    print(f"overview (week + month + quarter, written and chunked): {overview_seconds:.2f}s")
+
+
+if __name__ == "__main__":
+    main()
