@@ -10,7 +10,7 @@ from pfo_pipeline.defs.ingestion import (
     bank_transactions,
     powens_connection_health,
 )
-from pfo_pipeline.defs.jobs import SYNC_JOBS
+from pfo_pipeline.defs.jobs import SYNC_JOBS, build_analytics_marts
 from pfo_pipeline.defs.overview import (
     daily_overview_schedule,
     financial_overview,
@@ -43,7 +43,12 @@ def build_resources(ledger_path=None, tenants_file=None) -> dict[str, object]:
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[*SYNC_JOBS, generate_openbanking_overview, knowledge_retention_job],
+    jobs=[
+        *SYNC_JOBS,
+        build_analytics_marts,
+        generate_openbanking_overview,
+        knowledge_retention_job,
+    ],
     schedules=[*SYNC_SCHEDULES, daily_overview_schedule, retention_schedule],
     sensors=[powens_webhook_sensor],
     resources=build_resources(),

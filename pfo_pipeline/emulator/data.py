@@ -11,6 +11,7 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -118,10 +119,12 @@ def _ts(value: datetime) -> int:
     return int((value - datetime(1970, 1, 1)).total_seconds())
 
 
+@lru_cache(maxsize=1 << 17)
 def fmt_ts(seconds: int) -> str:
     return (datetime(1970, 1, 1) + timedelta(seconds=int(seconds))).strftime("%Y-%m-%d %H:%M:%S")
 
 
+@lru_cache(maxsize=1 << 15)
 def fmt_day(days: int) -> str:
     return (EPOCH + timedelta(days=int(days))).isoformat()
 

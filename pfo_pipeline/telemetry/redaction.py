@@ -1,15 +1,19 @@
-"""`redact_openbanking_payload` (SPEC §9): sensitive keys keep their last 4 characters, at any
-depth, in snake_case or camelCase; IBAN-looking free text is masked too; secrets vanish entirely.
-Dates and numbers under other keys pass unchanged. The input is never mutated."""
+"""`redact_openbanking_payload` (SPEC §9): what may leave the process in a log line or an event.
+
+Sensitive keys keep their last 4 characters, at any depth, in snake_case or camelCase; IBAN-looking
+free text is masked too; secrets are replaced entirely. Dates, numbers and booleans under other keys
+pass unchanged (the original design turned dates into `{}`). The input is never mutated.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+# Normalised: lower case, without `_` (and `-`), so `account_number`, `accountNumber` and
+# `AccountNumber` are one key.
 SENSITIVE_KEYS = frozenset(
     {
         "iban",
@@ -25,45 +29,95 @@ SENSITIVE_KEYS = frozenset(
     }
 )
 SECRET_KEYS = frozenset(
-    {"token", "accesstoken", "authtoken", "apikey", "clientsecret", "secret", "password",
-     "authorization", "webhooksecret"}
-)  # fmt: skip
-IBAN_LIKE = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
+    {
+        "token",
+        "accesstoken",
+        "authtoken",
+        "apikey",
+        "clientsecret",
+        "secret",
+        "password",
+        "authorization",
+        "webhooksecret",
+    }
+)
+# Any key containing one of these is a secret too (`refresh_token`, `powensApiKey`, `db_password`).
+SECRET_FRAGMENTS = ("secret", "token", "password", "apikey")
 REDACTED = "[REDACTED]"
 
+# 2 letters, 2 digits, then 11+ letters/digits with single spaces allowed (printed IBANs come in
+# groups of 4). No word boundaries: an IBAN glued to other text (`REF:XFR76...`) is still found,
+# and no upper bound: a longer run is masked whole rather than leaving an IBAN's tail visible.
+# Upper case only, as IBANs are written; lower-case hex ids (uuids, hashes) stay readable.
+IBAN_LIKE = re.compile(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,}")
 
-def _normalise(key: str) -> str:
-    return key.replace("_", "").replace("-", "").lower()
+
+def normalise_key(key: Any) -> str:
+    """The form keys are compared in: lower case, no `_` or `-`."""
+    return str(key).replace("_", "").replace("-", "").lower()
+
+
+def is_secret_key(key: Any) -> bool:
+    name = normalise_key(key)
+    return name in SECRET_KEYS or any(fragment in name for fragment in SECRET_FRAGMENTS)
+
+
+def is_sensitive_key(key: Any) -> bool:
+    return normalise_key(key) in SENSITIVE_KEYS
+
+
+def _as_text(value: Any) -> str:
+    """Strings as they are, containers as compact JSON, anything else through `str`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        # stdlib json, not orjson: it takes any int size and any key type once keys are str.
+        return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def mask(value: Any) -> str | None:
-    """Keep the last 4 characters; 4 or fewer are masked entirely."""
+    """Keep the last 4 characters and star the rest; 4 or fewer are starred entirely."""
     if value is None:
         return None
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    text = _as_text(value)
     if len(text) <= 4:
         return "*" * len(text)
     return "*" * (len(text) - 4) + text[-4:]
 
 
-def _mask_ibans(text: str) -> str:
-    return IBAN_LIKE.sub(lambda m: mask(m.group(0).replace(" ", "")) or "", text)
+def mask_ibans(text: str) -> str:
+    """Free text with every IBAN-looking run reduced to its last 4 characters (spaces dropped)."""
+    return IBAN_LIKE.sub(lambda match: mask(match.group(0).replace(" ", "")) or "", text)
 
 
 def redact_openbanking_payload(payload: Any) -> Any:
+    """A redacted copy of `payload` (dicts, lists, tuples, sets at any depth); the input is untouched."""
     if isinstance(payload, Mapping):
         out: dict[Any, Any] = {}
         for key, value in payload.items():
-            name = _normalise(str(key))
-            if name in SECRET_KEYS or "secret" in name or "token" in name:
+            if is_secret_key(key):
                 out[key] = REDACTED
-            elif name in SENSITIVE_KEYS:
+            elif is_sensitive_key(key):
                 out[key] = mask(value)
             else:
                 out[key] = redact_openbanking_payload(value)
         return out
-    if isinstance(payload, list | tuple):
+    if isinstance(payload, tuple):
+        items = [redact_openbanking_payload(v) for v in payload]
+        return type(payload)(*items) if hasattr(payload, "_fields") else tuple(items)
+    if isinstance(payload, list):
+        return [redact_openbanking_payload(v) for v in payload]
+    if isinstance(payload, set | frozenset):
         return type(payload)(redact_openbanking_payload(v) for v in payload)
     if isinstance(payload, str):
-        return _mask_ibans(payload)
+        return mask_ibans(payload)
     return payload

@@ -1,71 +1,93 @@
 """The tenants file (SPEC §3): validated whole on load, one clear error naming the tenant and key.
 
 Secrets appear only as the *names* of environment variables; their values are read through
-`dagster.EnvVar` when a client is built and never stored, logged or shown in a repr.
+`dagster.EnvVar` when a client is built and never stored, logged or shown in a repr. Error messages
+never echo what was written under `secrets` (a pasted secret must not end up in a log either).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pfo_pipeline import settings
 from pfo_pipeline.tenancy.blueprint import (
     BLUEPRINTS,
     INTEGRATION_KEY,
+    OWNERSHIP_BYOK,
     SLOT_ID,
-    blueprint_problems,
+    check_tenant_against_blueprint,
 )
 
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_DOMAIN = re.compile(r"^[a-z0-9-]+$")
+ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+DOMAIN = re.compile(r"^[a-z0-9-]+$")
+# Tenant ids name Dagster partitions, run keys and chart files: keep them to a safe alphabet.
+TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_MAX_REPORTED = 5
 
 
 class TenantConfigError(ValueError):
-    """The tenants file is unusable; the message names the file, the tenant and the key."""
+    """The tenants file is unusable; the message names the file, the tenant and the key path."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """No coercion ("1" is not 1, "no" is not False), no unknown keys (typos), immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PowensConnectionConfig(_Strict):
+    """The non-secret config of a Powens connection."""
+
     environment: Literal["sandbox", "production"]
     domain: str | None = None
     base_url: str | None = None
     region: str | None = None
+    # Schedules tick in whole minutes, so a sub-minute interval could never be honoured.
     polling_interval_ms: int = Field(default=300_000, ge=60_000)
 
     @field_validator("domain")
     @classmethod
     def _domain_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _DOMAIN.match(value):
-            raise ValueError("must be lowercase letters, digits and hyphens")
+        if value is not None and not DOMAIN.match(value):
+            raise ValueError("must be lowercase letters, digits and hyphens (e.g. pfo-sandbox)")
         return value
 
     @field_validator("base_url")
     @classmethod
     def _url_shape(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http(s) URL")
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8765/2.0")
         return value
 
+    @model_validator(mode="after")
+    def _has_an_address(self) -> PowensConnectionConfig:
+        if not self.base_url and not self.domain:
+            raise ValueError("one of domain or base_url is required")
+        return self
+
     def resolved_base_url(self) -> str:
-        """`base_url` when set (emulator, tests), else the client's Powens domain."""
+        """`base_url` when set (emulator, tests), else the client's own Powens domain."""
         if self.base_url:
             return self.base_url.rstrip("/")
-        if not self.domain:
-            raise TenantConfigError("config.domain: required when base_url is not set")
         return f"https://{self.domain}.biapi.pro/2.0"
 
 
 class SecretRefs(_Strict):
-    """Names of environment variables holding the secrets, never the secrets."""
+    """Names of the environment variables holding the secrets, never the secrets themselves."""
 
     client_id: str
     client_secret: str
@@ -75,7 +97,7 @@ class SecretRefs(_Strict):
     @field_validator("client_id", "client_secret", "api_key", "webhook_secret")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
+        if value is not None and not ENV_VAR_NAME.match(value):
             # Never echo the value: it may be a secret pasted where its env var name belongs.
             raise ValueError(
                 "must be the NAME of an environment variable (A-Z, 0-9, _), not a secret value"
@@ -84,9 +106,11 @@ class SecretRefs(_Strict):
 
 
 class OpenBankingBinding(_Strict):
+    """The tenant's `primaryOpenBanking` slot bound to one Powens connection."""
+
     connection_id: str = Field(min_length=1)
     integration_key: str = INTEGRATION_KEY
-    ownership_mode: str = "byok"
+    ownership_mode: str = OWNERSHIP_BYOK
     powens_user_id: int = Field(gt=0)
     config: PowensConnectionConfig
     secrets: SecretRefs
@@ -97,68 +121,151 @@ class OpenBankingBinding(_Strict):
 
 
 class TenantConfig(_Strict):
-    tenant_id: str = Field(min_length=1)
+    """One tenant: its app, blueprint, capability switches and slot bindings."""
+
+    tenant_id: str
     app_id: str = Field(min_length=1)
     blueprint: str = Field(min_length=1)
     config_version: int = Field(ge=1)
     capabilities: dict[str, bool] = Field(default_factory=dict)
     bindings: dict[str, OpenBankingBinding] = Field(default_factory=dict)
 
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant_id_shape(cls, value: str) -> str:
+        if not TENANT_ID.match(value):
+            raise ValueError(
+                "must be letters, digits, '.', '_' or '-' (it names partitions and files)"
+            )
+        return value
+
+    @field_validator("bindings", mode="before")
+    @classmethod
+    def _known_slots(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = [str(slot) for slot in value if slot != SLOT_ID]
+            if unknown:
+                raise ValueError(f"unknown slot {unknown[0]!r} (only {SLOT_ID} is known)")
+        return value
+
     @property
     def primary_open_banking(self) -> OpenBankingBinding | None:
         return self.bindings.get(SLOT_ID)
 
     def capability_enabled(self, capability: str) -> bool:
-        """The blueprint's default (on) unless this tenant switched it off."""
-        defaults = BLUEPRINTS[self.blueprint].default_capabilities
-        return self.capabilities.get(capability, defaults.get(capability, False))
+        """The blueprint's default (on) unless this tenant switched it off; unknown means off."""
+        blueprint = BLUEPRINTS.get(self.blueprint)
+        if blueprint is None or capability not in blueprint.default_capabilities:
+            return False
+        return self.capabilities.get(capability, blueprint.default_capabilities[capability])
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+# Which model sits at a location, so an unknown key can be answered with the keys that do exist.
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    shapes: dict[tuple[Any, ...], type[BaseModel]] = {
+        (): TenantConfig,
+        ("bindings", SLOT_ID): OpenBankingBinding,
+        ("bindings", SLOT_ID, "config"): PowensConnectionConfig,
+        ("bindings", SLOT_ID, "secrets"): SecretRefs,
+    }
+    return shapes.get(tuple(loc))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as `key.path: problem`, echoing the input only where it is harmless."""
+    loc = tuple(error["loc"])
+    path = ".".join(str(part) for part in loc) or "(tenant)"
+    kind, given = error["type"], error.get("input")
+    secret_area = "secrets" in loc
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        hint = ""
+        if model is not None:
+            allowed = list(model.model_fields)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = (
+                f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
+            )
+        return f"{path}: unknown key{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
+    if kind == "literal_error" and not secret_area:
+        return f"{path}: {message}, got {str(given)[:40]!r}"
+    if kind.endswith("_type") or kind in {"model_type", "dict_type"}:
+        return f"{path}: {message}, got {type(given).__name__}"
+    if kind.startswith(("greater_than", "less_than")) and not secret_area:
+        return f"{path}: {message}, got {given!r}"
+    return f"{path}: {message}"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where the YAML breaks, without quoting the line (it might hold a pasted secret)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "syntax error"
+    if mark is None:
+        return f"not valid YAML ({problem})"
+    return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1} ({problem})"
+
+
+def _label(raw: Any, index: int) -> str:
+    tenant_id = raw.get("tenant_id") if isinstance(raw, dict) else None
+    if isinstance(tenant_id, str) and tenant_id:
+        return f"tenant {tenant_id[:80]!r}"
+    return f"tenant #{index + 1}"
+
+
+def _summary(problems: list[str]) -> str:
+    shown = "; ".join(problems[:_MAX_REPORTED])
+    more = len(problems) - _MAX_REPORTED
+    return f"{shown}; and {more} more problem(s)" if more > 0 else shown
 
 
 def load_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
-    """Every tenant of the file, in file order; any problem anywhere raises one clear error."""
-    path = path or settings.tenants_file()
+    """Every tenant of the file, in file order; any problem anywhere raises one TenantConfigError."""
+    path = Path(path) if path is not None else settings.tenants_file()
+    where = f"tenants file {path}"
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise TenantConfigError(f"tenants file {path}: cannot be read ({exc.strerror})") from None
+        raise TenantConfigError(f"{where}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise TenantConfigError(f"tenants file {path}: not valid YAML ({exc})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("tenants"), list):
-        raise TenantConfigError(f"tenants file {path}: tenants: must be a list of tenants")
+        raise TenantConfigError(f"{where}: {_yaml_problem(exc)}") from None
+    if not isinstance(document, dict):
+        raise TenantConfigError(f"{where}: tenants: the file must be a mapping with a tenants list")
+    extra = sorted(str(key) for key in document if key != "tenants")
+    if extra:
+        raise TenantConfigError(f"{where}: {extra[0]}: unknown top-level key (only tenants)")
+    raw_tenants = document.get("tenants")
+    if not isinstance(raw_tenants, list) or not raw_tenants:
+        raise TenantConfigError(f"{where}: tenants: must be a non-empty list of tenants")
+
     tenants: dict[str, TenantConfig] = {}
-    for index, raw in enumerate(document["tenants"]):
-        label = (
-            f"tenant {raw.get('tenant_id')!r}"
-            if isinstance(raw, dict) and raw.get("tenant_id")
-            else f"tenant #{index + 1}"
-        )
+    for index, raw in enumerate(raw_tenants):
+        label = _label(raw, index)
+        if not isinstance(raw, dict):
+            raise TenantConfigError(f"{where}: {label}: must be a mapping of tenant keys")
         try:
             tenant = TenantConfig.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise TenantConfigError(
-                f"tenants file {path}: {label}: {_location(first['loc'])}: {first['msg']}"
-            ) from None
-        problems = blueprint_problems(
-            blueprint=tenant.blueprint,
-            app_id=tenant.app_id,
-            capabilities=tenant.capabilities,
-            bindings=tenant.bindings,
-        )
+            problems = [_describe(error) for error in exc.errors()]
+            raise TenantConfigError(f"{where}: {label}: {_summary(problems)}") from None
+        problems = check_tenant_against_blueprint(tenant)
         if problems:
-            raise TenantConfigError(f"tenants file {path}: {label}: {problems[0]}")
+            raise TenantConfigError(f"{where}: {label}: {_summary(problems)}")
         if tenant.tenant_id in tenants:
-            raise TenantConfigError(f"tenants file {path}: {label}: tenant_id: duplicated")
+            raise TenantConfigError(
+                f"{where}: {label}: tenant_id: duplicated (tenant ids are unique)"
+            )
         tenants[tenant.tenant_id] = tenant
     return tenants
 
 
 def resolve_secret(env_var_name: str | None) -> str | None:
-    """A secret's value through Dagster's EnvVar; None when not configured or not set."""
+    """A secret's value through Dagster's EnvVar; None when not configured or not set.
+
+    Read at the moment a client is built, so a rotated secret is picked up by the next run.
+    """
     if not env_var_name:
         return None
     return dg.EnvVar(env_var_name).get_value() or None

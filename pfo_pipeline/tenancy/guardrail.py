@@ -2,11 +2,13 @@
 
 Healthy only when the slot is bound, the blueprint allows it, and Powens reports the connection
 usable (`state` null, consent not expired). States that need the user block; transient ones
-degrade (retry later); `bug` and anything unknown block. Reasons never quote the bank's message.
+degrade (retry later); `bug` and anything unknown block. Reasons name the state but never quote the
+bank's `error_message` (it can hold an authorize URL with a token, or account details).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pfo_pipeline.tenancy.blueprint import SLOT_ID, blueprint_problems
+from pfo_pipeline.tenancy.blueprint import SLOT_ID, check_tenant_against_blueprint
 from pfo_pipeline.tenancy.config import TenantConfig
 
 NEEDS_USER = frozenset(
@@ -29,7 +31,10 @@ NEEDS_USER = frozenset(
     }
 )
 TRANSIENT = frozenset({"rateLimiting", "websiteUnavailable", "validating"})
-PARIS = ZoneInfo("Europe/Paris")
+# Powens writes naive timestamps in Paris wall-clock time.
+POWENS_TZ = ZoneInfo("Europe/Paris")
+# An unknown state is an open-enum value from the API; quote it only when it looks like one.
+_STATE_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$")
 
 
 class ConnectionHealth(StrEnum):
@@ -40,6 +45,8 @@ class ConnectionHealth(StrEnum):
 
 @dataclass(frozen=True)
 class GuardResult:
+    """The verdict: `ok` only when healthy; degraded is not ok but says `retry_later`."""
+
     ok: bool
     health: ConnectionHealth
     reason: str
@@ -50,50 +57,59 @@ class GuardResult:
 _RANK = {ConnectionHealth.HEALTHY: 0, ConnectionHealth.DEGRADED: 1, ConnectionHealth.BLOCKED: 2}
 
 
-def _paris_naive(now: datetime) -> datetime:
-    return now.astimezone(PARIS).replace(tzinfo=None) if now.tzinfo else now
+def _blocked(reason: str, state: str | None = None) -> GuardResult:
+    return GuardResult(False, ConnectionHealth.BLOCKED, reason, state)
+
+
+def _powens_wall_clock(now: datetime) -> datetime:
+    """`now` as a naive Paris time, comparable with Powens' `expire`; naive input is taken as is."""
+    return now.astimezone(POWENS_TZ).replace(tzinfo=None) if now.tzinfo else now
+
+
+def _consent_expired(expire: str | None, now: datetime) -> bool:
+    """True once `expire` is past; a missing or unreadable `expire` is not evidence of expiry."""
+    if not expire:
+        return False
+    try:
+        expiry = datetime.fromisoformat(str(expire))
+    except ValueError:
+        return False
+    if expiry.tzinfo is not None:
+        expiry = expiry.astimezone(POWENS_TZ).replace(tzinfo=None)
+    return expiry <= _powens_wall_clock(now)
 
 
 def evaluate_connection_state(
     state: str | None, expire: str | None, now: datetime, connection_id: Any = None
 ) -> GuardResult:
     """One Powens connection's verdict; pure, so every state is easy to test."""
-    label = (
-        f"Powens connection {connection_id}" if connection_id is not None else "Powens connection"
-    )
-    if state is None:
-        if expire:
-            try:
-                expiry = datetime.fromisoformat(expire)
-            except ValueError:
-                expiry = None
-            if expiry is not None and expiry.replace(tzinfo=None) <= _paris_naive(now):
-                return GuardResult(
-                    False,
-                    ConnectionHealth.BLOCKED,
-                    f"{label}: PSD2 consent expired on {expire}; the user must reconnect.",
-                    state,
-                )
-        return GuardResult(True, ConnectionHealth.HEALTHY, f"{label} is healthy.", state)
+    label = f"Powens connection {connection_id}" if connection_id is not None else "The connection"
     if state in NEEDS_USER:
-        return GuardResult(
-            False,
-            ConnectionHealth.BLOCKED,
-            f"{label} is in state {state}: the user must act in the Powens webview before it can sync.",
+        return _blocked(
+            f"{label} is in state {state}: the user must act in the Powens webview "
+            f"(reconnect or confirm) before it can sync.",
             state,
         )
+    if _consent_expired(expire, now):
+        return _blocked(
+            f"{label} cannot sync: its PSD2 consent expired at {expire}, so the user must reconnect "
+            f"the bank.",
+            state,
+        )
+    if state is None:
+        return GuardResult(True, ConnectionHealth.HEALTHY, f"{label} is healthy.", None)
     if state in TRANSIENT:
         return GuardResult(
             False,
             ConnectionHealth.DEGRADED,
-            f"{label} is in state {state}: temporarily unavailable, retry later.",
+            f"{label} is in state {state}: the bank is temporarily unavailable, retry later.",
             state,
             retry_later=True,
         )
-    return GuardResult(
-        False,
-        ConnectionHealth.BLOCKED,
-        f"{label} is in state {state}: an error Powens cannot recover from on its own.",
+    shown = state if _STATE_SHAPE.match(str(state)) else "unrecognised"
+    return _blocked(
+        f"{label} is in state {shown}: an error Powens does not recover from on its own, "
+        f"so the connection needs support or a reconnection.",
         state,
     )
 
@@ -101,31 +117,32 @@ def evaluate_connection_state(
 def ensure_primary_open_banking(
     tenant: TenantConfig, fetch_connections: Callable[[], list[dict[str, Any]]], now: datetime
 ) -> GuardResult:
-    """The tenant-level verdict: binding and blueprint first, then the worst Powens connection."""
+    """The tenant-level verdict: binding and blueprint first, then the worst Powens connection.
+
+    Connections Powens reports as `active: false` are not synced by Powens and are ignored, unless
+    none is active. Errors raised by `fetch_connections` propagate: the caller knows how to map them.
+    """
     binding = tenant.primary_open_banking
     if binding is None:
-        return GuardResult(
-            False,
-            ConnectionHealth.BLOCKED,
-            f"primaryOpenBanking slot is not bound for tenant '{tenant.tenant_id}'.",
-        )
-    problems = blueprint_problems(
-        blueprint=tenant.blueprint,
-        app_id=tenant.app_id,
-        capabilities=tenant.capabilities,
-        bindings={SLOT_ID: binding},
-    )
+        return _blocked(f"{SLOT_ID} slot is not bound for tenant '{tenant.tenant_id}'.")
+    problems = check_tenant_against_blueprint(tenant)
     if problems:
-        return GuardResult(False, ConnectionHealth.BLOCKED, f"{SLOT_ID}: {problems[0]}")
-    connections = fetch_connections()
+        return _blocked(
+            f"Tenant '{tenant.tenant_id}' contradicts its blueprint ({problems[0]}), "
+            f"so {SLOT_ID} cannot be used."
+        )
+    connections = list(fetch_connections())
     if not connections:
-        return GuardResult(
-            False,
-            ConnectionHealth.BLOCKED,
-            f"Tenant '{tenant.tenant_id}' has no Powens connection yet; the user must connect a bank.",
+        return _blocked(
+            f"Tenant '{tenant.tenant_id}' has no Powens connection yet: the user must connect a bank."
+        )
+    active = [c for c in connections if c.get("active", True) is not False]
+    if not active:
+        return _blocked(
+            f"Every Powens connection of tenant '{tenant.tenant_id}' is deactivated: "
+            f"the user must reactivate or reconnect a bank."
         )
     verdicts = [
-        evaluate_connection_state(c.get("state"), c.get("expire"), now, c.get("id"))
-        for c in connections
+        evaluate_connection_state(c.get("state"), c.get("expire"), now, c.get("id")) for c in active
     ]
-    return max(verdicts, key=lambda v: _RANK[v.health])
+    return max(verdicts, key=lambda verdict: _RANK[verdict.health])
