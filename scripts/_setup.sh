@@ -22,5 +22,7 @@ concurrency:
     default_limit: 1
 telemetry:
   enabled: false
+nux:
+  enabled: false
 YAML
 fi
