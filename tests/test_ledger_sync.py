@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+import orjson
 import pytest
 
 from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
@@ -298,3 +299,35 @@ def test_a_blocked_tenant_is_skipped_while_another_syncs(tmp_path, powens_env) -
         "SELECT name, tenant_id FROM telemetry.events WHERE name = 'openbanking.guardrail.blocked'",
     )
     assert events and all(tenant == FAMILY for _, tenant in events)
+
+
+def test_telemetry_on_success_and_on_every_failed_attempt(tmp_path, powens_env) -> None:
+    """Success events carry the common metadata; a sync that keeps failing reports each attempt,
+    the one that exhausted the retries included, and the run fails."""
+    with start_emulator(EmulatorConfig(seed=8, transactions=600)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        ledger = tmp_path / "pfo.duckdb"
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+        emulator.set_faults(FaultConfig(rate_503=1.0))
+        failed = materialize_ledger(
+            tenants, ledger, FAMILY, assets=("bank_accounts",), raise_on_error=False, max_attempts=1
+        )
+    assert not failed.success
+    rows = query(
+        ledger,
+        "SELECT name, tenant_id, app_id, blueprint, config_version, slot_id, connection_id, properties "
+        "FROM telemetry.events ORDER BY occurred_at",
+    )
+    names = [r[0] for r in rows]
+    for name in (
+        "openbanking.accounts.synced",
+        "openbanking.transactions.synced",
+        "openbanking.balances.refreshed",
+    ):
+        assert name in names
+    assert all(r[1:7] == (FAMILY, "pocket-family-office", "pocket-family-office.app@1.0.0", 1,
+                          "primaryOpenBanking", "conn-powens-primary") for r in rows)  # fmt: skip
+    failures = [orjson.loads(r[7]) for r in rows if r[0] == "openbanking.accounts.sync_failed"]
+    assert [f["attempt"] for f in failures] == [1, 2, 3, 4]
+    assert [f["retries_exhausted"] for f in failures] == [False, False, False, True]
+    assert all(f["error_kind"] == "unavailable" and "status=503" in f["error"] for f in failures)

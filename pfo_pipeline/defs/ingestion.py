@@ -86,31 +86,32 @@ def _guarded_sync(
         return
     started = datetime.now(UTC)
     binding = tenant.primary_open_banking
-    with powens.client_for(tenant) as client:
-        guard = ensure_primary_open_banking(tenant, client.list_connections_raw, started)
-        if not guard.ok:
-            _skip_blocked(context, tenant, guard, duckdb_resource)
-            return
-        with ledger_connection(duckdb_resource) as conn:
+    with powens.client_for(tenant) as client, ledger_connection(duckdb_resource) as conn:
+        try:
+            guard = ensure_primary_open_banking(tenant, client.list_connections_raw, started)
+            if not guard.ok:
+                _skip_blocked(context, tenant, guard, conn)
+                return
             ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
-            try:
-                metadata, props = run(conn, client, ctx)
-            except Exception as exc:
-                _telemetry(
-                    conn,
-                    tenant,
-                    failure_event,
-                    {
-                        "error_kind": getattr(exc, "kind", type(exc).__name__),
-                        "error": str(exc),
-                        "duration_ms": _ms_since(started),
-                        "attempt": context.retry_number + 1,
-                    },
-                )
-                raise
-            props["duration_ms"] = _ms_since(started)
-            props["retries"] = client.retries
-            _telemetry(conn, tenant, success_event, props)
+            metadata, props = run(conn, client, ctx)
+        except Exception as exc:
+            # Every failed attempt is reported, the last one (retries exhausted) included.
+            _telemetry(
+                conn,
+                tenant,
+                failure_event,
+                {
+                    "error_kind": getattr(exc, "kind", type(exc).__name__),
+                    "error": str(exc),
+                    "duration_ms": _ms_since(started),
+                    "attempt": context.retry_number + 1,
+                    "retries_exhausted": context.retry_number >= _max_retries(context),
+                },
+            )
+            raise
+        props["duration_ms"] = _ms_since(started)
+        props["retries"] = client.retries
+        _telemetry(conn, tenant, success_event, props)
     metadata["powens_retries"] = client.retries
     metadata["powens_token_renewals"] = client.renewals
     metadata["duration_ms"] = _ms_since(started)
@@ -121,29 +122,33 @@ def _ms_since(started: datetime) -> int:
     return int((datetime.now(UTC) - started).total_seconds() * 1000)
 
 
+def _max_retries(context: dg.AssetExecutionContext) -> int:
+    policy = context.op_def.retry_policy
+    return policy.max_retries if policy else 0
+
+
 def _skip_blocked(
     context: dg.AssetExecutionContext,
     tenant: TenantConfig,
     guard: GuardResult,
-    duckdb_resource: DuckDBResource,
+    conn: duckdb.DuckDBPyConnection,
 ) -> None:
     verdict = "retry later" if guard.retry_later else "needs the user"
     context.log.warning(
         f"Tenant {tenant.tenant_id} skipped ({guard.health.value}, {verdict}): {guard.reason}"
     )
-    with ledger_connection(duckdb_resource) as conn:
-        _telemetry(
-            conn,
-            tenant,
-            events.GUARDRAIL_BLOCKED,
-            {
-                "health": guard.health.value,
-                "state": guard.state,
-                "reason": guard.reason,
-                "retry_later": guard.retry_later,
-                "asset": context.asset_key.to_user_string(),
-            },
-        )
+    _telemetry(
+        conn,
+        tenant,
+        events.GUARDRAIL_BLOCKED,
+        {
+            "health": guard.health.value,
+            "state": guard.state,
+            "reason": guard.reason,
+            "retry_later": guard.retry_later,
+            "asset": context.asset_key.to_user_string(),
+        },
+    )
 
 
 def _load_metadata(result: Any) -> dict[str, Any]:

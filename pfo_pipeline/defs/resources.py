@@ -73,5 +73,10 @@ def ledger_connection(duckdb_resource: DuckDBResource) -> Iterator[duckdb.DuckDB
     """Open the ledger (creating its folder), migrated to the latest schema."""
     Path(duckdb_resource.database).parent.mkdir(parents=True, exist_ok=True)
     with duckdb_resource.get_connection() as conn:
-        migrate(conn)
-        yield conn
+        # dagster-duckdb closes only on success; a failed step must not leave the file open
+        # (the single writer would stay held, and the traceback keeps the connection alive).
+        try:
+            migrate(conn)
+            yield conn
+        finally:
+            conn.close()
