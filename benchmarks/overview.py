@@ -38,7 +38,9 @@ def main() -> None:
     with emulator_process(args.transactions) as base_url:
         conn = duckdb.connect(str(ledger), config=CONNECTION_CONFIG)
         migrate(conn)
-        with PowensClient(base_url, user_id=1, api_key=renew_token(base_url), timeout_s=60) as client:
+        with PowensClient(
+            base_url, user_id=1, api_key=renew_token(base_url), timeout_s=60
+        ) as client:
             sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))
             sync.sync_transactions(conn, client, sync.new_context(TENANT, CONNECTION, 1))
             result = sync.refresh_balances(conn, client, sync.new_context(TENANT, CONNECTION, 1))

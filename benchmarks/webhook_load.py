@@ -50,9 +50,23 @@ def main() -> None:
     (work / "tenants.yaml").write_text(TENANTS)
     inbox = work / "inbox.sqlite3"
     port = free_port()
-    env = {**os.environ, "PFO_TENANTS_FILE": str(work / "tenants.yaml"), "PFO_LOAD_WEBHOOK_SECRET": SECRET}
+    env = {
+        **os.environ,
+        "PFO_TENANTS_FILE": str(work / "tenants.yaml"),
+        "PFO_LOAD_WEBHOOK_SECRET": SECRET,
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "pfo_pipeline.cli", "webhooks", "serve", "--port", str(port), "--inbox", str(inbox)],
+        [
+            sys.executable,
+            "-m",
+            "pfo_pipeline.cli",
+            "webhooks",
+            "serve",
+            "--port",
+            str(port),
+            "--inbox",
+            str(inbox),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -71,10 +85,16 @@ def main() -> None:
 
         def deliver(i: int) -> tuple[bool, int]:
             forged = i % 10 == 0
-            body = orjson.dumps({"user": {"id": 1}, "connection": {"id": 11, "accounts": [{"id": i}]}})
+            body = orjson.dumps(
+                {"user": {"id": 1}, "connection": {"id": 11, "accounts": [{"id": i}]}}
+            )
             date = signature_date()
             signature = sign("forged" if forged else SECRET, "POST", PATH, date, body)
-            response = client.post(base + PATH, content=body, headers={"BI-Signature": signature, "BI-Signature-Date": date})
+            response = client.post(
+                base + PATH,
+                content=body,
+                headers={"BI-Signature": signature, "BI-Signature-Date": date},
+            )
             return forged, response.status_code
 
         started = time.perf_counter()
@@ -88,7 +108,9 @@ def main() -> None:
     bad = [status for forged, status in results if forged]
     stored = sqlite3.connect(inbox).execute("SELECT count(*) FROM webhook_events").fetchone()[0]
     print(f"{args.requests} requests in {elapsed:.1f}s: {args.requests / elapsed:.0f} req/s")
-    print(f"accepted 200: {good.count(200)}/{len(good)}, stored in inbox: {stored}, lost: {len(good) - stored}")
+    print(
+        f"accepted 200: {good.count(200)}/{len(good)}, stored in inbox: {stored}, lost: {len(good) - stored}"
+    )
     print(f"forged rejected 401: {bad.count(401)}/{len(bad)}")
 
 
