@@ -136,7 +136,9 @@ def categorise_frame(frame: pd.DataFrame, rules: RuleSet | None = None) -> pd.Se
     )
     if any(r.min_amount is not None or r.max_amount is not None for r in rules.rules):
         keys["amount"] = amounts.abs().astype(str)  # amount bounds make the amount part of the key
-    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+    # Group numbers follow first appearance, like drop_duplicates: code i <-> i-th distinct key.
+    codes = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+    uniques = [tuple(k) for k in keys.drop_duplicates().itertuples(index=False)]
     categories = np.empty(len(uniques), dtype=object)
     for position, values in enumerate(uniques):
         kind, description, counterparty, debit = values[:4]

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pfo_pipeline.defs.ingestion import account_balances, bank_accounts, bank_transactions
 from pfo_pipeline.defs.resources import LEDGER_POOL, ledger_connection
 from pfo_pipeline.ledger.records import (
+    TEXT,
     AccountBalanceRecord,
     BankAccountRecord,
     BankTransactionRecord,
@@ -33,11 +34,11 @@ def _read_frame(duckdb: DuckDBResource, table: str, model: type[pa.DataFrameMode
     with ledger_connection(duckdb) as conn:
         arrow = conn.sql(f"SELECT {', '.join(columns)} FROM ledger.{table}").to_arrow_table()
     frame = arrow.to_pandas(types_mapper=pd.ArrowDtype)
-    for name in frame.columns:  # strings back to object so the model's `str` dtype matches
+    for name in frame.columns:  # Arrow strings as the records' text dtype
         if str(frame[name].dtype).startswith(("string", "large_string")):
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+            frame[name] = frame[name].astype(TEXT)
     if "original_currency" in record_columns(model):
-        frame["original_currency"] = None
+        frame["original_currency"] = pd.Series([None] * len(frame), dtype=TEXT)
     return frame
 
 

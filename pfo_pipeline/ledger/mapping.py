@@ -24,6 +24,7 @@ from pfo_pipeline.ledger.records import (
     DAY,
     MONEY,
     PROVIDER_TS,
+    TEXT,
     AccountBalanceRecord,
     BankAccountRecord,
     record_columns,
@@ -333,8 +334,8 @@ def map_transactions(
         days=("date", "booking_date", "value_date"),
         columns=None,
     )
-    frame["standardized_category"] = categorise(frame).astype(object)
-    frame["category_source"] = "rule"
+    frame["standardized_category"] = categorise(frame).astype(TEXT)
+    frame["category_source"] = pd.Series(["rule"] * len(frame), index=frame.index, dtype=TEXT)
     return frame, rejects
 
 
@@ -396,13 +397,21 @@ def _typed_frame(
     if isinstance(data, list):
         assert columns is not None
         data = {name: [row[name] for row in data] for name in columns}
-    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in data.items()})
-    for name in money:
-        frame[name] = _money_series(data[name])
-    for name in provider_ts:
-        frame[name] = pd.Series(pa.array(data[name], type=pa.timestamp("us")), dtype=PROVIDER_TS)
-    for name in days:
-        frame[name] = pd.Series(pa.array(data[name], type=pa.date32()), dtype=DAY)
+    typed = set(money) | set(provider_ts) | set(days)
+    columns_out: dict[str, pd.Series] = {}
+    for name, values in data.items():
+        if name in money:
+            columns_out[name] = _money_series(values)
+        elif name in provider_ts:
+            columns_out[name] = pd.Series(
+                pa.array(values, type=pa.timestamp("us")), dtype=PROVIDER_TS
+            )
+        elif name in days:
+            columns_out[name] = pd.Series(pa.array(values, type=pa.date32()), dtype=DAY)
+        else:
+            columns_out[name] = pd.Series(values, dtype=TEXT)
+    assert typed <= set(columns_out)
+    frame = pd.DataFrame(columns_out)
     return frame
 
 

@@ -19,6 +19,8 @@ MONEY = pd.ArrowDtype(pa_arrow.decimal128(18, 2))
 DAY = pd.ArrowDtype(pa_arrow.date32())
 PROVIDER_TS = pd.ArrowDtype(pa_arrow.timestamp("us"))  # naive Powens (Europe/Paris) wall-clock
 OWN_TS = pd.ArrowDtype(pa_arrow.timestamp("us", tz="UTC"))  # our own clock
+# Arrow-backed text: Pandera checks its dtype once per column instead of once per value.
+TEXT = pd.StringDtype("pyarrow")
 
 OWNERSHIPS = ["individual", "joint", "business", "unknown"]
 ACCOUNT_STATUSES = ["active", "inactive", "closed", "suspended"]
@@ -38,28 +40,28 @@ class _Config:
 class BankAccountRecord(pa.DataFrameModel):
     """Canonical bank account (SPEC §4)."""
 
-    id: Series[str] = pa.Field(unique=True, **_NON_EMPTY)
-    tenant_id: Series[str] = pa.Field(**_NON_EMPTY)
-    user_id: Series[str] = pa.Field(**_NON_EMPTY)
-    connection_id: Series[str] = pa.Field(**_NON_EMPTY)
-    external_id: Series[str] = pa.Field(**_NON_EMPTY)
-    institution_id: Series[str] = pa.Field(**_NON_EMPTY)
-    institution_name: Series[str] = pa.Field(**_NON_EMPTY)
-    institution_logo_url: Series[str] = pa.Field(nullable=True)
-    iban: Series[str] = pa.Field(nullable=True)
-    bic: Series[str] = pa.Field(nullable=True)
-    account_type: Series[str] = pa.Field(**_NON_EMPTY)
-    currency: Series[str] = pa.Field(**_CURRENCY)
-    display_name: Series[str] = pa.Field(**_NON_EMPTY)
-    account_number_masked: Series[str] = pa.Field(nullable=True)
-    product_code: Series[str] = pa.Field(nullable=True)
+    id: Series[TEXT] = pa.Field(unique=True, **_NON_EMPTY)
+    tenant_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    user_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    connection_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    external_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    institution_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    institution_name: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    institution_logo_url: Series[TEXT] = pa.Field(nullable=True)
+    iban: Series[TEXT] = pa.Field(nullable=True)
+    bic: Series[TEXT] = pa.Field(nullable=True)
+    account_type: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    currency: Series[TEXT] = pa.Field(**_CURRENCY)
+    display_name: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    account_number_masked: Series[TEXT] = pa.Field(nullable=True)
+    product_code: Series[TEXT] = pa.Field(nullable=True)
     balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
     available_balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    ownership: Series[str] = pa.Field(isin=OWNERSHIPS)
-    status: Series[str] = pa.Field(isin=ACCOUNT_STATUSES)
-    parent_account_id: Series[str] = pa.Field(nullable=True)
+    ownership: Series[TEXT] = pa.Field(isin=OWNERSHIPS)
+    status: Series[TEXT] = pa.Field(isin=ACCOUNT_STATUSES)
+    parent_account_id: Series[TEXT] = pa.Field(nullable=True)
     last_synced_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    metadata: Series[str] = pa.Field(nullable=True)
+    metadata: Series[TEXT] = pa.Field(nullable=True)
 
     Config = _Config
 
@@ -67,32 +69,32 @@ class BankAccountRecord(pa.DataFrameModel):
 class BankTransactionRecord(pa.DataFrameModel):
     """Canonical transaction (SPEC §4), with the lineage columns of SPEC §5."""
 
-    id: Series[str] = pa.Field(unique=True, **_NON_EMPTY)
-    account_id: Series[str] = pa.Field(**_NON_EMPTY)
-    tenant_id: Series[str] = pa.Field(**_NON_EMPTY)
-    connection_id: Series[str] = pa.Field(**_NON_EMPTY)
-    external_id: Series[str] = pa.Field(**_NON_EMPTY)
+    id: Series[TEXT] = pa.Field(unique=True, **_NON_EMPTY)
+    account_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    tenant_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    connection_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    external_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
     amount: Series[MONEY]  # type: ignore[valid-type]
-    currency: Series[str] = pa.Field(**_CURRENCY)
-    direction: Series[str] = pa.Field(isin=DIRECTIONS)
+    currency: Series[TEXT] = pa.Field(**_CURRENCY)
+    direction: Series[TEXT] = pa.Field(isin=DIRECTIONS)
     date: Series[DAY]  # type: ignore[valid-type]
     booking_date: Series[DAY]  # type: ignore[valid-type]
     value_date: Series[DAY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    description: Series[str] = pa.Field(nullable=True)
-    counterparty_name: Series[str] = pa.Field(nullable=True)
-    counterparty_account: Series[str] = pa.Field(nullable=True)
-    merchant_category_code: Series[str] = pa.Field(nullable=True)
-    raw_category: Series[str] = pa.Field(nullable=True)
-    standardized_category: Series[str] = pa.Field(**_NON_EMPTY)
-    category_source: Series[str] = pa.Field(isin=["rule", "provider", "transfer", "user"])
-    transaction_type: Series[str] = pa.Field(**_NON_EMPTY)
-    status: Series[str] = pa.Field(isin=TRANSACTION_STATUSES)
+    description: Series[TEXT] = pa.Field(nullable=True)
+    counterparty_name: Series[TEXT] = pa.Field(nullable=True)
+    counterparty_account: Series[TEXT] = pa.Field(nullable=True)
+    merchant_category_code: Series[TEXT] = pa.Field(nullable=True)
+    raw_category: Series[TEXT] = pa.Field(nullable=True)
+    standardized_category: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    category_source: Series[TEXT] = pa.Field(isin=["rule", "provider", "transfer", "user"])
+    transaction_type: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    status: Series[TEXT] = pa.Field(isin=TRANSACTION_STATUSES)
     running_balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    metadata: Series[str] = pa.Field(nullable=True)
+    metadata: Series[TEXT] = pa.Field(nullable=True)
     provider_updated_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
     booked_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
     deleted_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    original_currency: Series[str] = pa.Field(nullable=True, isin=CURRENCIES)
+    original_currency: Series[TEXT] = pa.Field(nullable=True, isin=CURRENCIES)
 
     Config = _Config
 
@@ -109,17 +111,17 @@ class BankTransactionRecord(pa.DataFrameModel):
 class AccountBalanceRecord(pa.DataFrameModel):
     """One balance snapshot per account, balance type and day (SPEC §4)."""
 
-    id: Series[str] = pa.Field(unique=True, **_NON_EMPTY)
-    account_id: Series[str] = pa.Field(**_NON_EMPTY)
-    tenant_id: Series[str] = pa.Field(**_NON_EMPTY)
-    connection_id: Series[str] = pa.Field(**_NON_EMPTY)
-    balance_type: Series[str] = pa.Field(**_NON_EMPTY)
+    id: Series[TEXT] = pa.Field(unique=True, **_NON_EMPTY)
+    account_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    tenant_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    connection_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
+    balance_type: Series[TEXT] = pa.Field(**_NON_EMPTY)
     current_balance: Series[MONEY]  # type: ignore[valid-type]
     available_balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    currency: Series[str] = pa.Field(**_CURRENCY)
+    currency: Series[TEXT] = pa.Field(**_CURRENCY)
     last_updated_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
     as_of_date: Series[DAY]  # type: ignore[valid-type]
-    metadata: Series[str] = pa.Field(nullable=True)
+    metadata: Series[TEXT] = pa.Field(nullable=True)
 
     Config = _Config
 

@@ -42,4 +42,5 @@ def _text(value: Any) -> str | None:
 
 def _row_payload(row: pd.Series) -> dict[str, Any]:
     """A mapped row as JSON-able values for the quarantine table."""
-    return orjson.loads(orjson.dumps(row.to_dict(), default=str))
+    values = {k: (None if v is pd.NA else v) for k, v in row.to_dict().items()}
+    return orjson.loads(orjson.dumps(values, default=str))
