@@ -41,20 +41,25 @@ def emulator_process(transactions: int, seed: int = 42) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}/2.0"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base_url}/connectors", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.5)
+        wait_until_up(f"{base_url}/connectors", proc, timeout_s=300)
         yield base_url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    """Poll `url` until it answers 200; fail if the process dies or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up")
+        time.sleep(0.3)
 
 
 def renew_token(base_url: str, user_id: int = 1) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from benchmarks._emulator_process import free_port
+from benchmarks._emulator_process import free_port, wait_until_up
 from pfo_pipeline.webhooks.signature import sign, signature_date
 
 SECRET = "whsec-load-test-secret"
@@ -72,15 +72,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            if time.monotonic() > deadline:
-                raise RuntimeError("receiver did not start")
+        wait_until_up(base + "/health", server, timeout_s=60)
         client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=args.concurrency))
 
         def deliver(i: int) -> tuple[bool, int]:
