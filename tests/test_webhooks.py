@@ -161,3 +161,38 @@ def test_emulator_to_receiver_to_sensor_to_run_to_ledger(tmp_path: Path, powens_
     finally:
         server.stop()
         inbox.close()
+
+
+def test_pfo_connect_prints_the_webview_url_with_a_fresh_code_and_state(
+    tmp_path: Path, powens_env, monkeypatch
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from click.testing import CliRunner
+
+    from pfo_pipeline.cli import main
+
+    with start_emulator(EmulatorConfig(seed=2, transactions=200)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        monkeypatch.setenv("PFO_TENANTS_FILE", str(tenants))
+        inbox_file = tmp_path / "inbox.sqlite3"
+        result = CliRunner().invoke(
+            main, ["connect", "--tenant", FAMILY, "--inbox", str(inbox_file)]
+        )
+        unknown = CliRunner().invoke(
+            main, ["connect", "--tenant", "tenant.nobody", "--inbox", str(inbox_file)]
+        )
+    assert result.exit_code == 0, result.output
+    url = urlsplit(result.output.strip())
+    query_ = parse_qs(url.query)
+    assert url.netloc == "webview.powens.com" and url.path == "/en/connect"
+    assert query_["client_id"] == ["pfo-demo-client"] and query_["code"][0]
+    inbox = Inbox(inbox_file)
+    try:
+        assert (
+            inbox.use_connect_state(query_["state"][0]) == FAMILY
+        )  # the callback will accept it once
+        assert inbox.use_connect_state(query_["state"][0]) is None
+    finally:
+        inbox.close()
+    assert unknown.exit_code != 0 and "tenant.nobody" in unknown.output
