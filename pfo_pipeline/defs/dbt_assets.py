@@ -46,8 +46,6 @@ def ensure_manifest(project: DbtProject) -> Path:
     """Parse the dbt project when its manifest is missing or stale; returns the manifest path."""
     manifest = project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _sources_mtime(project.project_dir):
-        env = {"PFO_DUCKDB_PATH": str(settings.duckdb_path().resolve())}
-        os.environ.setdefault("PFO_DUCKDB_PATH", env["PFO_DUCKDB_PATH"])
         DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
             ["parse", "--quiet"], target_path=project.target_path
         ).wait()

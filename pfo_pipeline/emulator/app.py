@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 from starlette.applications import Starlette
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pfo_pipeline.emulator.data import CURRENCIES, TYPES, FamilyWorld, _day, fmt_day, fmt_ts
+from pfo_pipeline.webhooks.signature import sign, signature_date
 
 MAX_LIMIT = 1000
 CONNECTORS = [
@@ -442,10 +444,6 @@ class EmulatorApp:
         return summary
 
     def _send_connection_synced(self, user: int, url: str, since: int | None) -> None:
-        import httpx
-
-        from pfo_pipeline.webhooks.signature import sign, signature_date
-
         world = self.world
         with world.lock:
             rows = world.rows

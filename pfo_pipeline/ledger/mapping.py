@@ -397,7 +397,6 @@ def _typed_frame(
     if isinstance(data, list):
         assert columns is not None
         data = {name: [row[name] for row in data] for name in columns}
-    typed = set(money) | set(provider_ts) | set(days)
     columns_out: dict[str, pd.Series] = {}
     for name, values in data.items():
         if name in money:
@@ -410,7 +409,6 @@ def _typed_frame(
             columns_out[name] = pd.Series(pa.array(values, type=pa.date32()), dtype=DAY)
         else:
             columns_out[name] = pd.Series(values, dtype=TEXT)
-    assert typed <= set(columns_out)
     frame = pd.DataFrame(columns_out)
     return frame
 
