@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from pfo_pipeline.defs.resources import PowensResource, ledger_resource
+from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 
 CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
 FAMILY, SECOND = "tenant.family-office", "tenant.second-family"
@@ -85,6 +87,23 @@ def powens_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PFO_TEST_POWENS_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("PFO_TEST_POWENS_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("PFO_TEST_POWENS_WEBHOOK_SECRET", "whsec-test-0123456789")
+
+
+@contextmanager
+def synced_family(tmp: Path, *, seed: int, transactions: int) -> Iterator[tuple]:
+    """Module-scoped setup shared by heavier tests: an emulator, a tenants file pointing at it,
+    and a ledger with the family tenant synced through the real Dagster assets."""
+    env = pytest.MonkeyPatch()
+    env.setenv("PFO_TEST_POWENS_CLIENT_ID", CLIENT_ID)
+    env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", CLIENT_SECRET)
+    ledger = tmp / "pfo.duckdb"
+    try:
+        with start_emulator(EmulatorConfig(seed=seed, transactions=transactions)) as emulator:
+            tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
+            assert materialize_ledger(tenants, ledger, FAMILY).success
+            yield emulator, tenants, ledger
+    finally:
+        env.undo()
 
 
 def resources_for(tenants_file: Path, ledger: Path, **powens_options: object) -> dict[str, object]:

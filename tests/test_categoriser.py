@@ -20,9 +20,8 @@ from pfo_pipeline.categoriser import (
     set_category_override,
 )
 from pfo_pipeline.categoriser.rules import RulesError
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.knowledge.periods import period_window
-from tests.conftest import FAMILY, materialize_ledger, query, write_tenants_file
+from tests.conftest import FAMILY, materialize_ledger, query, synced_family
 
 
 def frame(*rows: tuple) -> pd.DataFrame:
@@ -82,15 +81,8 @@ def test_categorising_a_million_rows_is_fast() -> None:
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("categories")
-    env = pytest.MonkeyPatch()
-    env.setenv("PFO_TEST_POWENS_CLIENT_ID", "pfo-demo-client")
-    env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", "pfo-demo-secret")
-    ledger = tmp / "pfo.duckdb"
-    with start_emulator(EmulatorConfig(seed=13, transactions=3000)) as emulator:
-        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
-        assert materialize_ledger(tenants, ledger, FAMILY).success
+    with synced_family(tmp, seed=13, transactions=3000) as (emulator, tenants, ledger):
         yield {"ledger": ledger, "tenants": tenants, "emulator": emulator}
-    env.undo()
 
 
 def test_less_than_ten_percent_of_emulator_transactions_are_other(synced) -> None:

@@ -14,22 +14,15 @@ import pytest
 
 from pfo_pipeline.definitions import MATERIALIZABLE as ALL_ASSETS
 from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.knowledge.periods import period_window
-from tests.conftest import FAMILY, materialize_ledger, query, resources_for, write_tenants_file
+from tests.conftest import FAMILY, query, resources_for, synced_family
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory):
     """One tenant's ledger, marts and today's overview, built once for the module."""
     tmp = tmp_path_factory.mktemp("pipeline")
-    env = pytest.MonkeyPatch()
-    env.setenv("PFO_TEST_POWENS_CLIENT_ID", "pfo-demo-client")
-    env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", "pfo-demo-secret")
-    ledger = tmp / "pfo.duckdb"
-    with start_emulator(EmulatorConfig(seed=21, transactions=4000)) as emulator:
-        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
-        assert materialize_ledger(tenants, ledger, FAMILY).success
+    with synced_family(tmp, seed=21, transactions=4000) as (_emulator, tenants, ledger):
         resources = resources_for(tenants, ledger)
         dbt_run = dg.materialize(
             ALL_ASSETS, selection=dg.AssetSelection.assets(pfo_dbt_models), resources=resources
@@ -51,7 +44,6 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         "dbt_run": dbt_run,
         "overview_run": overview_run,
     }
-    env.undo()
 
 
 def entry(ledger: Path, period: str) -> dict:
