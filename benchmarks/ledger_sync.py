@@ -65,7 +65,8 @@ def main() -> None:
                 changed += sum(v for k, v in summary.items() if isinstance(v, int))
                 days += 1
             print(f"advanced {days} day(s): {changed:,} upstream changes ({changed / total:.1%})")
-            sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))  # as the job does
+            # the accounts job runs before the transactions job, as in production
+            sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))
             timed_sync(conn, client, "incremental sync")
         size_mb = ledger.stat().st_size / 1e6
         print(f"ledger={ledger} size={size_mb:.0f} MB rows={total:,}")
