@@ -22,6 +22,7 @@ from tests.conftest import (
     ledger_digests,
     materialize_ledger,
     query,
+    resources_for,
     run_log_text,
     write_tenants_file,
 )
@@ -153,6 +154,25 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
     # edits applied
     edited = [p for p in before if p in served and after[p][5] != before[p][5]]
     assert edited
+
+    # the marts reconstruct balances across both snapshots; dbt's reconciliation test agrees
+    from pfo_pipeline.definitions import MATERIALIZABLE
+    from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+
+    marts = dg.materialize(
+        MATERIALIZABLE,
+        selection=dg.AssetSelection.assets(pfo_dbt_models),
+        resources=resources_for(tenants, ledger),
+    )
+    dbt_checks = {e.check_name: e.passed for e in marts.get_asset_check_evaluations()}
+    assert dbt_checks["assert_balances_reconcile"] and all(dbt_checks.values()), dbt_checks
+    snapshot_days = query(
+        ledger,
+        "SELECT count(*) FILTER (WHERE is_snapshot), count(DISTINCT anchor_date) "
+        "FROM analytics.fct_daily_balances b JOIN analytics.dim_accounts a USING (account_id) "
+        "WHERE a.account_alias = 'checking 1'",
+    )[0]
+    assert snapshot_days == (2, 2)
 
     # the cursor moved forward, with the load that covered it
     cursor = query(ledger, "SELECT high_watermark FROM ledger.sync_cursors")[0][0]
