@@ -96,6 +96,8 @@ def _run(
         resources=resources,
         instance=instance,
         raise_on_error=False,
+        # Dagster's step events are DEBUG chatter for a demo; INFO keeps what the assets report.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     if not result.success:
         raise click.ClickException("a run failed; see the Dagster event log above")
@@ -118,14 +120,16 @@ def _print_summary(ledger: Path, tenants: dict) -> None:
                 )
             }
             click.echo(f"  {tenant_id}: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
-        rows = conn.execute(
-            "SELECT a.account_alias, a.currency, count(*) FROM analytics.dim_accounts a "
-            "JOIN ledger.bank_transactions t ON t.account_id = a.account_id GROUP BY ALL ORDER BY 1"
-        ).fetchall()
-        click.echo(
-            "  transactions per account: "
-            + ", ".join(f"{alias} ({cur}) {n:,}" for alias, cur, n in rows)
-        )
+            rows = conn.execute(
+                "SELECT a.account_alias, a.currency, count(*) FROM analytics.dim_accounts a "
+                "JOIN ledger.bank_transactions t ON t.account_id = a.account_id "
+                "WHERE a.tenant_id = ? GROUP BY ALL ORDER BY 1",
+                [tenant_id],
+            ).fetchall()
+            click.echo(
+                "    transactions per account: "
+                + ", ".join(f"{alias} ({cur}) {n:,}" for alias, cur, n in rows)
+            )
         markdown = conn.execute(
             "SELECT markdown FROM knowledge.financial_overview WHERE period = 'month' "
             "ORDER BY tenant_id, generated_at DESC LIMIT 1"
@@ -137,8 +141,11 @@ def _print_summary(ledger: Path, tenants: dict) -> None:
         click.echo(markdown[0][0])
     click.echo(f"\nDuckDB ledger: {ledger}")
     click.echo(
-        f"Open it read-only: duckdb -readonly {ledger}   (schemas ledger, analytics, knowledge, telemetry)"
+        "Open it read-only (schemas ledger, analytics, knowledge, telemetry):\n"
+        f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{ledger}', read_only=True)"
+        ".sql('from analytics.fct_daily_cashflow order by day desc limit 5'))\""
     )
     click.echo(
-        "Explore in Dagster: pfo emulator serve  &  dagster dev   (then http://127.0.0.1:3000)"
+        "Explore in Dagster: source scripts/_setup.sh; pfo emulator serve & dagster dev"
+        "   (then http://127.0.0.1:3000)"
     )
