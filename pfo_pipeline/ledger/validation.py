@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import orjson
@@ -20,7 +21,13 @@ def validate_batch(
         return model.validate(frame, lazy=True), []
     frame = frame.reset_index(drop=True)
     try:
-        return model.validate(frame, lazy=True), []
+        with warnings.catch_warnings():
+            # Pandera's failure-case report concatenates all-NA frames; pandas warns about its own
+            # future behaviour, which changes nothing here and would repeat on every bad batch.
+            warnings.filterwarnings(
+                "ignore", "The behavior of DataFrame concatenation", FutureWarning
+            )
+            return model.validate(frame, lazy=True), []
     except pa.errors.SchemaErrors as errors:
         reasons = failing_rows(errors)
     bad = frame.index.isin(list(reasons))
