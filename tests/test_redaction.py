@@ -113,6 +113,54 @@ def test_iban_like_free_text_is_masked_anywhere(
         assert "*" * (len(iban) - 4) in compact
 
 
+def _with_check_digits(country: str, bban: str) -> str:
+    """A real IBAN: check digits computed by ISO 13616 mod 97."""
+    digits = "".join(str(int(char, 36)) for char in bban + country + "00")
+    return f"{country}{98 - int(digits) % 97:02d}{bban}"
+
+
+valid_ibans_any_case = st.builds(
+    lambda country, bban, lower_mask, grouped: (
+        "".join(
+            char.lower() if lowered else char
+            for char, lowered in zip(_with_check_digits(country, bban), lower_mask, strict=False)
+        ),
+        grouped,
+    ),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=2),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=11, max_size=30),
+    st.lists(st.booleans(), min_size=34, max_size=34).filter(any),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(valid_ibans_any_case, st.text(max_size=20), st.text(max_size=20))
+def test_a_valid_iban_typed_in_any_case_is_masked(
+    iban_and_style: tuple[str, bool], before: str, after: str
+) -> None:
+    iban, grouped = iban_and_style
+    redacted = redact_openbanking_payload({"note": f"{before} {_printed(iban, grouped)} {after}"})
+    compact = redacted["note"].replace(" ", "")
+    assert iban[:-4].upper() not in compact.upper()  # at most the last 4 characters stay readable
+    assert "*" * (len(iban) - 4) in compact
+
+
+def test_lower_case_ids_that_are_not_ibans_stay_readable() -> None:
+    text = (
+        "run 3f2a9c1e-7b4d-4e8a-9c2f-1a2b3c4d5e6f commit ab12cdef0123456789ab "
+        "sha ea83b1c2d4e5f60718293a4b5c6d7e8f90a1b2c3 and fr76 3000 4000 0312 3456 7890 144"
+    )
+    assert redact_openbanking_payload(text) == text  # the last one fails its checksum by one digit
+
+
+def test_a_lower_case_iban_touching_other_words_is_masked_alone() -> None:
+    text = "ref xy12 fr76 3000 4000 0312 3456 7890 143 gb82 west 1234 5698 7654 32 ok"
+    assert redact_openbanking_payload(text) == (
+        "ref xy12 ***********************0143 ******************5432 ok"
+    )
+
+
 def test_a_known_iban_in_a_sentence_keeps_only_its_last_four() -> None:
     text = "Transfer to FR76 3000 4000 0312 3456 7890 143 failed"
     assert redact_openbanking_payload(text) == "Transfer to ***********************0143 failed"

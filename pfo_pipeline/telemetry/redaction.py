@@ -48,8 +48,13 @@ REDACTED = "[REDACTED]"
 # 2 letters, 2 digits, then 11+ letters/digits with single spaces allowed (printed IBANs come in
 # groups of 4). No word boundaries: an IBAN glued to other text (`REF:XFR76...`) is still found,
 # and no upper bound: a longer run is masked whole rather than leaving an IBAN's tail visible.
-# Upper case only, as IBANs are written; lower-case hex ids (uuids, hashes) stay readable.
+# Upper case: masked on sight, as IBANs are usually written.
 IBAN_LIKE = re.compile(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,}")
+# Any case: masked only when the run is IBAN-long and its ISO 13616 mod-97 checksum holds, so a
+# typed-in `fr76 3000 ...` is caught while lower-case hex ids (uuids, hashes) mostly stay readable.
+IBAN_ANY_CASE = re.compile(r"[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,}")
+IBAN_LENGTHS = range(15, 35)
+IBAN_START = re.compile(r"[A-Za-z]{2}[0-9]{2}")
 
 
 def normalise_key(key: Any) -> str:
@@ -94,9 +99,52 @@ def mask(value: Any) -> str | None:
     return "*" * (len(text) - 4) + text[-4:]
 
 
+def has_iban_checksum(compact: str) -> bool:
+    """ISO 13616: the country and check digits moved to the end, letters as 10..35, mod 97 is 1."""
+    if len(compact) not in IBAN_LENGTHS or not compact.isascii() or not compact.isalnum():
+        return False
+    if not IBAN_START.match(compact):
+        return False
+    rearranged = (compact[4:] + compact[:4]).upper()
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
 def mask_ibans(text: str) -> str:
-    """Free text with every IBAN-looking run reduced to its last 4 characters (spaces dropped)."""
+    """Free text with every IBAN-looking run reduced to its last 4 characters (spaces dropped).
+
+    Checksum-valid IBANs with a lower-case letter go first, whole (an upper-case pass alone would stop
+    at the first lower-case letter and leave the rest readable); then every upper-case IBAN-like run,
+    valid or not.
+    """
+
+    def mask_if_valid(match: re.Match[str]) -> str:
+        return " ".join(_mask_valid_groups(match.group(0).split(" ")))
+
+    text = IBAN_ANY_CASE.sub(mask_if_valid, text)
     return IBAN_LIKE.sub(lambda match: mask(match.group(0).replace(" ", "")) or "", text)
+
+
+def _mask_valid_groups(groups: list[str]) -> list[str]:
+    """Mask the longest valid IBAN made of consecutive groups, then look again after it.
+
+    A printed IBAN's groups may touch the words around it (`ref ab12 fr76 3000 ... 143 ok`), so every
+    group that could open an IBAN is tried, with ends bounded by the longest IBAN (34 characters).
+    """
+    for start, group in enumerate(groups):
+        if not IBAN_START.match(group):
+            continue
+        compact, best_end = "", None
+        for end in range(start, len(groups)):
+            compact += groups[end]
+            if len(compact) > IBAN_LENGTHS[-1]:
+                break
+            # All-upper candidates are the upper-case pass's: it masks their whole run.
+            if not compact.isupper() and has_iban_checksum(compact):
+                best_end = end + 1
+        if best_end is not None:
+            masked = mask("".join(groups[start:best_end])) or ""
+            return [*groups[:start], masked, *_mask_valid_groups(groups[best_end:])]
+    return groups
 
 
 def redact_openbanking_payload(payload: Any) -> Any:
