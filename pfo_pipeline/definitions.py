@@ -22,7 +22,11 @@ from pfo_pipeline.defs.overview import (
 )
 from pfo_pipeline.defs.resources import PowensResource, ledger_resource
 from pfo_pipeline.defs.schedules import SYNC_SCHEDULES
-from pfo_pipeline.defs.sensors import WebhookSensorConfig, powens_webhook_sensor
+from pfo_pipeline.defs.sensors import (
+    WebhookSensorConfig,
+    powens_webhook_sensor,
+    record_webhook_telemetry,
+)
 
 LEDGER_ASSETS = [powens_connection_health, bank_accounts, bank_transactions, account_balances]
 ALL_ASSETS = [*LEDGER_ASSETS, pfo_dbt_models, financial_overview, knowledge_retention_sweep]
@@ -48,6 +52,7 @@ defs = dg.Definitions(
         build_analytics_marts,
         generate_openbanking_overview,
         knowledge_retention_job,
+        record_webhook_telemetry,
     ],
     schedules=[*SYNC_SCHEDULES, daily_overview_schedule, retention_schedule],
     sensors=[powens_webhook_sensor],

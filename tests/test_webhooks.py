@@ -116,6 +116,49 @@ def test_connect_callback_validates_state_and_queues_the_account_sync(receiver) 
     assert kinds == ["CONNECT_CALLBACK", "CONNECT_ERROR"]
 
 
+def test_events_without_a_sync_become_telemetry_events_once(receiver, tmp_path: Path) -> None:
+    """A connect error and an event type we do not sync on reach `telemetry.events` through a run
+    in the ledger's writer pool; a synced event does not; re-running the step adds nothing."""
+    deleted = "/webhooks/powens/conn-powens-primary/CONNECTION_DELETED"
+    assert post(receiver, BODY, path=deleted).status_code == 200
+    assert post(receiver, BODY).status_code == 200  # CONNECTION_SYNCED: a sync, not telemetry
+    state = receiver["inbox"].new_connect_state(FAMILY)
+    httpx.get(
+        receiver["url"] + "/connect/callback",
+        params={"state": state, "error": "access_denied", "error_description": "User cancelled"},
+    )
+    ledger = tmp_path / "pfo.duckdb"
+    resources = {
+        **resources_for(receiver["tenants"], ledger),
+        "webhooks": WebhookSensorConfig(inbox_path=str(receiver["inbox"].path)),
+    }
+    instance = dg.DagsterInstance.ephemeral()
+    result = powens_webhook_sensor(
+        dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
+    )
+    by_job = {r.job_name: r for r in result.run_requests}
+    assert sorted(by_job) == ["record_webhook_telemetry", "sync_openbanking_transactions"]
+    job = defs.resolve_job_def("record_webhook_telemetry")
+    for _ in range(2):
+        run = job.execute_in_process(
+            run_config=by_job["record_webhook_telemetry"].run_config,
+            resources=resources,
+            instance=instance,
+        )
+        assert run.success
+    rows = query(
+        ledger,
+        "SELECT tenant_id, connection_id, properties->>'event_type', properties->>'error' "
+        "FROM telemetry.events WHERE name = 'openbanking.webhook.unmapped' ORDER BY 3",
+    )
+    assert rows == [
+        (FAMILY, "conn-powens-primary", "CONNECTION_DELETED", None),
+        (FAMILY, "conn-powens-primary", "CONNECT_ERROR", "access_denied"),
+    ]
+    stored = query(ledger, "SELECT string_agg(CAST(properties AS VARCHAR)) FROM telemetry.events")
+    assert "FR7630004000031234567890143" not in stored[0][0]
+
+
 def test_emulator_to_receiver_to_sensor_to_run_to_ledger(tmp_path: Path, powens_env: None) -> None:
     inbox = Inbox(tmp_path / "inbox.sqlite3")
     tenants_file = write_tenants_file(tmp_path / "tenants.yaml", "http://127.0.0.1:9/2.0")

@@ -1,18 +1,22 @@
-"""The webhook sensor: verified Powens events in the inbox become syncs for the right tenant.
+"""The webhook sensor: verified Powens events in the inbox become runs for the right tenant.
 
 CONNECTION_SYNCED and ACCOUNT_SYNCED -> the transactions sync; ACCOUNTS_FETCHED and a completed bank
 connection -> the accounts sync. The inbox event key is the run key, so a repeated event is a
-no-op. Other events become an `openbanking.webhook.unmapped` telemetry event (logged: the sensor
-never writes the ledger, which has a single writer).
+no-op. Every other event (a connect error, an event type we do not sync on) becomes an
+`openbanking.webhook.unmapped` telemetry event, written by a small run in the ledger's writer pool:
+the sensor itself never opens the ledger, which has a single writer.
 """
 
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline.defs.jobs import sync_openbanking_accounts, sync_openbanking_transactions
+from pfo_pipeline.defs.resources import LEDGER_POOL, PowensResource, ledger_connection
 from pfo_pipeline.telemetry import events
-from pfo_pipeline.tenancy.config import load_tenants
 from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
 from pfo_pipeline.webhooks.receiver import CONNECT_EVENT
 
@@ -22,6 +26,8 @@ EVENT_JOBS = {
     "ACCOUNTS_FETCHED": sync_openbanking_accounts.name,
     CONNECT_EVENT: sync_openbanking_accounts.name,
 }
+# A fixed namespace: the same inbox event always gets the same telemetry event id.
+_EVENT_ID_NAMESPACE = uuid.UUID("5f0d9a52-3c1e-4e59-9d1e-6b1f2a7c9e40")
 
 
 class WebhookSensorConfig(dg.ConfigurableResource):
@@ -33,41 +39,96 @@ class WebhookSensorConfig(dg.ConfigurableResource):
         return Inbox(Path(self.inbox_path) if self.inbox_path else inbox_path())
 
 
+class UnmappedWebhooksConfig(dg.Config):
+    """Inbox sequence numbers of the events to record as telemetry."""
+
+    seqs: list[int]
+
+
+@dg.op(pool=LEDGER_POOL, description="Writes unmapped webhook events to telemetry.events.")
+def record_unmapped_webhooks(
+    context: dg.OpExecutionContext,
+    config: UnmappedWebhooksConfig,
+    duckdb: DuckDBResource,
+    webhooks: WebhookSensorConfig,
+    powens: PowensResource,
+) -> dg.Output[None]:
+    inbox = webhooks.inbox()
+    try:
+        pending = inbox.events_by_seq(config.seqs)
+    finally:
+        inbox.close()
+    tenants = powens.tenants()
+    recorded = 0
+    with ledger_connection(duckdb) as conn:
+        for event in pending:
+            tenant = tenants.get(event.tenant_id)
+            if tenant is None:
+                context.log.warning(
+                    f"webhook event #{event.seq} ({event.event_type}) names tenant "
+                    f"{event.tenant_id!r}, which is no longer configured; not recorded"
+                )
+                continue
+            telemetry = events.build_event(
+                events.WEBHOOK_UNMAPPED,
+                events.TelemetryContext.for_tenant(tenant),
+                {**event.summary, "event_type": event.event_type, "inbox_seq": event.seq},
+                occurred_at=datetime.fromisoformat(event.received_at),
+            )
+            # Idempotent: a re-run of this step writes the same ids, which the insert skips.
+            telemetry["event_id"] = uuid.uuid5(_EVENT_ID_NAMESPACE, event.event_key).hex
+            events.emit(telemetry, conn=conn, logger=context.log)
+            recorded += 1
+    return dg.Output(None, metadata={"events_recorded": recorded, "seqs": len(config.seqs)})
+
+
+@dg.job(description="Records webhook events that trigger no sync as telemetry events.")
+def record_webhook_telemetry() -> None:
+    record_unmapped_webhooks()
+
+
 @dg.sensor(
-    jobs=[sync_openbanking_transactions, sync_openbanking_accounts],
+    jobs=[sync_openbanking_transactions, sync_openbanking_accounts, record_webhook_telemetry],
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Turns verified Powens webhooks into the matching sync for that tenant.",
 )
-def powens_webhook_sensor(context: dg.SensorEvaluationContext, webhooks: WebhookSensorConfig):
+def powens_webhook_sensor(
+    context: dg.SensorEvaluationContext, webhooks: WebhookSensorConfig, powens: PowensResource
+):
     after = int(context.cursor or 0)
     inbox = webhooks.inbox()
     try:
         pending = inbox.events_after(after)
     finally:
         inbox.close()
-    tenants = load_tenants()
+    tenants = powens.tenants()
     requests = []
+    unmapped: list[int] = []
     for event in pending:
         job = EVENT_JOBS.get(event.event_type)
-        tenant = tenants.get(event.tenant_id)
-        if job is None or tenant is None:
-            if tenant is not None:
-                events.emit(
-                    events.build_event(
-                        events.WEBHOOK_UNMAPPED,
-                        events.TelemetryContext.for_tenant(tenant),
-                        {"event_type": event.event_type, "inbox_seq": event.seq},
-                    ),
-                    conn=None,
+        if event.tenant_id not in tenants:
+            context.log.warning(
+                f"webhook event #{event.seq} names unknown tenant {event.tenant_id!r}; skipped"
+            )
+        elif job is None:
+            unmapped.append(event.seq)
+        else:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"webhook:{event.event_key}",
+                    job_name=job,
+                    partition_key=event.tenant_id,
+                    tags={"pfo/webhook_event": event.event_type, "pfo/tenant": event.tenant_id},
                 )
-            continue
+            )
+    if unmapped:
         requests.append(
             dg.RunRequest(
-                run_key=f"webhook:{event.event_key}",
-                job_name=job,
-                partition_key=event.tenant_id,
-                tags={"pfo/webhook_event": event.event_type, "pfo/tenant": event.tenant_id},
+                run_key=f"webhook-telemetry:{unmapped[0]}-{unmapped[-1]}",
+                job_name=record_webhook_telemetry.name,
+                run_config={"ops": {record_unmapped_webhooks.name: {"config": {"seqs": unmapped}}}},
+                tags={"pfo/webhook_event": "unmapped"},
             )
         )
     new_cursor = str(pending[-1].seq) if pending else context.cursor

@@ -100,6 +100,19 @@ class Inbox:
             ).fetchall()
         return [InboxEvent(*row[:6], orjson.loads(row[6])) for row in rows]
 
+    def events_by_seq(self, seqs: list[int]) -> list[InboxEvent]:
+        """The events with these sequence numbers, in order (missing ones are simply absent)."""
+        if not seqs:
+            return []
+        marks = ", ".join("?" for _ in seqs)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, event_key, received_at, tenant_id, connection_id, event_type, summary "
+                f"FROM webhook_events WHERE seq IN ({marks}) ORDER BY seq",
+                list(seqs),
+            ).fetchall()
+        return [InboxEvent(*row[:6], orjson.loads(row[6])) for row in rows]
+
     def count(self) -> int:
         with self._lock:
             return self._conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
