@@ -123,6 +123,11 @@ def test_renew_issues_a_working_token(emulator) -> None:
     assert me.json()["id"] == 2
     wrong = httpx.post(f"{emulator.base_url}/auth/renew", json={**body, "client_secret": "nope"})
     assert wrong.status_code == 401
+    # Powens also takes the form-encoded body its docs show with curl.
+    form = httpx.post(f"{emulator.base_url}/auth/renew", data=body)
+    assert form.status_code == 200 and form.json()["access_token"]
+    not_an_object = httpx.post(f"{emulator.base_url}/auth/renew", content=b"[1, 2]")
+    assert not_an_object.status_code == 400
 
 
 def test_each_fault_kind(emulator) -> None:

@@ -10,6 +10,7 @@ import threading
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import numpy as np
@@ -184,13 +185,17 @@ class EmulatorApp:
         if fault is not None:
             return fault
         try:
+            # Powens takes JSON or a urlencoded form; the stdlib parses the latter (Starlette's
+            # form parser would need python-multipart for no gain).
             body = (
                 orjson.loads(raw)
-                if raw.strip().startswith(b"{")
-                else dict((await request.form()).items())
+                if raw.strip()[:1] in (b"{", b"[")
+                else dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False))
             )
-        except orjson.JSONDecodeError:
-            return self._error(400, "invalidValue", "Body is not JSON")
+        except (orjson.JSONDecodeError, UnicodeDecodeError):
+            return self._error(400, "invalidValue", "Body is neither JSON nor a form")
+        if not isinstance(body, dict):
+            return self._error(400, "invalidValue", "Body is not an object")
         if (
             body.get("client_id") != self.client_id
             or body.get("client_secret") != self.client_secret

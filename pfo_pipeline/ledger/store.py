@@ -375,33 +375,19 @@ class TransactionStage:
                 "SELECT count(*) FROM _stage_latest s LEFT JOIN ledger.bank_transactions t "
                 "ON t.id = s.id WHERE s.status = 'cancelled' AND t.status IS DISTINCT FROM 'cancelled'"
             ).fetchall()[0][0]
-            updates = [
-                f"{c} = excluded.{c}"
-                for c in TRANSACTION_COLUMNS
-                if c not in ("id", "standardized_category", "category_source", "booked_at")
-            ]
-            updates += [
-                "standardized_category = CASE WHEN ledger.bank_transactions.category_source = 'user' "
-                "THEN ledger.bank_transactions.standardized_category ELSE excluded.standardized_category END",
-                "category_source = CASE WHEN ledger.bank_transactions.category_source = 'user' "
-                "THEN 'user' ELSE excluded.category_source END",
-                "booked_at = coalesce(ledger.bank_transactions.booked_at, excluded.booked_at)",
-                "row_hash = excluded.row_hash",
-                "load_id = excluded.load_id",
-                "updated_at = excluded.updated_at",
-            ]
-            changed = conn.execute(
+            # Two set-based statements instead of INSERT .. ON CONFLICT .. RETURNING, which costs
+            # 3x as much on a million-row first load: rewrite the existing rows whose Powens
+            # content changed, then insert the ids the ledger has never seen.
+            updated = _update_changed_transactions(conn, now, ctx.load_id)
+            stats.inserted = conn.execute(
                 f"INSERT INTO ledger.bank_transactions ({', '.join(TRANSACTION_COLUMNS)}, "
                 "created_at, updated_at, first_seen_at, row_hash, load_id) "
                 f"SELECT {', '.join(TRANSACTION_COLUMNS)}, ?, ?, ?, "
-                f"{_hash_expr(_TRANSACTION_HASHED)}, ? FROM _stage_latest "
-                f"ON CONFLICT (id) DO UPDATE SET {', '.join(updates)} "
-                "WHERE ledger.bank_transactions.row_hash <> excluded.row_hash "
-                "RETURNING created_at",
+                f"{_hash_expr(_TRANSACTION_HASHED)}, ? FROM _stage_latest s "
+                "WHERE NOT EXISTS (SELECT 1 FROM ledger.bank_transactions t WHERE t.id = s.id)",
                 [now, now, now, ctx.load_id],
-            ).fetchall()
-            stats.upserted = len(changed)
-            stats.inserted = sum(1 for (created,) in changed if created == now)
+            ).fetchall()[0][0]
+            stats.upserted = updated + stats.inserted
             staged = conn.execute(f"SELECT count(DISTINCT id) FROM {stage}").fetchall()[0][0]
             stats.unchanged = staged - stats.upserted
             stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id)
@@ -427,6 +413,33 @@ class TransactionStage:
         conn.execute(f"DROP TABLE IF EXISTS {stage}")
         conn.execute("DROP VIEW IF EXISTS _stage_latest")
         return stats
+
+
+def _update_changed_transactions(
+    conn: duckdb.DuckDBPyConnection, now: datetime, load_id: str
+) -> int:
+    """Rewrite ledger rows whose Powens-owned content changed (content hash); how many.
+
+    A user's category override survives; `booked_at` keeps the first time the row was booked;
+    `created_at` and `first_seen_at` keep the row's first load.
+    """
+    replaced = [
+        f"{c} = n.{c}"
+        for c in TRANSACTION_COLUMNS
+        if c not in ("id", "standardized_category", "category_source", "booked_at")
+    ]
+    return conn.execute(
+        f"UPDATE ledger.bank_transactions t SET {', '.join(replaced)}, "
+        "standardized_category = CASE WHEN t.category_source = 'user' "
+        "THEN t.standardized_category ELSE n.standardized_category END, "
+        "category_source = CASE WHEN t.category_source = 'user' THEN 'user' "
+        "ELSE n.category_source END, "
+        "booked_at = coalesce(t.booked_at, n.booked_at), "
+        "row_hash = n.row_hash, load_id = ?, updated_at = ? "
+        f"FROM (SELECT *, {_hash_expr(_TRANSACTION_HASHED)} AS row_hash FROM _stage_latest) n "
+        "WHERE t.id = n.id AND t.row_hash <> n.row_hash",
+        [load_id, now],
+    ).fetchall()[0][0]
 
 
 def link_reissued_twins(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
