@@ -51,6 +51,9 @@ from pfo_pipeline.powens.prefetch import prefetch
 logger = logging.getLogger("pfo_pipeline.powens")
 
 PAGE_LIMIT = 1000
+# Pages read ahead while a batch is mapped and staged (≈1 s per 100k rows): 16 pages of 1,000
+# rows keep Powens busy meanwhile for a few tens of MB.
+PREFETCH_PAGES = 16
 POWENS_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -242,7 +245,7 @@ class PowensClient:
             params["min_date"] = min_date.isoformat()
         if max_date is not None:
             params["max_date"] = max_date.isoformat()
-        for body in prefetch(self._transaction_bodies(params, operation)):
+        for body in prefetch(self._transaction_bodies(params, operation), depth=PREFETCH_PAGES):
             records: list[PowensTransaction] = []
             rejects: list[RejectedRecord] = []
             for item in body["transactions"]:
