@@ -69,6 +69,7 @@ def main() -> None:
         ],
         env=env,
         stdout=subprocess.DEVNULL,
+        stderr=(work / "receiver.log").open("wb"),  # one warning per forgery: kept, not printed
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -104,6 +105,8 @@ def main() -> None:
         f"accepted 200: {good.count(200)}/{len(good)}, stored in inbox: {stored}, lost: {len(good) - stored}"
     )
     print(f"forged rejected 401: {bad.count(401)}/{len(bad)}")
+    refusals = (work / "receiver.log").read_text().count("webhook refused")
+    print(f"refusals logged by the receiver: {refusals} ({work / 'receiver.log'})")
 
 
 if __name__ == "__main__":
