@@ -55,6 +55,7 @@ def main() -> None:
         "PFO_TENANTS_FILE": str(work / "tenants.yaml"),
         "PFO_LOAD_WEBHOOK_SECRET": SECRET,
     }
+    receiver_log = (work / "receiver.log").open("wb")  # one warning per forgery: kept, not printed
     server = subprocess.Popen(
         [
             sys.executable,
@@ -69,7 +70,7 @@ def main() -> None:
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=(work / "receiver.log").open("wb"),  # one warning per forgery: kept, not printed
+        stderr=receiver_log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -97,6 +98,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        receiver_log.close()
     good = [status for forged, status in results if not forged]
     bad = [status for forged, status in results if forged]
     stored = sqlite3.connect(inbox).execute("SELECT count(*) FROM webhook_events").fetchone()[0]

@@ -92,24 +92,21 @@ class Inbox:
         return cursor.rowcount == 1
 
     def events_after(self, seq: int, limit: int = 500) -> list[InboxEvent]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, event_key, received_at, tenant_id, connection_id, event_type, summary "
-                "FROM webhook_events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (seq, limit),
-            ).fetchall()
-        return [InboxEvent(*row[:6], orjson.loads(row[6])) for row in rows]
+        return self._events("seq > ? ORDER BY seq LIMIT ?", [seq, limit])
 
     def events_by_seq(self, seqs: list[int]) -> list[InboxEvent]:
         """The events with these sequence numbers, in order (missing ones are simply absent)."""
         if not seqs:
             return []
         marks = ", ".join("?" for _ in seqs)
+        return self._events(f"seq IN ({marks}) ORDER BY seq", list(seqs))
+
+    def _events(self, where: str, params: list[Any]) -> list[InboxEvent]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, event_key, received_at, tenant_id, connection_id, event_type, summary "
-                f"FROM webhook_events WHERE seq IN ({marks}) ORDER BY seq",
-                list(seqs),
+                f"FROM webhook_events WHERE {where}",
+                params,
             ).fetchall()
         return [InboxEvent(*row[:6], orjson.loads(row[6])) for row in rows]
 
