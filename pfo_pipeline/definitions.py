@@ -44,7 +44,10 @@ def build_resources(ledger_path=None, tenants_file=None) -> dict[str, object]:
     }
 
 
+# One process per run: a multiprocess step re-imports the code location (~7 s here) for work that
+# takes milliseconds, and a run's ledger steps are sequential anyway. Pools still apply.
 defs = dg.Definitions(
+    executor=dg.in_process_executor,
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
     jobs=[

@@ -1,20 +1,40 @@
-# Sourced by scripts/demo.sh and scripts/test.sh: a local venv with the project installed, and a
-# DAGSTER_HOME outside the checkout with an instance config (one DuckDB writer at a time).
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if ! python3 -m uv --version >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check uv
-fi
-if [ ! -x .venv/bin/python ]; then
-  python3 -m uv venv --quiet --python "$(command -v python3)" .venv
-fi
-# `--python` pins the target: `python3 -m uv` would otherwise install into python3's own environment.
-python3 -m uv pip install --quiet --python .venv/bin/python -e ".[dev]"
-export PATH="$PWD/.venv/bin:$PATH"
-export DAGSTER_HOME="${DAGSTER_HOME:-$HOME/.local/state/pfo-pipeline/dagster_home}"
-mkdir -p "$DAGSTER_HOME"
-if [ ! -f "$DAGSTER_HOME/dagster.yaml" ]; then
-  cat > "$DAGSTER_HOME/dagster.yaml" <<'YAML'
+# Sourced by scripts/demo.sh and scripts/test.sh, or by you (`source scripts/_setup.sh`): a local
+# venv with the project installed, on PATH, and a DAGSTER_HOME outside the checkout with an
+# instance config. It changes nothing else in your shell (no `set` options, no `cd`) and is quick
+# when nothing changed: it reinstalls only when pyproject.toml did.
+_pfo_setup() {
+  local root base candidate digest stamp
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  # The interpreter to build the venv from: the first python3 on PATH that is not the venv's own.
+  base=""
+  for candidate in $(type -ap python3); do
+    case "$candidate" in "$root"/.venv/*) continue ;; esac
+    base="$candidate"
+    break
+  done
+  if [ -z "$base" ]; then
+    echo "pfo setup: python3 (3.11) is not on PATH" >&2
+    return 1
+  fi
+  if ! "$base" -m uv --version >/dev/null 2>&1; then
+    "$base" -m pip install --quiet --disable-pip-version-check uv || return 1
+  fi
+  if [ ! -x "$root/.venv/bin/python" ]; then
+    "$base" -m uv venv --quiet --python "$base" "$root/.venv" || return 1
+  fi
+  stamp="$root/.venv/.pfo-installed"
+  digest="$(cat "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    # `--python` pins the target: `python -m uv` would otherwise install into its own environment.
+    (cd "$root" && "$base" -m uv pip install --quiet --python .venv/bin/python -e ".[dev]") ||
+      return 1
+    echo "$digest" >"$stamp"
+  fi
+  case ":$PATH:" in *":$root/.venv/bin:"*) ;; *) export PATH="$root/.venv/bin:$PATH" ;; esac
+  export DAGSTER_HOME="${DAGSTER_HOME:-$HOME/.local/state/pfo-pipeline/dagster_home}"
+  mkdir -p "$DAGSTER_HOME"
+  if [ ! -f "$DAGSTER_HOME/dagster.yaml" ]; then
+    cat >"$DAGSTER_HOME/dagster.yaml" <<'YAML'
 # Written by pfo-pipeline's scripts. DuckDB allows one writer: every ledger-writing step is in the
 # "duckdb_ledger" pool, limited to one step at a time across all runs.
 concurrency:
@@ -25,4 +45,9 @@ telemetry:
 nux:
   enabled: false
 YAML
-fi
+  fi
+}
+_pfo_setup
+_pfo_status=$?
+unset -f _pfo_setup
+return "$_pfo_status" 2>/dev/null || exit "$_pfo_status"

@@ -195,3 +195,22 @@ def test_advance_moves_the_clock_and_bumps_last_update(emulator) -> None:
     accounts = {a["id"]: a for a in get(emulator, "/users/me/accounts", all="").json()["accounts"]}
     assert accounts[103]["deleted"] is not None and accounts[108]["iban"] == accounts[103]["iban"]
     assert 103 not in {a["id"] for a in get(emulator, "/users/me/accounts").json()["accounts"]}
+
+
+@pytest.mark.parametrize("seed, transactions", [(11, 2500), (42, 6000), (31, 1500)])
+def test_every_kind_of_change_happens_whatever_the_start_date(seed, transactions) -> None:
+    """Tests rely on an advance booking pending rows both ways and editing rows: that must not
+    depend on which day of the year the emulator's clock starts (one start date a day, a year)."""
+    from datetime import timedelta
+
+    from pfo_pipeline.emulator.data import FamilyWorld
+
+    missing: dict[str, list[str]] = {}
+    for offset in range(0, 366, 3):
+        start = datetime(2027, 1, 1, 8, 0, 0) + timedelta(days=offset)
+        world = FamilyWorld(seed=seed, transactions=transactions, history_days=3 * 365, now=start)
+        summary = world.advance(3)
+        for kind in ("booked_in_place", "reissued", "deleted", "edited", "new"):
+            if not summary[kind]:
+                missing.setdefault(kind, []).append(start.date().isoformat())
+    assert not missing, missing

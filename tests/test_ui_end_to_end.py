@@ -34,7 +34,9 @@ ASSETS_QUERY = """
 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Debian's chromium is required (.ci/run installs it): apt-get install chromium"
+    assert found, (
+        "Debian's chromium is required (scripts/test.sh installs it): apt-get install chromium"
+    )
     return found
 
 

@@ -180,6 +180,7 @@ class FamilyWorld:
         self.next_id = 1_000_000
         self.renumbered: tuple[int, int] | None = None
         self.advances = 0
+        self.churned = 0  # upstream changes made while a client paged (the churn fault)
         self._build_accounts()
         start = _day(now.date()) - history_days + 1
         self.spend_per_day = max(0.0, (transactions - self._fixed_rows_estimate()) / history_days)
@@ -590,9 +591,16 @@ class FamilyWorld:
     def _book_pending(self, today: int, stamp: int, summary: dict[str, Any]) -> dict[str, Any]:
         r = self.rows
         due = np.flatnonzero(r.coming & (r.deleted < 0) & (r.day <= today - 2))
+        fractions = [_stable_fraction(self.seed, "book", int(r.id[i])) for i in due]
+        in_place = [f < 2 / 3 for f in fractions]
+        if len(due) >= 2 and (all(in_place) or not any(in_place)):
+            # Whatever the calendar, a day with two or more rows coming due books one in place
+            # and re-issues another: both Powens behaviours happen on every such day.
+            in_place[int(np.argmax(fractions))] = False
+            in_place[int(np.argmin(fractions))] = True
         reissue: list[int] = []
-        for index in due:
-            if _stable_fraction(self.seed, "book", int(r.id[index])) < 2 / 3:
+        for index, keeps_id in zip(due, in_place, strict=True):
+            if keeps_id:
                 r.coming[index] = False
                 summary["booked_in_place"] += 1
             else:
