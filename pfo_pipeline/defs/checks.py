@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline.defs.ingestion import account_balances, bank_accounts, bank_transactions
 from pfo_pipeline.defs.resources import LEDGER_POOL, ledger_connection
+from pfo_pipeline.ledger.mapping import FAULT_HELD_BACK
 from pfo_pipeline.ledger.records import (
     TEXT,
     AccountBalanceRecord,
@@ -117,6 +118,40 @@ def bank_transactions_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset=account_balances, description="One snapshot per account, type and day.")
 def account_balances_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     return _unique_check(duckdb, "account_balances", "(account_id, balance_type, as_of_date)")
+
+
+@dg.asset_check(
+    asset=bank_transactions,
+    description="Quarantine holds only records that are themselves malformed: warns (with the "
+    "count) when valid rows are held back through no fault of their own, e.g. rows of an account "
+    "the accounts sync has not seen yet. They load, and their quarantine rows resolve, as soon as "
+    "the account is known.",
+)
+def quarantine_holds_only_malformed_records(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    with ledger_connection(duckdb) as conn:
+        rows = conn.execute(
+            "SELECT stream, fault, count(*) FILTER (WHERE resolved_at IS NULL), "
+            "count(*) FILTER (WHERE resolved_at IS NOT NULL) "
+            "FROM ledger.quarantine GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    held = {stream: open_ for stream, fault, open_, _ in rows if fault == FAULT_HELD_BACK}
+    held_total = sum(held.values())
+    return dg.AssetCheckResult(
+        passed=held_total == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{held_total} valid rows held back in quarantine (not malformed): "
+            + ", ".join(f"{stream} {count}" for stream, count in held.items() if count)
+            + ". Run the accounts sync, then the transactions sync."
+            if held_total
+            else "Every open quarantine row is a malformed record."
+        ),
+        metadata={
+            "held_back_open": held_total,
+            "malformed_open": sum(o for _, f, o, _ in rows if f != FAULT_HELD_BACK),
+            "resolved": sum(r for *_, r in rows),
+        },
+    )
 
 
 def _freshness(duckdb: DuckDBResource, stream: str) -> dg.AssetCheckResult:
@@ -299,6 +334,7 @@ LEDGER_CHECKS = [
     account_balances_unique_ids,
     bank_transactions_freshness,
     account_balances_freshness,
+    quarantine_holds_only_malformed_records,
     balances_reconcile_with_transactions,
     accounts_listing,
     transactions_listing,

@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 import pandera.pandas as pa
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from pfo_pipeline.defs.partitions import tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, PowensResource, ledger_connection
@@ -57,6 +58,7 @@ class TransactionsSyncConfig(dg.Config):
     include_pending: bool = True
     overlap_minutes: int = 60
     batch_rows: int = 100_000
+    page_size: int = Field(default=1000, ge=1, le=1000, description="Powens `limit` per page.")
 
 
 def _telemetry(
@@ -88,7 +90,9 @@ def _guarded_sync(
     binding = tenant.primary_open_banking
     with powens.client_for(tenant) as client, ledger_connection(duckdb_resource) as conn:
         try:
-            guard = ensure_primary_open_banking(tenant, client.list_connections_raw, started)
+            guard = ensure_primary_open_banking(
+                tenant, client.list_connections_raw, started, lambda: client.last_server_time
+            )
             if not guard.ok:
                 _skip_blocked(context, tenant, guard, conn)
                 return
@@ -160,6 +164,8 @@ def _load_metadata(result: Any) -> dict[str, Any]:
         "inserted": stats.inserted,
         "unchanged": stats.unchanged,
         "quarantined": stats.quarantined,
+        "quarantine_resolved": stats.quarantine_resolved,
+        "held_back": stats.held_back,
         "tombstoned": stats.tombstoned,
     }
 
@@ -180,7 +186,9 @@ def powens_connection_health(
     tenant = powens.tenant(context.partition_key)
     now = datetime.now(UTC)
     with powens.client_for(tenant) as client:
-        guard = ensure_primary_open_banking(tenant, client.list_connections_raw, now)
+        guard = ensure_primary_open_banking(
+            tenant, client.list_connections_raw, now, lambda: client.last_server_time
+        )
     binding = tenant.primary_open_banking
     connection_id = binding.connection_id if binding else "unbound"
     with ledger_connection(duckdb) as conn:
@@ -268,6 +276,7 @@ def bank_transactions(
             include_pending=config.include_pending,
             overlap=timedelta(minutes=config.overlap_minutes),
             batch_rows=config.batch_rows,
+            page_size=config.page_size,
         )
         metadata = _load_metadata(result)
         metadata.update(
@@ -275,6 +284,10 @@ def bank_transactions(
                 "dagster/row_count": _count(conn, "bank_transactions", ctx.tenant_id),
                 "mode": result.mode,
                 "twins_linked": result.stats.twins_linked,
+                "duplicates_merged": result.stats.duplicates,
+                "upstream_moved": result.stats.upstream_moved,
+                "cursor_held": result.stats.cursor_held,
+                "accounts_synced_first": result.accounts_synced_first,
                 "window_start": result.window_start or "-",
                 "window_end": result.window_end or "-",
                 "cursor_before": str(result.cursor_before) if result.cursor_before else "-",

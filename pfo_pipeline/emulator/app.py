@@ -8,22 +8,28 @@ import random
 import secrets
 import threading
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pfo_pipeline.emulator.churn import churn
 from pfo_pipeline.emulator.data import CURRENCIES, TYPES, FamilyWorld, _day, fmt_day, fmt_ts
 from pfo_pipeline.webhooks.signature import sign, signature_date
 
 MAX_LIMIT = 1000
+PARIS = ZoneInfo("Europe/Paris")
 CONNECTORS = [
     {"id": 40, "uuid": "3e1b7c7a-5b1e-4b8e-9a43-2f4cf1c9b040", "name": "Banque Démo", "hidden": False,
      "charged": True, "code": "30004", "beta": False, "color": "0a5ea8", "slug": "DEMO",
@@ -52,6 +58,8 @@ class FaultConfig:
     rate_token_expiry: float = 0.0
     connection_states: dict[int, str] = field(default_factory=dict)
     rate_malformed: float = 0.0
+    # Upstream changes applied before each transactions page after the first (see churn.py).
+    churn_per_page: int = 0
     seed: int = 0
 
     @classmethod
@@ -66,7 +74,7 @@ class FaultConfig:
             if key == "connection_states":
                 user, _, state = raw.partition(":")
                 values.setdefault(key, {})[int(user)] = state
-            elif key == "seed":
+            elif key in ("seed", "churn_per_page"):
                 values[key] = int(raw)
             else:
                 values[key] = float(raw)
@@ -359,6 +367,8 @@ class EmulatorApp:
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             return self._error(400, "invalidValue", f"limit must be between 1 and {MAX_LIMIT}")
         world = self.world
+        if offset > 0 and self.faults.churn_per_page:
+            churn(world, self.faults.churn_per_page)
         with world.lock:
             index = self._matching(user, "all" in params, last_update, lo, hi)
             page = index[offset : offset + limit]
@@ -537,4 +547,33 @@ def create_app(emulator: EmulatorApp) -> Starlette:
         Route(f"{prefix}/__emulator/faults", e.control_faults, methods=["POST"]),
         Route(f"{prefix}/__emulator/state", e.control_state, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(PowensClockDate, world=e.world)])
+
+
+class PowensClockDate:
+    """`Date` tells Powens' clock (the emulator's, which tests fix and move), as Powens' own
+    `Date` header tells its server time: clients bound their incremental cursors by it."""
+
+    def __init__(self, app: ASGIApp, world: FamilyWorld) -> None:
+        self.app = app
+        self.world = world
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", http_date(self.world.now).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)
+
+
+def http_date(paris_wall_clock: datetime) -> str:
+    """An RFC 9110 `Date` value for a naive Europe/Paris time."""
+    aware = paris_wall_clock.replace(tzinfo=PARIS)
+    return format_datetime(aware.astimezone(UTC), usegmt=True)

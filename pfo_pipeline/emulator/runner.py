@@ -81,11 +81,16 @@ class EmulatorHandle:
 def start_emulator(config: EmulatorConfig | None = None, port: int = 0) -> EmulatorHandle:
     """Serve on 127.0.0.1 from a background thread; returns once the socket accepts."""
     emulator = build_emulator(config or EmulatorConfig())
-    return EmulatorHandle(emulator, start_in_thread(create_app(emulator), port))
+    return EmulatorHandle(emulator, start_in_thread(create_app(emulator), port, date_header=False))
 
 
 def serve_forever(config: EmulatorConfig, port: int) -> None:
     emulator = build_emulator(config)
     uvicorn.run(
-        create_app(emulator), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        create_app(emulator),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        date_header=False,
     )

@@ -42,13 +42,18 @@ class SyncContext:
     load_id: str
 
 
+FAULT_RECORD = "record"  # the record itself is malformed
+FAULT_HELD_BACK = "held_back"  # a valid record waiting on something else (its account)
+
+
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """A record that cannot enter the ledger, with why; it goes to `ledger.quarantine`."""
+    """A record that cannot enter the ledger (yet), with why; it goes to `ledger.quarantine`."""
 
     external_id: str | None
     reasons: tuple[str, ...]
     record: Any = field(repr=False)
+    fault: str = FAULT_RECORD
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +279,8 @@ def map_transactions(
     accounts: dict[int, AccountRef],
     categorise: Callable[[pd.DataFrame], pd.Series],
 ) -> tuple[pd.DataFrame, list[Reject]]:
-    """Column-wise mapping of a batch; unknown accounts are rejected, not guessed."""
+    """Column-wise mapping of a batch. A row of an account the ledger does not know is held
+    back (not guessed, not blamed on the record): the caller keeps the cursor before it."""
     rejects: list[Reject] = []
     kept: list[PowensTransaction] = []
     for record in records:
@@ -284,8 +290,12 @@ def map_transactions(
             rejects.append(
                 Reject(
                     str(record.id),
-                    (f"account_id: Powens account {record.id_account} is not in the ledger",),
+                    (
+                        f"account_id: Powens account {record.id_account} is not in the ledger "
+                        "yet; held back until an accounts sync has seen it",
+                    ),
                     _transaction_payload(record),
+                    FAULT_HELD_BACK,
                 )
             )
     refs = [accounts[r.id_account] for r in kept]

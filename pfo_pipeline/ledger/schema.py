@@ -171,6 +171,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- Quarantine tells a malformed record ('record') from a valid one held back through no
+        -- fault of its own ('held_back', e.g. its account is not in the ledger yet), and marks
+        -- rows resolved when the record later loads: unresolved rows are what is still wrong.
+        ALTER TABLE ledger.quarantine ADD COLUMN fault VARCHAR DEFAULT 'record';
+        ALTER TABLE ledger.quarantine ADD COLUMN resolved_at TIMESTAMPTZ;
+        ALTER TABLE ledger.quarantine ADD COLUMN resolved_by_load VARCHAR;
+        -- Whether Powens' data moved while the load paged, whether that may have skipped rows
+        -- (the cursor then stays put), and how many valid rows were held back (the cursor stays
+        -- before them).
+        ALTER TABLE ledger.loads ADD COLUMN upstream_moved BOOLEAN;
+        ALTER TABLE ledger.loads ADD COLUMN cursor_held BOOLEAN;
+        ALTER TABLE ledger.loads ADD COLUMN held_back BIGINT;
+        ALTER TABLE ledger.loads ADD COLUMN quarantine_resolved BIGINT;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -51,8 +51,13 @@ class LoadStats:
     quarantined: int = 0
     tombstoned: int = 0
     twins_linked: int = 0
+    duplicates: int = 0  # extra copies of one Powens row within the load (newest kept)
+    held_back: int = 0  # valid rows waiting on their account; the cursor stays before them
+    quarantine_resolved: int = 0  # earlier quarantine rows whose record has now loaded
+    upstream_moved: bool = False  # Powens' data moved while the load paged
+    cursor_held: bool = False  # ...in a way that may have skipped rows: the cursor stayed put
 
-    def as_metadata(self) -> dict[str, int]:
+    def as_metadata(self) -> dict[str, int | bool]:
         return dict(self.__dict__)
 
 
@@ -110,7 +115,8 @@ def _finish_load_sql(
     conn.execute(
         "UPDATE ledger.loads SET status = 'succeeded', finished_at = ?, rows_in = ?, upserted = ?, "
         "unchanged = ?, quarantined = ?, tombstoned = ?, window_start = ?, window_end = ?, "
-        "cursor_before = ?, cursor_after = ? WHERE load_id = ?",
+        "cursor_before = ?, cursor_after = ?, upstream_moved = ?, cursor_held = ?, held_back = ?, "
+        "quarantine_resolved = ? WHERE load_id = ?",
         [
             now,
             stats.rows_in,
@@ -122,6 +128,10 @@ def _finish_load_sql(
             window[1],
             cursor[0],
             cursor[1],
+            stats.upstream_moved,
+            stats.cursor_held,
+            stats.held_back,
+            stats.quarantine_resolved,
             load_id,
         ],
     )
@@ -145,10 +155,11 @@ def _insert_quarantine(
     rejects: list[Reject],
     now: datetime,
 ) -> int:
-    """Keyed by the record's content: the same bad record seen again is not a new row."""
+    """Keyed by the record's content: the same bad record seen again is not a new row (but a
+    resolved one that comes back is open again)."""
     if not rejects:
         return 0
-    rows = {"id": [], "external_id": [], "reasons": [], "record": []}
+    rows = {"id": [], "external_id": [], "reasons": [], "record": [], "fault": []}
     for reject in rejects:
         record = orjson.dumps(reject.record, option=orjson.OPT_SORT_KEYS, default=str).decode()
         digest = hashlib.md5(
@@ -159,19 +170,34 @@ def _insert_quarantine(
         rows["external_id"].append(reject.external_id)
         rows["reasons"].append(orjson.dumps(list(reject.reasons)).decode())
         rows["record"].append(record)
+        rows["fault"].append(reject.fault)
     table = pa.table(rows)
     conn.register("_quarantine_batch", table)
     try:
         conn.execute(
             "INSERT INTO ledger.quarantine (id, load_id, stream, tenant_id, connection_id, "
-            "external_id, reasons, record, quarantined_at) "
-            "SELECT DISTINCT ON (id) id, ?, ?, ?, ?, external_id, reasons::JSON, record::JSON, ? "
-            "FROM _quarantine_batch ON CONFLICT (id) DO NOTHING",
+            "external_id, reasons, record, quarantined_at, fault) "
+            "SELECT DISTINCT ON (id) id, ?, ?, ?, ?, external_id, reasons::JSON, record::JSON, ?, "
+            "fault FROM _quarantine_batch ON CONFLICT (id) DO UPDATE SET resolved_at = NULL, "
+            "resolved_by_load = NULL WHERE ledger.quarantine.resolved_at IS NOT NULL",
             [ctx.load_id, stream, ctx.tenant_id, ctx.connection_id, now],
         )
     finally:
         conn.unregister("_quarantine_batch")
     return len(rejects)
+
+
+def _resolve_quarantine(
+    conn: duckdb.DuckDBPyConnection, ctx: SyncContext, stream: str, loaded_sql: str, now: datetime
+) -> int:
+    """Mark open quarantine rows of this stream resolved when their record has now loaded
+    (`loaded_sql` selects the external ids this load wrote); how many."""
+    return conn.execute(
+        "UPDATE ledger.quarantine SET resolved_at = ?, resolved_by_load = ? "
+        "WHERE tenant_id = ? AND connection_id = ? AND stream = ? AND resolved_at IS NULL "
+        f"AND external_id IN ({loaded_sql})",
+        [now, ctx.load_id, ctx.tenant_id, ctx.connection_id, stream],
+    ).fetchall()[0][0]
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -235,8 +261,24 @@ def apply_accounts(
         stats.inserted = sum(1 for _, created in changed if created == now)
         stats.unchanged = len(frame) - stats.upserted
         stats.quarantined = _insert_quarantine(conn, ctx, "accounts", rejects, now)
+        if not frame.empty:
+            conn.register("_loaded_accounts", pa.table({"external_id": _aliases_of(frame)}))
+            try:
+                stats.quarantine_resolved = _resolve_quarantine(
+                    conn, ctx, "accounts", "SELECT external_id FROM _loaded_accounts", now
+                )
+            finally:
+                conn.unregister("_loaded_accounts")
         _finish_load_sql(conn, ctx.load_id, stats, now)
     return stats
+
+
+def _aliases_of(frame: pd.DataFrame) -> list[str]:
+    """Every Powens id a canonical account row stands for (renumbered ones included)."""
+    ids: list[str] = []
+    for metadata in frame["metadata"]:
+        ids += [str(i) for i in orjson.loads(metadata).get("powens_account_ids", [])]
+    return ids
 
 
 def apply_balances(
@@ -263,6 +305,18 @@ def apply_balances(
         stats.inserted = sum(1 for _, created in changed if created == now)
         stats.unchanged = len(frame) - stats.upserted
         stats.quarantined = _insert_quarantine(conn, ctx, "balances", rejects, now)
+        if not frame.empty:
+            conn.register("_loaded_balances", _arrow(frame, ["metadata"]))
+            try:
+                stats.quarantine_resolved = _resolve_quarantine(
+                    conn,
+                    ctx,
+                    "balances",
+                    "SELECT metadata::JSON->>'powens_account_id' FROM _loaded_balances",
+                    now,
+                )
+            finally:
+                conn.unregister("_loaded_balances")
         _finish_load_sql(conn, ctx.load_id, stats, now)
     return stats
 
@@ -317,7 +371,11 @@ def read_cursor(
 
 
 class TransactionStage:
-    """Validated batches of one load, held in a temp table until the single commit."""
+    """Validated batches of one load, held in a temp table until the single commit.
+
+    Also what the cursor rule needs: the largest `last_update` seen, Powens' clock when the load
+    began, whether the data moved while it paged, and the oldest row held back.
+    """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, ctx: SyncContext) -> None:
         self.conn = conn
@@ -325,25 +383,37 @@ class TransactionStage:
         self.rejects: list[Reject] = []
         self.rows_in = 0
         self.high_watermark: datetime | None = None
+        self.started_by_powens: datetime | None = None
+        self.duplicates = 0
+        self.upstream_moved = False
+        self.rows_may_be_skipped = False
+        self.held_back = 0
+        self.oldest_held_back: datetime | None = None
+        self._pages_noted = False
+        self._last_total: int | None = None
+        self._batches = 0
         self._table = "_stage_transactions"
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {self._table} AS "
-            f"SELECT {', '.join(TRANSACTION_COLUMNS)} FROM ledger.bank_transactions LIMIT 0"
+            f"SELECT {', '.join(TRANSACTION_COLUMNS)}, 0::BIGINT AS stage_seq "
+            "FROM ledger.bank_transactions LIMIT 0"
         )
 
     def add(self, frame: pd.DataFrame, rejects: list[Reject], raw_rows: int) -> None:
         self.rows_in += raw_rows
         self.rejects.extend(rejects)
+        self._batches += 1
         if frame.empty:
             return
         batch_max = frame["provider_updated_at"].max()
         if pd.notna(batch_max):
-            batch_max = pd.Timestamp(batch_max).to_pydatetime()
-            if self.high_watermark is None or batch_max > self.high_watermark:
-                self.high_watermark = batch_max
+            self.note_watermark(pd.Timestamp(batch_max).to_pydatetime())
         self.conn.register("_stage_batch", _arrow(frame, TRANSACTION_COLUMNS))
         try:
-            self.conn.execute(f"INSERT INTO {self._table} SELECT * FROM _stage_batch")
+            # `stage_seq` orders batches as served: among equal `last_update`s the later copy wins.
+            self.conn.execute(
+                f"INSERT INTO {self._table} SELECT *, ? FROM _stage_batch", [self._batches]
+            )
         finally:
             self.conn.unregister("_stage_batch")
 
@@ -351,6 +421,70 @@ class TransactionStage:
         """Rows that were rejected still moved Powens' clock: count them toward the cursor."""
         if value is not None and (self.high_watermark is None or value > self.high_watermark):
             self.high_watermark = value
+
+    def note_pages(
+        self,
+        totals: list[int],
+        server_time: datetime | None,
+        duplicates: int,
+        moved_rows: int,
+    ) -> None:
+        """What a batch's pages said: their `total`s in order, Powens' clock at the first page,
+        how many repeated copies of a row they carried, and how many of those repeats were a
+        different version (the row itself moved)."""
+        if not self._pages_noted:
+            self.started_by_powens = server_time
+            self._pages_noted = True
+        for total in totals:
+            if self._last_total is not None and total != self._last_total:
+                self.upstream_moved = True
+                if total < self._last_total:
+                    self.rows_may_be_skipped = True  # a row left the result: offsets shifted up
+            self._last_total = total
+        self.duplicates += duplicates
+        if duplicates:
+            self.upstream_moved = True
+        if moved_rows:
+            self.rows_may_be_skipped = True
+
+    def note_held_back(self, last_updates: list[datetime | None]) -> None:
+        """Valid rows that cannot load yet (unknown account): the cursor must stay before them."""
+        self.held_back += len(last_updates)
+        known = [v for v in last_updates if v is not None]
+        if len(known) < len(last_updates):
+            self.oldest_held_back = datetime.min
+        elif known:
+            oldest = min(known)
+            if self.oldest_held_back is None or oldest < self.oldest_held_back:
+                self.oldest_held_back = oldest
+
+    def next_cursor(self, cursor_before: datetime | None) -> datetime | None:
+        """The cursor this load may commit, chosen so that no change can fall behind it.
+
+        - Every change Powens makes after the load began carries a `last_update` later than
+          Powens' clock at the first page, so the cursor never passes that clock: a change the
+          load skipped or read too early (a row that moved up past the pages already read, an
+          edit of a row already read) is fetched again by the next sync.
+        - Rows inserted above the read position, or moving up, only push unread rows down:
+          they are read twice (identical copies), never skipped. Only a row moving down from
+          the pages read (seen twice, as two versions) or leaving the result (`total` falls)
+          can push an unchanged row past the read position. Then the cursor stays where it
+          was and the next sync re-reads the same window (upserts are idempotent).
+        - A row held back keeps the cursor at or before its `last_update`.
+        """
+        if self.rows_may_be_skipped:
+            candidate = cursor_before
+        else:
+            candidate = self.high_watermark
+            if candidate is not None and self.started_by_powens is not None:
+                candidate = min(candidate, self.started_by_powens)
+            if cursor_before is not None and (candidate is None or candidate < cursor_before):
+                candidate = cursor_before
+        if self.oldest_held_back is not None and candidate is not None:
+            candidate = min(candidate, self.oldest_held_back)
+            if candidate == datetime.min:
+                return None
+        return candidate
 
     def commit(
         self,
@@ -361,14 +495,24 @@ class TransactionStage:
         post_merge: list,
     ) -> LoadStats:
         """Apply the whole load atomically: upsert, tombstones, twins, transfers, overrides,
-        quarantine, cursor and load record, or nothing at all."""
+        quarantine (and what it resolved), cursor and load record, or nothing at all."""
         conn, ctx, stage = self.conn, self.ctx, self._table
-        stats = LoadStats(rows_in=self.rows_in)
-        # Offset pages can overlap when Powens data moves mid-sync: keep each id's newest version.
+        stats = LoadStats(rows_in=self.rows_in, held_back=self.held_back)
+        # Several copies of one Powens row in a load (pages overlap when Powens' data moves while
+        # we page) make one row: the newest by `last_update`, on a tie the copy served last.
+        across, versions = conn.execute(
+            f"SELECT coalesce(sum(copies - 1), 0), count(*) FILTER (WHERE versions > 1) FROM "
+            f"(SELECT count(*) AS copies, count(DISTINCT provider_updated_at) AS versions "
+            f"FROM {stage} GROUP BY id HAVING count(*) > 1)"
+        ).fetchall()[0]
+        self.note_pages([], None, int(across), int(versions))
+        stats.duplicates = self.duplicates
+        stats.upstream_moved = self.upstream_moved
+        stats.cursor_held = self.rows_may_be_skipped
         conn.execute(
-            "CREATE OR REPLACE TEMP VIEW _stage_latest AS SELECT * FROM "
+            "CREATE OR REPLACE TEMP VIEW _stage_latest AS SELECT * EXCLUDE (stage_seq) FROM "
             f"{stage} QUALIFY row_number() OVER "
-            "(PARTITION BY id ORDER BY provider_updated_at DESC NULLS LAST) = 1"
+            "(PARTITION BY id ORDER BY provider_updated_at DESC NULLS LAST, stage_seq DESC) = 1"
         )
         with transaction(conn):
             stats.tombstoned = conn.execute(
@@ -394,12 +538,17 @@ class TransactionStage:
             for step in post_merge:
                 step(conn, ctx.tenant_id)
             stats.quarantined = _insert_quarantine(conn, ctx, "transactions", self.rejects, now)
-            cursor_after = cursor_before
-            if self.high_watermark is not None and (
-                cursor_before is None or self.high_watermark > cursor_before
-            ):
-                cursor_after = self.high_watermark
-            if cursor_after is not None:
+            stats.quarantine_resolved = _resolve_quarantine(
+                conn, ctx, "transactions", "SELECT external_id FROM _stage_latest", now
+            )
+            cursor_after = self.next_cursor(cursor_before)
+            if cursor_after is None and cursor_before is not None:
+                conn.execute(
+                    "DELETE FROM ledger.sync_cursors WHERE tenant_id = ? AND connection_id = ? "
+                    "AND stream = 'transactions'",
+                    [ctx.tenant_id, ctx.connection_id],
+                )
+            elif cursor_after is not None:
                 conn.execute(
                     "INSERT INTO ledger.sync_cursors VALUES (?, ?, 'transactions', ?, ?) "
                     "ON CONFLICT (tenant_id, connection_id, stream) DO UPDATE SET "

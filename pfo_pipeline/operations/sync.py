@@ -22,6 +22,7 @@ from pfo_pipeline.categoriser import (
 )
 from pfo_pipeline.ledger import store
 from pfo_pipeline.ledger.mapping import (
+    FAULT_HELD_BACK,
     Reject,
     SyncContext,
     map_accounts,
@@ -36,9 +37,9 @@ from pfo_pipeline.ledger.records import (
 )
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.ledger.validation import validate_batch
-from pfo_pipeline.powens.client import PowensClient, TransactionBatch
+from pfo_pipeline.powens.client import PAGE_LIMIT, PowensClient, TransactionBatch
 from pfo_pipeline.powens.errors import PowensParseError
-from pfo_pipeline.powens.models import PowensAccount, parse_account
+from pfo_pipeline.powens.models import PowensAccount, PowensTransaction, parse_account
 
 PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_OVERLAP = timedelta(hours=1)
@@ -77,6 +78,8 @@ class TransactionsSyncResult:
     latest_synced_at: date | None = None
     next_since_token: str | None = None
     errors: list[str] = field(default_factory=list)
+    # Rows of an account the ledger did not know made this load sync the accounts first.
+    accounts_synced_first: bool = False
 
 
 @dataclass
@@ -153,6 +156,7 @@ def sync_transactions(
     include_pending: bool = True,
     overlap: timedelta = DEFAULT_OVERLAP,
     batch_rows: int = 100_000,
+    page_size: int = PAGE_LIMIT,
     now: datetime | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> TransactionsSyncResult:
@@ -180,6 +184,17 @@ def sync_transactions(
     store.start_load(conn, ctx, "transactions", mode, now)
     try:
         refs = store.account_refs(conn, ctx.tenant_id, ctx.connection_id)
+        accounts_synced: list[AccountsSyncResult] = []
+
+        def learn_accounts(records: list[PowensTransaction]) -> None:
+            """A row of an account the ledger does not know (the bank added one and a webhook
+            started this sync first): sync the accounts once, then map against them."""
+            if accounts_synced or all(r.id_account in refs for r in records):
+                return
+            accounts_ctx = new_context(ctx.tenant_id, ctx.connection_id, ctx.powens_user_id)
+            accounts_synced.append(sync_accounts(conn, client, accounts_ctx, now=now))
+            refs.update(store.account_refs(conn, ctx.tenant_id, ctx.connection_id))
+
         stage = store.TransactionStage(conn, ctx)
         batches = client.iter_transaction_batches(
             batch_rows=batch_rows,
@@ -187,8 +202,10 @@ def sync_transactions(
             min_date=min_date,
             max_date=max_date,
             include_deleted=True,
+            limit=page_size,
         )
         for number, batch in enumerate(batches, start=1):
+            learn_accounts(batch.records)
             _stage_batch(stage, batch, ctx, refs, include_pending)
             if on_batch is not None:
                 on_batch(number)
@@ -203,7 +220,7 @@ def sync_transactions(
         [ctx.load_id],
     ).fetchall()[0]
     return TransactionsSyncResult(
-        synced=stats.rows_in - stats.quarantined,
+        synced=stats.rows_in - stats.quarantined - stats.duplicates,
         failed=stats.quarantined,
         load_id=ctx.load_id,
         mode=mode,
@@ -216,6 +233,7 @@ def sync_transactions(
         latest_synced_at=dates[1],
         next_since_token=cursor_after.strftime("%Y-%m-%d %H:%M:%S") if cursor_after else None,
         errors=[f"{r.external_id}: {'; '.join(r.reasons)}" for r in stage.rejects[:50]],
+        accounts_synced_first=bool(accounts_synced),
     )
 
 
@@ -226,14 +244,46 @@ def _stage_batch(
     refs: dict,
     include_pending: bool,
 ) -> None:
-    records = batch.records
+    records, duplicates, moved = newest_copies(batch.records)
+    stage.note_pages(batch.totals, batch.first_server_time, duplicates, moved)
     if not include_pending:
         records = [r for r in records if not r.coming or r.deleted is not None]
     frame, rejects = map_transactions(records, ctx, refs, categorise_frame)
+    stage.note_held_back(
+        [r.last_update for r in records if r.id_account not in refs]  # rejected as held back
+    )
     rejects += [Reject(r.external_id, (r.reason,), r.raw) for r in batch.rejects]
     valid, invalid = validate_batch(BankTransactionRecord, frame)
     stage.note_watermark(max((r.last_update for r in records if r.last_update), default=None))
     stage.add(valid, rejects + invalid, raw_rows=len(batch))
+
+
+def newest_copies(
+    records: list[PowensTransaction],
+) -> tuple[list[PowensTransaction], int, int]:
+    """One copy per Powens id: the newest by `last_update`, on a tie the one served last.
+
+    Offset pages repeat a row when Powens' data moves while we page; a repeat is not an error of
+    the record. Returns the kept records (in served order), how many copies were dropped, and how
+    many ids came as two different versions (the row itself moved while we paged).
+    """
+    newest: dict[int, int] = {}
+    versions: set[int] = set()
+    for position, record in enumerate(records):
+        seen = newest.get(record.id)
+        if seen is not None:
+            earlier = records[seen]
+            if earlier.last_update != record.last_update:
+                versions.add(record.id)
+            if earlier.last_update is not None and (
+                record.last_update is None or record.last_update < earlier.last_update
+            ):
+                continue
+        newest[record.id] = position
+    if len(newest) == len(records):
+        return records, 0, 0
+    kept = sorted(newest.values())
+    return [records[i] for i in kept], len(records) - len(kept), len(versions)
 
 
 def refresh_balances(
@@ -259,7 +309,12 @@ def refresh_balances(
             # Balances need canonical accounts; an account the accounts sync has not seen yet is
             # quarantined rather than invented here.
             rejects += [
-                Reject(str(a.id), ("account_id: account not synced yet",), {"id": a.id})
+                Reject(
+                    str(a.id),
+                    ("account_id: account not synced yet; held back until the accounts sync",),
+                    {"id": a.id},
+                    FAULT_HELD_BACK,
+                )
                 for a in unknown
             ]
             for account in unknown:

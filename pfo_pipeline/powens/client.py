@@ -16,8 +16,10 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -54,6 +56,7 @@ PAGE_LIMIT = 1000
 # Pages read ahead while a batch is mapped and staged (≈1 s per 100k rows): 16 pages of 1,000
 # rows keep Powens busy meanwhile for a few tens of MB.
 PREFETCH_PAGES = 16
+POWENS_TIMEZONE = ZoneInfo("Europe/Paris")
 POWENS_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -82,6 +85,8 @@ class TransactionPage:
     records: list[PowensTransaction]
     rejects: list[RejectedRecord]
     total: int | None
+    # Powens' clock when it answered (its `Date` header, as naive Europe/Paris like `last_update`).
+    server_time: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -92,9 +97,27 @@ class TransactionBatch:
     rejects: list[RejectedRecord] = field(default_factory=list)
     pages: int = 0
     total: int | None = None
+    # Every `total` the batch's pages announced: more than one means the data moved mid-read.
+    totals: set[int] = field(default_factory=set)
+    first_server_time: datetime | None = None
 
     def __len__(self) -> int:
         return len(self.records) + len(self.rejects)
+
+
+def powens_clock(response: httpx.Response) -> datetime | None:
+    """Powens' clock at the answer, from the standard `Date` header, in the naive Europe/Paris
+    wall-clock Powens uses for `last_update`; None when absent or unreadable."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(POWENS_TIMEZONE).replace(tzinfo=None)
 
 
 class _Retryable(Exception):
@@ -140,6 +163,7 @@ class PowensClient:
         self.backoff_max_s = backoff_max_s
         self.max_retry_after_s = max_retry_after_s
         self.retries = 0
+        self.last_server_time: datetime | None = None
         self.renewals = 0
         base = urlsplit(self.base_url)
         self._origin = (base.scheme, base.netloc)
@@ -245,7 +269,8 @@ class PowensClient:
             params["min_date"] = min_date.isoformat()
         if max_date is not None:
             params["max_date"] = max_date.isoformat()
-        for body in prefetch(self._transaction_bodies(params, operation), depth=PREFETCH_PAGES):
+        pages = prefetch(self._transaction_bodies(params, operation), depth=PREFETCH_PAGES)
+        for body, server_time in pages:
             records: list[PowensTransaction] = []
             rejects: list[RejectedRecord] = []
             for item in body["transactions"]:
@@ -254,11 +279,11 @@ class PowensClient:
                 except PowensParseError as exc:
                     rejects.append(RejectedRecord(item, raw_transaction_id(item), str(exc)))
             total = body.get("total") if isinstance(body.get("total"), int) else None
-            yield TransactionPage(records, rejects, total)
+            yield TransactionPage(records, rejects, total, server_time)
 
     def _transaction_bodies(
         self, params: dict[str, Any], operation: str
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[tuple[dict[str, Any], datetime | None]]:
         """Raw pages, following `_links.next.href` (run ahead of parsing by `prefetch`)."""
         url: str | None = f"{self._user_path}/transactions"
         seen: set[str] = set()
@@ -267,7 +292,7 @@ class PowensClient:
             body = self._get(url, params=params if first else None, operation=operation)
             first = False
             self._list_key(body, "transactions", operation)
-            yield body
+            yield body, self.last_server_time
             url = self._next_link(body, seen, operation)
 
     def iter_transaction_batches(
@@ -278,8 +303,12 @@ class PowensClient:
         for page in self.iter_transaction_pages(**page_kwargs):
             batch.records.extend(page.records)
             batch.rejects.extend(page.rejects)
+            if not batch.pages:
+                batch.first_server_time = page.server_time
             batch.pages += 1
             batch.total = page.total
+            if page.total is not None:
+                batch.totals.add(page.total)
             if len(batch) >= batch_rows:
                 yield batch
                 batch = TransactionBatch()
@@ -388,6 +417,7 @@ class PowensClient:
                 ) from None
             status = response.status_code
             if status < 400:
+                self.last_server_time = powens_clock(response)
                 return self._decode(response, operation)
             error = self._error_for(response, operation)
             if status == 401:

@@ -115,12 +115,17 @@ def evaluate_connection_state(
 
 
 def ensure_primary_open_banking(
-    tenant: TenantConfig, fetch_connections: Callable[[], list[dict[str, Any]]], now: datetime
+    tenant: TenantConfig,
+    fetch_connections: Callable[[], list[dict[str, Any]]],
+    now: datetime,
+    powens_clock: Callable[[], datetime | None] | None = None,
 ) -> GuardResult:
     """The tenant-level verdict: binding and blueprint first, then the worst Powens connection.
 
     Connections Powens reports as `active: false` are not synced by Powens and are ignored, unless
     none is active. Errors raised by `fetch_connections` propagate: the caller knows how to map them.
+    Consent expiry is judged by Powens' clock when `powens_clock` tells it (its `Date` header
+    after the fetch), so our own clock's skew cannot block or pass a tenant; else by `now`.
     """
     binding = tenant.primary_open_banking
     if binding is None:
@@ -132,6 +137,7 @@ def ensure_primary_open_banking(
             f"so {SLOT_ID} cannot be used."
         )
     connections = list(fetch_connections())
+    now = (powens_clock() if powens_clock else None) or now
     if not connections:
         return _blocked(
             f"Tenant '{tenant.tenant_id}' has no Powens connection yet: the user must connect a bank."
