@@ -79,7 +79,7 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     assert result.success
     assert_ledger_matches_emulator(ledger, emulator)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 12 and all(checks.values()), checks
+    assert len(checks) == 13 and all(checks.values()), checks
     materialization = result.asset_materializations_for_node("bank_transactions")[0]
     assert materialization.metadata["mode"].value == "full"
     assert materialization.metadata["rows_in"].value == len(served_transactions(emulator))
