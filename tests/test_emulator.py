@@ -214,3 +214,110 @@ def test_every_kind_of_change_happens_whatever_the_start_date(seed, transactions
             if not summary[kind]:
                 missing.setdefault(kind, []).append(start.date().isoformat())
     assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        ({"rate_429": "abc"}, "rate_429"),
+        ({"rate_503": 2.5}, "rate_503"),
+        ({"rate_slow": -1}, "rate_slow"),
+        ({"rate_token_expiry": True}, "rate_token_expiry"),
+        ({"slow_s": -5}, "slow_s"),
+        ({"retry_after_s": "soon"}, "retry_after_s"),
+        ({"seed": 1.5}, "seed"),
+        ({"churn_per_page": -1}, "churn_per_page"),
+        ({"connection_states": ["SCARequired"]}, "connection_states"),
+        ({"connection_states": {"one": "SCARequired"}}, "connection_states"),
+        ({"connection_states": {"1": 5}}, "connection_states"),
+        ({"rate_4299": 0.1}, "rate_4299"),
+        ([0.1], "body"),
+    ],
+)
+def test_the_faults_route_refuses_nonsense_naming_the_key(emulator, body, key: str) -> None:
+    """Refused with a 400 that names the setting, and the emulator keeps serving as before."""
+    response = httpx.post(f"{emulator.base_url}/__emulator/faults", json=body)
+    assert response.status_code == 400
+    assert response.json()["key"] == key and key in response.json()["description"]
+    assert emulator.emulator.faults == FaultConfig()
+    assert get(emulator, "/users/me").status_code == 200
+
+
+def test_the_faults_route_accepts_valid_settings(emulator) -> None:
+    body = {"rate_429": 1, "retry_after_s": 3, "connection_states": {"2": "wrongpass"}, "seed": 4}
+    response = httpx.post(f"{emulator.base_url}/__emulator/faults", json=body)
+    assert response.status_code == 200
+    assert response.json()["connection_states"] == {"2": "wrongpass"}
+    assert emulator.emulator.faults == FaultConfig(
+        rate_429=1.0, retry_after_s=3.0, connection_states={2: "wrongpass"}, seed=4
+    )
+
+
+@pytest.mark.parametrize(
+    "settings, key",
+    [
+        ({"rate_429": float("nan")}, "rate_429"),
+        ({"rate_503": float("inf")}, "rate_503"),
+        ({"rate_malformed": 1.0000001}, "rate_malformed"),
+        ({"slow_s": float("inf")}, "slow_s"),
+        ({"retry_after_s": float("nan")}, "retry_after_s"),
+        ({"seed": -1}, "seed"),
+        ({"connection_states": {0: "SCARequired"}}, "connection_states"),
+    ],
+)
+def test_fault_config_refuses_non_finite_and_out_of_range_values(settings, key: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        FaultConfig(**settings)
+
+
+@pytest.fixture
+def serve_cli(monkeypatch: pytest.MonkeyPatch):
+    """`pfo emulator serve` with the server stubbed out: returns (result, configs it would serve)."""
+    from click.testing import CliRunner
+
+    from pfo_pipeline.cli import main
+    from pfo_pipeline.emulator import cli as emulator_cli
+
+    served: list[EmulatorConfig] = []
+    monkeypatch.setattr(emulator_cli, "serve_forever", lambda config, port: served.append(config))
+
+    def run(*args: str):
+        return CliRunner().invoke(main, ["emulator", "serve", *args]), served
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--now", "2026-11-24"], "--now"),
+        (["--now", "yesterday"], "--now"),
+        (["--faults", "rate_429=abc"], "--faults"),
+        (["--faults", "rate_429=2.5"], "--faults"),
+        (["--faults", "rate_503=-1"], "--faults"),
+        (["--faults", "rate_slow=nan"], "--faults"),
+        (["--faults", "slow_s=-5"], "--faults"),
+        (["--faults", "seed=1.5"], "--faults"),
+        (["--faults", "connection_states=one:SCARequired"], "--faults"),
+        (["--faults", "bogus=1"], "--faults"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_serve_refuses_bad_values_with_a_usage_error(serve_cli, args: list[str], option) -> None:
+    result, served = serve_cli(*args)
+    assert result.exit_code == 2 and not served, result.output
+    assert f"Invalid value for '{option}'" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_serve_banner_names_the_credentials_without_printing_them(serve_cli) -> None:
+    from pfo_pipeline.emulator.runner import build_emulator
+
+    result, served = serve_cli("--seed", "7", "--now", "2026-11-24 08:00:00", "--faults", "seed=3")
+    assert result.exit_code == 0, result.output
+    [config] = served
+    assert config.seed == 7 and config.now == NOW and config.faults == FaultConfig(seed=3)
+    world = build_emulator(EmulatorConfig(seed=7, transactions=10, now=NOW)).world
+    for secret in (config.client_secret, world.initial_token(1), world.initial_token(2)):
+        assert secret not in result.output
+    assert "EmulatorConfig.client_secret" in result.output and "/auth/renew" in result.output

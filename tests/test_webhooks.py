@@ -3,8 +3,13 @@ plus the receiver's refusals and the bank-connect flow."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -16,8 +21,8 @@ from pfo_pipeline.defs.sensors import WebhookSensorConfig, powens_webhook_sensor
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.http_server import start_in_thread
 from pfo_pipeline.tenancy.config import load_tenants
-from pfo_pipeline.webhooks.inbox import Inbox
-from pfo_pipeline.webhooks.receiver import create_receiver
+from pfo_pipeline.webhooks.inbox import DEFAULT_STATE_TTL, Inbox
+from pfo_pipeline.webhooks.receiver import DEFAULT_MAX_BODY_BYTES, REFUSED, create_receiver
 from pfo_pipeline.webhooks.signature import sign, signature_date
 from tests.conftest import FAMILY, materialize_ledger, query, resources_for, write_tenants_file
 
@@ -26,19 +31,45 @@ PATH = "/webhooks/powens/conn-powens-primary/CONNECTION_SYNCED"
 
 
 @pytest.fixture
-def receiver(tmp_path: Path, powens_env: None):
+def start_receiver(tmp_path: Path, powens_env: None) -> Iterator:
+    """Starts receivers on loopback (keyword arguments go to `create_receiver`); stops them after."""
     tenants_file = write_tenants_file(tmp_path / "tenants.yaml", "http://127.0.0.1:9/2.0")
-    inbox = Inbox(tmp_path / "inbox.sqlite3")
-    server = start_in_thread(create_receiver(inbox, load_tenants(tenants_file)))
-    yield {"url": f"http://127.0.0.1:{server.port}", "inbox": inbox, "tenants": tenants_file}
-    server.stop()
-    inbox.close()
+    started: list[tuple[Any, Inbox]] = []
+
+    def start(name: str = "inbox", **options: Any) -> dict[str, Any]:
+        inbox = Inbox(tmp_path / f"{name}.sqlite3")
+        server = start_in_thread(create_receiver(inbox, load_tenants(tenants_file), **options))
+        started.append((server, inbox))
+        return {"url": f"http://127.0.0.1:{server.port}", "inbox": inbox, "tenants": tenants_file}
+
+    yield start
+    for server, inbox in started:
+        server.stop()
+        inbox.close()
 
 
-def post(receiver, body: bytes, *, secret: str = SECRET, date: str | None = None, path: str = PATH):
+@pytest.fixture
+def receiver(start_receiver) -> dict[str, Any]:
+    return start_receiver()
+
+
+def post(
+    receiver,
+    body: Any,
+    *,
+    secret: str = SECRET,
+    date: str | None = None,
+    path: str = PATH,
+    content_type: str | None = "application/json",
+    signed_body: bytes | None = None,
+):
+    """POST signed with `secret`; `body` may be an iterator of chunks (sent chunked, no length)."""
     date = date or signature_date()
-    headers = {"BI-Signature-Date": date, "BI-Signature": sign(secret, "POST", path, date, body)}
-    return httpx.post(receiver["url"] + path, content=body, headers=headers)
+    signature = sign(secret, "POST", path, date, body if signed_body is None else signed_body)
+    headers = {"BI-Signature-Date": date, "BI-Signature": signature}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return httpx.post(receiver["url"] + path, content=body, headers=headers, timeout=30)
 
 
 BODY = orjson.dumps(
@@ -83,9 +114,234 @@ def test_malformed_json_is_a_400(receiver) -> None:
     assert receiver["inbox"].count() == 0
 
 
-def test_unknown_connection_is_a_404(receiver) -> None:
-    path = "/webhooks/powens/conn-unknown/CONNECTION_SYNCED"
-    assert post(receiver, BODY, path=path).status_code == 404
+def test_unknown_connection_is_answered_like_a_bad_signature(receiver) -> None:
+    """No probing: an unknown connection id and a known one with a bad signature look the same."""
+    unknown = post(receiver, BODY, path="/webhooks/powens/conn-unknown/CONNECTION_SYNCED")
+    forged = post(receiver, BODY, secret="wrong-secret")
+    assert unknown.status_code == forged.status_code == 401
+    assert unknown.content == forged.content and unknown.json() == REFUSED
+    assert receiver["inbox"].count() == 0
+
+
+def padded(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes."""
+    head, tail = b'{"user":{"id":1},"pad":"', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def chunked(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    """`body` as a stream without a length, so the receiver must count as it reads."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_a_body_over_the_cap_is_a_413_even_when_signed(receiver) -> None:
+    over = padded(DEFAULT_MAX_BODY_BYTES + 1)
+    assert post(receiver, over).status_code == 413  # refused on Content-Length
+    assert post(receiver, chunked(over), signed_body=over).status_code == 413  # counted
+    assert receiver["inbox"].count() == 0
+    at_cap = padded(DEFAULT_MAX_BODY_BYTES)
+    assert post(receiver, chunked(at_cap), signed_body=at_cap).status_code == 200
+
+
+def test_the_body_cap_is_configurable(start_receiver) -> None:
+    small = start_receiver(max_body_bytes=len(BODY) - 1)
+    assert post(small, BODY).status_code == 413 and small["inbox"].count() == 0
+
+
+def run_asgi(app: Any, headers: dict[str, str], chunks: list[bytes]) -> tuple[int, int]:
+    """One POST through the ASGI app; (status, how many body chunks the app asked for)."""
+    reads = 0
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        body = chunks[reads - 1] if reads <= len(chunks) else b""
+        return {"type": "http.request", "body": body, "more_body": reads < len(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8787),
+    }
+    asyncio.run(app(scope, receive, send))
+    return statuses[0], reads
+
+
+def test_an_oversized_body_is_never_read_whole(tmp_path: Path, powens_env: None) -> None:
+    """Memory stays flat: a declared length over the cap is refused before reading a byte, and an
+    undeclared one stops being read at the first chunk past the cap (of 10 MB sent)."""
+    tenants = load_tenants(write_tenants_file(tmp_path / "t.yaml", "http://127.0.0.1:9/2.0"))
+    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    try:
+        app = create_receiver(inbox, tenants)
+        chunk = b"x" * (64 * 1024)
+        flood = [chunk] * 160
+        declared = {"content-type": "application/json", "content-length": str(len(chunk) * 160)}
+        assert run_asgi(app, declared, flood) == (413, 0)
+        status, reads = run_asgi(app, {"content-type": "application/json"}, flood)
+        assert status == 413 and reads == DEFAULT_MAX_BODY_BYTES // len(chunk) + 1
+        assert inbox.count() == 0
+    finally:
+        inbox.close()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "CONNECTION_SYNCED%0A2026-01-01 WARNING forged line",
+        "CONNECTION_SYNCED%0A",  # `$` in a regex would let this trailing newline through
+        "connection_synced",
+        "CONNECTION-SYNCED",
+        "A" * 65,
+    ],
+)
+def test_only_event_names_pass_and_are_refused_before_logging(
+    receiver, caplog: pytest.LogCaptureFixture, event: str
+) -> None:
+    """Signed for its own path, so only the name check can refuse it."""
+    caplog.set_level(logging.WARNING, logger="pfo_pipeline.webhooks")
+    path = f"/webhooks/powens/conn-powens-primary/{event}"
+    assert post(receiver, BODY, path=path).status_code == 400
+    assert receiver["inbox"].count() == 0
+    assert all("\n" not in record.getMessage() for record in caplog.records)
+
+
+def test_logged_values_are_escaped(receiver, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="pfo_pipeline.webhooks")
+    path = "/webhooks/powens/conn%0A2026-01-01 WARNING forged/CONNECTION_SYNCED"
+    assert post(receiver, BODY, path=path).status_code == 401
+    messages = [r.getMessage() for r in caplog.records if r.name == "pfo_pipeline.webhooks"]
+    assert messages and all("\n" not in message for message in messages)
+    assert any("conn\\n2026-01-01" in message for message in messages)
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"null", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'"text"', "application/json"),
+        (BODY, "text/plain"),
+        (BODY, None),
+        (BODY, "application/jsonp"),
+        (BODY, "application/x-www-form-urlencoded"),
+    ],
+)
+def test_only_a_json_object_sent_as_json_is_recorded(
+    receiver, body: bytes, content_type: str | None
+) -> None:
+    assert post(receiver, body, content_type=content_type).status_code == 400
+    assert receiver["inbox"].count() == 0
+
+
+def test_json_with_a_charset_parameter_is_accepted(receiver) -> None:
+    response = post(receiver, BODY, content_type="Application/JSON; charset=utf-8")
+    assert response.status_code == 200 and receiver["inbox"].count() == 1
+
+
+def test_checks_run_size_then_name_then_signature_then_shape(receiver) -> None:
+    over = padded(DEFAULT_MAX_BODY_BYTES + 1)
+    nameless = "/webhooks/powens/conn-unknown/not-an-event"
+    assert post(receiver, over, secret="wrong", path=nameless).status_code == 413
+    assert post(receiver, BODY, secret="wrong", path=nameless).status_code == 400
+    unsigned_nonsense = post(receiver, b"null", secret="wrong", content_type="text/plain")
+    assert unsigned_nonsense.status_code == 401 and unsigned_nonsense.json() == REFUSED
+    assert receiver["inbox"].count() == 0
+
+
+def callback(receiver, **params: str) -> httpx.Response:
+    return httpx.get(receiver["url"] + "/connect/callback", params=params)
+
+
+def backdate(inbox: Inbox, state: str, created_at: datetime) -> None:
+    conn = sqlite3.connect(inbox.path)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE connect_states SET created_at = ? WHERE state = ?",
+                (created_at.isoformat(), state),
+            )
+    finally:
+        conn.close()
+
+
+def test_connect_states_expire(receiver) -> None:
+    inbox = receiver["inbox"]
+    now = datetime.now(UTC)
+    fresh, stale, ancient = (inbox.new_connect_state(FAMILY) for _ in range(3))
+    backdate(inbox, fresh, now - DEFAULT_STATE_TTL + timedelta(minutes=1))
+    backdate(inbox, stale, now - DEFAULT_STATE_TTL - timedelta(minutes=1))
+    backdate(inbox, ancient, datetime(2024, 1, 1, tzinfo=UTC))
+    assert callback(receiver, state=stale, connection_id="7").status_code == 400
+    assert callback(receiver, state=ancient, connection_id="7").status_code == 400
+    assert callback(receiver, state=fresh, connection_id="7").status_code == 200
+    assert [e.event_type for e in inbox.events_after(0)] == ["CONNECT_CALLBACK"]
+
+
+def test_the_state_lifetime_is_configurable(start_receiver) -> None:
+    receiver = start_receiver(state_ttl=DEFAULT_STATE_TTL * 4)
+    state = receiver["inbox"].new_connect_state(FAMILY)
+    backdate(receiver["inbox"], state, datetime.now(UTC) - DEFAULT_STATE_TTL * 2)
+    assert callback(receiver, state=state, connection_id="7").status_code == 200
+
+
+def test_only_an_accepted_callback_uses_the_state_up(receiver) -> None:
+    state = receiver["inbox"].new_connect_state(FAMILY)
+    assert callback(receiver, state=state).status_code == 400  # no connection_id: refused
+    assert callback(receiver, state=state, connection_id="7").status_code == 200
+    assert callback(receiver, state=state, connection_id="7").status_code == 400  # used up
+
+
+def test_the_connect_error_description_is_redacted(receiver) -> None:
+    iban = "FR7630004000031234567890143"
+    state = receiver["inbox"].new_connect_state(FAMILY)
+    response = callback(
+        receiver, state=state, error="access_denied", error_description=f"Compte {iban} refusé"
+    )
+    assert response.status_code == 400 and iban not in response.text
+    [event] = receiver["inbox"].events_after(0)
+    assert event.summary["error"] == "access_denied"
+    assert event.summary["error_description"].endswith("0143 refusé")
+    stored = Path(receiver["inbox"].path)
+    raw = b"".join(f.read_bytes() for f in stored.parent.glob(stored.name + "*"))
+    assert iban.encode() not in raw
+
+
+def test_serve_passes_the_body_cap_and_state_lifetime_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from pfo_pipeline.cli import main
+    from pfo_pipeline.webhooks import cli as webhooks_cli
+
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(webhooks_cli, "create_receiver", lambda inbox, **options: options)
+    monkeypatch.setattr(webhooks_cli.uvicorn, "run", lambda app, **_: seen.append(app))
+    serve = ["webhooks", "serve", "--inbox", str(tmp_path / "inbox.sqlite3")]
+    runner = CliRunner()
+    assert runner.invoke(main, serve).exit_code == 0
+    tuned = ["--max-body-bytes", "1000", "--state-ttl-minutes", "30"]
+    assert runner.invoke(main, serve + tuned).exit_code == 0
+    assert seen == [
+        {"max_body_bytes": DEFAULT_MAX_BODY_BYTES, "state_ttl": DEFAULT_STATE_TTL},
+        {"max_body_bytes": 1000, "state_ttl": timedelta(minutes=30)},
+    ]
 
 
 def test_connect_callback_validates_state_and_queues_the_account_sync(receiver) -> None:
@@ -127,7 +383,7 @@ def test_events_without_a_sync_become_telemetry_events_once(receiver, tmp_path: 
         receiver["url"] + "/connect/callback",
         params={"state": state, "error": "access_denied", "error_description": "User cancelled"},
     )
-    ledger = tmp_path / "pfo.duckdb"
+    ledger = tmp_path / "ledger"
     resources = {
         **resources_for(receiver["tenants"], ledger),
         "webhooks": WebhookSensorConfig(inbox_path=str(receiver["inbox"].path)),
@@ -167,7 +423,7 @@ def test_emulator_to_receiver_to_sensor_to_run_to_ledger(tmp_path: Path, powens_
     config = EmulatorConfig(
         seed=17, transactions=1500, webhook_urls={1: url}, webhook_secret=SECRET
     )
-    ledger = tmp_path / "pfo.duckdb"
+    ledger = tmp_path / "ledger"
     try:
         with start_emulator(config) as emulator:
             tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import random
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -46,9 +48,65 @@ HTML_503 = (
 )
 
 
+INTEGER_FAULTS = frozenset({"seed", "churn_per_page"})
+
+
+class FaultConfigError(ValueError):
+    """A fault setting the emulator refuses; `key` names the offending setting."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def _rate_or_duration(key: str, value: Any, *, upper: float | None) -> float:
+    """A finite float >= 0 (and <= `upper`): NaN or "abc" would otherwise fail every request later."""
+    expected = "a number in [0, 1]" if upper is not None else "a number of seconds >= 0"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FaultConfigError(key, f"must be {expected}, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (upper is not None and number > upper):
+        raise FaultConfigError(key, f"must be {expected}, got {value!r}")
+    return number
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FaultConfigError(key, f"must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _connection_states(key: str, value: Any) -> dict[int, str]:
+    if not isinstance(value, Mapping):
+        raise FaultConfigError(key, f"must map user ids to states, got {value!r}")
+    states: dict[int, str] = {}
+    for user, state in value.items():
+        if isinstance(user, bool) or not isinstance(user, int) or user < 1:
+            raise FaultConfigError(key, f"user ids must be integers >= 1, got {user!r}")
+        if not isinstance(state, str):
+            raise FaultConfigError(key, f"the state of user {user} must be a string, got {state!r}")
+        states[user] = state
+    return states
+
+
+def _to_number(
+    key: str, raw: str, kind: type[int] | type[float], what: str = "the value"
+) -> int | float:
+    """CLI text to a number, the error naming the setting (validation happens in FaultConfig)."""
+    try:
+        return kind(raw)
+    except ValueError:
+        expected = "an integer" if kind is int else "a number"
+        raise FaultConfigError(key, f"{what} must be {expected}, got {raw!r}") from None
+
+
 @dataclass
 class FaultConfig:
-    """Switchable faults; request-level ones are drawn per request from `seed`."""
+    """Switchable faults; request-level ones are drawn per request from `seed`.
+
+    Validated on construction, so a bad value is refused where it is set (CLI, control route)
+    instead of turning every later request into a 500.
+    """
 
     rate_429: float = 0.0
     retry_after_s: float = 0.05
@@ -62,6 +120,19 @@ class FaultConfig:
     churn_per_page: int = 0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.startswith("rate_"):
+                value = _rate_or_duration(f.name, value, upper=1.0)
+            elif f.name.endswith("_s"):
+                value = _rate_or_duration(f.name, value, upper=None)
+            elif f.name in INTEGER_FAULTS:
+                value = _count(f.name, value)
+            else:
+                value = _connection_states(f.name, value)
+            setattr(self, f.name, value)
+
     @classmethod
     def parse(cls, text: str) -> FaultConfig:
         """`rate_429=0.1,rate_503=0.05,connection_states=1:SCARequired` (CLI form)."""
@@ -70,22 +141,37 @@ class FaultConfig:
         for item in filter(None, (part.strip() for part in text.split(","))):
             key, _, raw = item.partition("=")
             if key not in names:
-                raise ValueError(f"unknown fault {key!r}; known: {', '.join(names)}")
+                raise FaultConfigError(key, f"unknown fault; known: {', '.join(names)}")
             if key == "connection_states":
                 user, _, state = raw.partition(":")
-                values.setdefault(key, {})[int(user)] = state
-            elif key in ("seed", "churn_per_page"):
-                values[key] = int(raw)
+                values.setdefault(key, {})[_to_number(key, user, int, "a user id")] = state
             else:
-                values[key] = float(raw)
+                values[key] = _to_number(key, raw, int if key in INTEGER_FAULTS else float)
         return cls(**values)
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> FaultConfig:
+    def from_json(cls, body: Any) -> FaultConfig:
+        """The control route's JSON object; user ids arrive as strings (JSON object keys)."""
+        if not isinstance(body, dict):
+            raise FaultConfigError("body", f"must be a JSON object, got {body!r}")
+        names = {f.name for f in fields(cls)}
+        for key in body:
+            if key not in names:
+                raise FaultConfigError(key, f"unknown fault; known: {', '.join(sorted(names))}")
         data = dict(body)
-        if "connection_states" in data:
-            data["connection_states"] = {int(k): v for k, v in data["connection_states"].items()}
+        states = data.get("connection_states")
+        if isinstance(states, dict):
+            data["connection_states"] = {
+                _to_number("connection_states", k, int, "a user id") if isinstance(k, str) else k: v
+                for k, v in states.items()
+            }
         return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        """The inverse of `from_json` (JSON object keys are strings, so user ids become strings)."""
+        body = asdict(self)
+        body["connection_states"] = {str(k): v for k, v in self.connection_states.items()}
+        return body
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -497,8 +583,15 @@ class EmulatorApp:
         return _json(self.advance(int(body.get("days", 1))))
 
     async def control_faults(self, request: Request) -> Response:
-        self.set_faults(FaultConfig.from_json(orjson.loads(await request.body() or b"{}")))
-        return _json(asdict(self.faults))
+        """Replace the faults; a bad setting is a 400 naming it, and the old faults stay."""
+        try:
+            faults = FaultConfig.from_json(orjson.loads(await request.body() or b"{}"))
+        except orjson.JSONDecodeError:
+            return _json({"code": "invalidValue", "key": "body", "description": "not JSON"}, 400)
+        except FaultConfigError as exc:
+            return _json({"code": "invalidValue", "key": exc.key, "description": str(exc)}, 400)
+        self.set_faults(faults)
+        return _json(faults.to_json())
 
     async def control_state(self, request: Request) -> Response:
         world = self.world

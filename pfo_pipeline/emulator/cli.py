@@ -6,8 +6,28 @@ from datetime import datetime
 
 import click
 
-from pfo_pipeline.emulator.app import FaultConfig
-from pfo_pipeline.emulator.runner import EmulatorConfig, build_emulator, default_now, serve_forever
+from pfo_pipeline.emulator.app import FaultConfig, FaultConfigError
+from pfo_pipeline.emulator.runner import EmulatorConfig, default_now, serve_forever
+
+NOW_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _parse_faults(ctx: click.Context, param: click.Parameter, value: str) -> FaultConfig:
+    try:
+        return FaultConfig.parse(value)
+    except FaultConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, NOW_FORMAT)
+    except ValueError:
+        raise click.BadParameter(
+            f'{value!r} is not a naive Paris time "YYYY-MM-DD HH:MM:SS"', ctx=ctx, param=param
+        ) from None
 
 
 @click.group(name="emulator")
@@ -17,25 +37,40 @@ def emulator_cli() -> None:
 
 @emulator_cli.command()
 @click.option("--port", default=8765, show_default=True)
-@click.option("--seed", default=42, show_default=True)
-@click.option("--transactions", default=6000, show_default=True, help="History size of user 1.")
+@click.option("--seed", type=click.IntRange(min=0), default=42, show_default=True)
 @click.option(
-    "--faults", default="", help='e.g. "rate_429=0.1,rate_503=0.05,connection_states=1:SCARequired"'
+    "--transactions",
+    type=click.IntRange(min=0),
+    default=6000,
+    show_default=True,
+    help="History size of user 1.",
 )
-@click.option("--now", default=None, help='Clock start, naive Paris time "YYYY-MM-DD HH:MM:SS".')
-def serve(port: int, seed: int, transactions: int, faults: str, now: str | None) -> None:
+@click.option(
+    "--faults",
+    default="",
+    callback=_parse_faults,
+    help='e.g. "rate_429=0.1,rate_503=0.05,connection_states=1:SCARequired"',
+)
+@click.option(
+    "--now",
+    default=None,
+    callback=_parse_now,
+    help='Clock start, naive Paris time "YYYY-MM-DD HH:MM:SS".',
+)
+def serve(
+    port: int, seed: int, transactions: int, faults: FaultConfig, now: datetime | None
+) -> None:
     """Serve the Powens API v2.0 on 127.0.0.1."""
-    try:
-        fault_config = FaultConfig.parse(faults)
-    except (ValueError, TypeError) as exc:
-        raise click.BadParameter(str(exc), param_hint="--faults") from None
-    clock = datetime.strptime(now, "%Y-%m-%d %H:%M:%S") if now else default_now()
-    config = EmulatorConfig(seed=seed, transactions=transactions, now=clock, faults=fault_config)
-    preview = build_emulator(EmulatorConfig(seed=seed, transactions=10, now=clock))
+    clock = now or default_now()
+    config = EmulatorConfig(seed=seed, transactions=transactions, now=clock, faults=faults)
     click.echo(f"Powens emulator: http://127.0.0.1:{port}/2.0  (seed {seed}, clock {clock})")
+    # Credentials are named, never printed: even demo secrets should not be copied out of a log.
     click.echo(
-        f"client_id={config.client_id} client_secret={config.client_secret} (emulator-only demo values)"
+        f"client_id={config.client_id}; its secret is EmulatorConfig.client_secret "
+        "(pfo_pipeline/emulator/runner.py)."
     )
-    for user in (1, 2):
-        click.echo(f"user {user} token: {preview.world.initial_token(user)}")
+    click.echo(
+        f"User tokens: POST http://127.0.0.1:{port}/2.0/auth/renew with client_id, client_secret "
+        "and id_user (1 or 2). Faults: POST /2.0/__emulator/faults."
+    )
     serve_forever(config, port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -9,7 +10,8 @@ import click
 import dagster as dg
 import uvicorn
 
-from pfo_pipeline.webhooks.inbox import Inbox
+from pfo_pipeline.webhooks.inbox import DEFAULT_STATE_TTL, Inbox
+from pfo_pipeline.webhooks.receiver import DEFAULT_MAX_BODY_BYTES, create_receiver
 
 
 @click.group(name="webhooks")
@@ -27,15 +29,32 @@ def webhooks_cli() -> None:
     default=None,
     help="SQLite inbox (PFO_WEBHOOK_INBOX).",
 )
-def serve(host: str, port: int, inbox_file: Path | None) -> None:
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_BODY_BYTES,
+    show_default=True,
+    help="Larger webhook bodies are refused with 413.",
+)
+@click.option(
+    "--state-ttl-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_STATE_TTL.total_seconds() / 60,
+    show_default=True,
+    help="How long a `pfo connect` state stays valid.",
+)
+def serve(
+    host: str, port: int, inbox_file: Path | None, max_body_bytes: int, state_ttl_minutes: float
+) -> None:
     """Verify and record Powens webhooks; the Dagster sensor turns them into syncs."""
-    from pfo_pipeline.webhooks.receiver import create_receiver
-
     inbox = Inbox(inbox_file)
+    app = create_receiver(
+        inbox, max_body_bytes=max_body_bytes, state_ttl=timedelta(minutes=state_ttl_minutes)
+    )
     click.echo(
         f"Webhook receiver on http://{host}:{port}/webhooks/powens/<connection_id>/<EVENT> (inbox {inbox.path})"
     )
-    uvicorn.run(create_receiver(inbox), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @click.command(name="connect")

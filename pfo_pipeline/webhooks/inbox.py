@@ -4,6 +4,7 @@ The receiver must answer fast and must not fight the ledger's single DuckDB writ
 events go to SQLite (WAL, one short transaction each). Only what the sensor needs is kept: event
 type, tenant, connection and Powens ids; never the raw body, which carries IBANs and wordings.
 A Powens re-delivery of the same body is recognised by its hash and not recorded twice.
+Bank-connect `state`s expire (DEFAULT_STATE_TTL) so a leaked webview URL is not good forever.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ import orjson
 
 INBOX_PATH_ENV = "PFO_WEBHOOK_INBOX"
 DEFAULT_INBOX = "data/webhook_inbox.sqlite3"
+# A user finishes the Powens webview in minutes; a state older than this is refused.
+DEFAULT_STATE_TTL = timedelta(minutes=15)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_events (
@@ -39,6 +42,12 @@ CREATE TABLE IF NOT EXISTS connect_states (
     used_at TEXT
 );
 """
+
+
+def _utc(stamp: str) -> datetime:
+    """A stored timestamp as an aware UTC datetime (a hand-edited naive one is taken as UTC)."""
+    parsed = datetime.fromisoformat(stamp)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def inbox_path() -> Path:
@@ -123,12 +132,24 @@ class Inbox:
             )
         return state
 
-    def use_connect_state(self, state: str) -> str | None:
-        """The tenant a connect `state` was issued for; each state works once."""
+    def use_connect_state(
+        self, state: str, max_age: timedelta = DEFAULT_STATE_TTL, *, now: datetime | None = None
+    ) -> str | None:
+        """The tenant a connect `state` was issued for, if it is unused and younger than `max_age`.
+
+        Each state works once: it is used up here, so call this only for a callback being accepted.
+        """
+        now = now or datetime.now(UTC)
         with self._lock:
             row = self._conn.execute(
-                "UPDATE connect_states SET used_at = ? WHERE state = ? AND used_at IS NULL "
-                "RETURNING tenant_id",
-                (datetime.now(UTC).isoformat(), state),
+                "SELECT tenant_id, created_at FROM connect_states WHERE state = ? AND used_at IS NULL",
+                (state,),
             ).fetchone()
-        return row[0] if row else None
+            if row is None or now - _utc(row[1]) > max_age:
+                return None
+            # `used_at IS NULL` again: another process may have used it since the SELECT.
+            cursor = self._conn.execute(
+                "UPDATE connect_states SET used_at = ? WHERE state = ? AND used_at IS NULL",
+                (now.isoformat(), state),
+            )
+        return row[0] if cursor.rowcount == 1 else None
