@@ -11,6 +11,11 @@ from pfo_pipeline.defs.ingestion import (
     powens_connection_health,
 )
 from pfo_pipeline.defs.jobs import SYNC_JOBS, build_analytics_marts
+from pfo_pipeline.defs.lake_maintenance import (
+    lake_maintenance,
+    lake_maintenance_job,
+    lake_maintenance_schedule,
+)
 from pfo_pipeline.defs.overview import (
     daily_overview_schedule,
     financial_overview,
@@ -29,16 +34,22 @@ from pfo_pipeline.defs.sensors import (
 )
 
 LEDGER_ASSETS = [powens_connection_health, bank_accounts, bank_transactions, account_balances]
-ALL_ASSETS = [*LEDGER_ASSETS, pfo_dbt_models, financial_overview, knowledge_retention_sweep]
+ALL_ASSETS = [
+    *LEDGER_ASSETS,
+    pfo_dbt_models,
+    financial_overview,
+    knowledge_retention_sweep,
+    lake_maintenance,
+]
 ALL_CHECKS = [*LEDGER_CHECKS, knowledge_space_has_no_pii]
 # What `dagster.materialize` needs to run any selection with its checks (tests, the demo).
 MATERIALIZABLE = [*ALL_ASSETS, *ALL_CHECKS]
 
 
-def build_resources(ledger_path=None, tenants_file=None) -> dict[str, object]:
+def build_resources(ledger=None, tenants_file=None) -> dict[str, object]:
     return {
         "powens": PowensResource(tenants_file=str(tenants_file) if tenants_file else None),
-        "duckdb": ledger_resource(ledger_path),
+        "duckdb": ledger_resource(ledger),
         "dbt": dbt_resource(),
         "webhooks": WebhookSensorConfig(),
     }
@@ -55,9 +66,15 @@ defs = dg.Definitions(
         build_analytics_marts,
         generate_openbanking_overview,
         knowledge_retention_job,
+        lake_maintenance_job,
         record_webhook_telemetry,
     ],
-    schedules=[*SYNC_SCHEDULES, daily_overview_schedule, retention_schedule],
+    schedules=[
+        *SYNC_SCHEDULES,
+        daily_overview_schedule,
+        retention_schedule,
+        lake_maintenance_schedule,
+    ],
     sensors=[powens_webhook_sensor],
     resources=build_resources(),
 )

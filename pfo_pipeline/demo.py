@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from pathlib import Path
 
 import click
 import dagster as dg
-import duckdb
 
-from pfo_pipeline import settings
+from pfo_pipeline.ledger.lake import LakeLocation, connect
 
 # The emulator's own demo credentials: they open nothing but the local emulator.
 DEMO_ENV = {
@@ -56,8 +54,7 @@ def demo(port: int, transactions: int, seed: int) -> None:
 
     for name, value in DEMO_ENV.items():
         os.environ.setdefault(name, value)
-    ledger = settings.duckdb_path().resolve()
-    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger = LakeLocation.from_env()
     tenants = load_tenants()
     instance = _instance()
     today = date.today().isoformat()
@@ -103,8 +100,8 @@ def _run(
         raise click.ClickException("a run failed; see the Dagster event log above")
 
 
-def _print_summary(ledger: Path, tenants: dict) -> None:
-    conn = duckdb.connect(str(ledger), read_only=True)
+def _print_summary(ledger: LakeLocation, tenants: dict) -> None:
+    conn = connect(ledger, read_only=True)
     try:
         click.echo("\nWhat landed in the ledger:")
         for tenant_id in tenants:
@@ -139,11 +136,11 @@ def _print_summary(ledger: Path, tenants: dict) -> None:
     if markdown:
         click.echo("\nFinancial overview (month):\n")
         click.echo(markdown[0][0])
-    click.echo(f"\nDuckDB ledger: {ledger}")
+    click.echo(f"\nThe ledger (a DuckLake): {ledger.describe()}")
     click.echo(
-        "Open it read-only (schemas ledger, analytics, knowledge, telemetry):\n"
-        f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{ledger}', read_only=True)"
-        ".sql('from analytics.fct_daily_cashflow order by day desc limit 5'))\""
+        "Query it at any time, also while runs write (schemas ledger, analytics, knowledge, "
+        "telemetry):\n"
+        '  pfo sql "FROM analytics.fct_daily_cashflow ORDER BY day DESC LIMIT 5"'
     )
     click.echo(
         "Explore in Dagster: source scripts/_setup.sh; pfo emulator serve & dagster dev"

@@ -9,15 +9,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
-DUCKDB_PATH_ENV = "PFO_DUCKDB_PATH"
 TENANTS_FILE_ENV = "PFO_TENANTS_FILE"
-DEFAULT_DUCKDB_PATH = "data/pfo.duckdb"
 SAMPLE_TENANTS_FILE = PACKAGE_DIR / "sample_tenants.yaml"
-
-
-def duckdb_path() -> Path:
-    """The ledger file: `PFO_DUCKDB_PATH`, else `data/pfo.duckdb` under the working directory."""
-    return Path(os.environ.get(DUCKDB_PATH_ENV) or DEFAULT_DUCKDB_PATH)
 
 
 def tenants_file() -> Path:

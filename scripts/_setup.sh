@@ -35,11 +35,11 @@ _pfo_setup() {
   mkdir -p "$DAGSTER_HOME"
   if [ ! -f "$DAGSTER_HOME/dagster.yaml" ]; then
     cat >"$DAGSTER_HOME/dagster.yaml" <<'YAML'
-# Written by pfo-pipeline's scripts. DuckDB allows one writer: every ledger-writing step is in the
-# "duckdb_ledger" pool, limited to one step at a time across all runs.
+# Written by pfo-pipeline's scripts. Every ledger-writing step is in the "duckdb_ledger" pool; the
+# lake takes many writers, the limit only bounds contention on its catalog.
 concurrency:
   pools:
-    default_limit: 1
+    default_limit: 4
 telemetry:
   enabled: false
 nux:

@@ -1,5 +1,6 @@
-"""Shared fixtures: an emulator on loopback, a tenants file pointing at it, a ledger file, and a
-helper that materialises real Dagster assets against them."""
+"""Shared fixtures: an emulator on loopback, a tenants file pointing at it, a ledger (a DuckLake
+in a folder: SQLite catalog + Parquet files), and a helper that materialises real Dagster assets
+against them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 
 from pfo_pipeline.defs.resources import PowensResource, ledger_resource
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
+from pfo_pipeline.ledger import lake
 
 CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
 FAMILY, SECOND = "tenant.family-office", "tenant.second-family"
@@ -28,6 +30,15 @@ OWN_CLOCK_COLUMNS = {
     "quarantined_at",
     "checked_at",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Build dbt's manifest once, before any worker imports the definitions (two workers
+    parsing the project at once would write the same manifest file)."""
+    if not hasattr(config, "workerinput"):
+        from pfo_pipeline.defs.dbt_assets import dbt_project, ensure_manifest
+
+        ensure_manifest(dbt_project)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -96,7 +107,7 @@ def synced_family(tmp: Path, *, seed: int, transactions: int) -> Iterator[tuple]
     env = pytest.MonkeyPatch()
     env.setenv("PFO_TEST_POWENS_CLIENT_ID", CLIENT_ID)
     env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", CLIENT_SECRET)
-    ledger = tmp / "pfo.duckdb"
+    ledger = tmp / "ledger"
     try:
         with start_emulator(EmulatorConfig(seed=seed, transactions=transactions)) as emulator:
             tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
@@ -152,15 +163,25 @@ def run_log_text(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult
     return "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
 
 
+def open_ledger(
+    ledger: Path, *, read_only: bool = False, relocated: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the lake a test's ledger folder holds (what the resource writes);
+    `relocated` for a copy of such a folder."""
+    return lake.connect(
+        lake.LakeLocation.in_folder(ledger), read_only=read_only, relocated=relocated
+    )
+
+
 def table_digest(ledger: Path, table: str, *, business_only: bool = False) -> str:
     """md5 over every row (ordered by its key) of a ledger table."""
-    conn = duckdb.connect(str(ledger), read_only=True)
+    conn = open_ledger(ledger, read_only=True)
     try:
         columns = [
             name
             for (name,) in conn.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'ledger' AND table_name = ? ORDER BY ordinal_position",
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'lake' "
+                "AND table_schema = 'ledger' AND table_name = ? ORDER BY ordinal_position",
                 [table],
             ).fetchall()
         ]
@@ -191,7 +212,7 @@ def ledger_digests(ledger: Path, *, business_only: bool = False) -> dict[str, st
 
 
 def query(ledger: Path, sql: str, params: list | None = None) -> list[tuple]:
-    conn = duckdb.connect(str(ledger), read_only=True)
+    conn = open_ledger(ledger, read_only=True)
     try:
         return conn.execute(sql, params or []).fetchall()
     finally:

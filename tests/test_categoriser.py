@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +20,7 @@ from pfo_pipeline.categoriser import (
 )
 from pfo_pipeline.categoriser.rules import RulesError
 from pfo_pipeline.knowledge.periods import period_window
-from tests.conftest import FAMILY, materialize_ledger, query, synced_family
+from tests.conftest import FAMILY, materialize_ledger, open_ledger, query, synced_family
 
 
 def frame(*rows: tuple) -> pd.DataFrame:
@@ -108,7 +107,7 @@ def test_internal_transfers_are_recognised_from_both_legs(synced) -> None:
         "WHERE a.account_type = 'loan' AND t.standardized_category = 'internal_transfer'",
     )[0][0]
     assert loan_legs == 0  # a mortgage instalment stays housing on the paying account
-    conn = duckdb.connect(str(synced["ledger"]))
+    conn = open_ledger(synced["ledger"])
     try:
         assert mark_internal_transfers(conn, FAMILY) == 0  # idempotent
     finally:
@@ -122,7 +121,7 @@ def test_a_user_override_survives_later_syncs(synced) -> None:
         "SELECT id, standardized_category FROM ledger.bank_transactions "
         "WHERE standardized_category = 'groceries' AND status = 'booked' LIMIT 1",
     )[0]
-    conn = duckdb.connect(str(ledger))
+    conn = open_ledger(ledger)
     try:
         set_category_override(conn, FAMILY, tx_id, "leisure")
         with pytest.raises(ValueError, match="taxonomy"):

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from pfo_pipeline.definitions import defs
@@ -18,6 +17,7 @@ from pfo_pipeline.defs.schedules import cron_for, due_tenants, tick_minutes
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations import queries
 from pfo_pipeline.tenancy.config import load_tenants
+from tests.conftest import open_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +115,7 @@ def test_schedules_follow_polling_interval() -> None:
 
 
 def test_ledger_queries_filter_and_page_without_gap_or_repeat(tmp_path: Path) -> None:
-    conn = duckdb.connect(str(tmp_path / "pfo.duckdb"))
+    conn = open_ledger(tmp_path / "ledger")
     migrate(conn)
     conn.execute(
         "INSERT INTO ledger.bank_transactions (id, account_id, tenant_id, connection_id, external_id, "

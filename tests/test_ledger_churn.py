@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
@@ -22,6 +21,7 @@ from tests.conftest import (
     CLIENT_SECRET,
     FAMILY,
     materialize_ledger,
+    open_ledger,
     query,
     write_tenants_file,
 )
@@ -52,7 +52,7 @@ def no_overlap() -> dict:
 
 def clean_sync_of_final_state(emulator, tenants: Path, tmp_path: Path) -> Path:
     emulator.set_faults(FaultConfig())
-    clean = tmp_path / "clean.duckdb"
+    clean = tmp_path / "clean"
     assert materialize_ledger(tenants, clean, FAMILY).success
     return clean
 
@@ -72,7 +72,7 @@ def test_a_first_sync_while_powens_changes_converges_after_one_more(
     config = EmulatorConfig(seed=12, transactions=3000, now=NOW)
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         assert materialize_ledger(tenants, ledger, FAMILY, assets=("bank_accounts",)).success
         emulator.set_faults(FaultConfig(churn_per_page=1, **faults))
         churned = materialize_ledger(
@@ -112,7 +112,7 @@ def test_an_incremental_sync_while_powens_changes_converges_after_one_more(
     config = EmulatorConfig(seed=13, transactions=6000, now=NOW)
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         assert materialize_ledger(tenants, ledger, FAMILY).success
         emulator.advance(days=40)  # enough changes for an incremental read of several pages
         emulator.set_faults(FaultConfig(churn_per_page=3, **faults))
@@ -143,7 +143,7 @@ def test_the_cursor_stays_put_when_a_row_moved_down_past_the_read_position(
     config = EmulatorConfig(seed=14, transactions=6000, now=NOW)
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         assert materialize_ledger(tenants, ledger, FAMILY).success
         cursor_before = query(ledger, "SELECT high_watermark FROM ledger.sync_cursors")[0][0]
         emulator.advance(days=40)
@@ -173,7 +173,7 @@ def test_a_transactions_sync_before_any_accounts_sync_still_lands_every_row(
     learns the accounts first, and nothing is quarantined."""
     with start_emulator(EmulatorConfig(seed=15, transactions=2000, now=NOW)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         result = materialize_ledger(tenants, ledger, FAMILY, assets=("bank_transactions",))
         assert result.success
         metadata = result.asset_materializations_for_node("bank_transactions")[0].metadata
@@ -201,11 +201,11 @@ def test_rows_of_an_account_powens_does_not_list_yet_are_held_back_then_land(
     tmp_path, powens_env
 ) -> None:
     with start_emulator(EmulatorConfig(seed=16, transactions=2000, now=NOW)) as emulator:
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         client = PowensClient(
             emulator.base_url, user_id=1, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
         )
-        conn = duckdb.connect(str(ledger))
+        conn = open_ledger(ledger)
         try:
             lagging = _AccountNotListedYet(client, hidden=102)
             ctx = sync.new_context(FAMILY, "conn-powens-primary", 1)
@@ -247,9 +247,9 @@ def test_rows_of_an_account_powens_does_not_list_yet_are_held_back_then_land(
 def test_the_quarantine_check_warns_about_valid_rows_held_back(tmp_path, powens_env) -> None:
     with start_emulator(EmulatorConfig(seed=17, transactions=800, now=NOW)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         assert materialize_ledger(tenants, ledger, FAMILY).success
-        conn = duckdb.connect(str(ledger))
+        conn = open_ledger(ledger)
         try:
             conn.execute(
                 "INSERT INTO ledger.quarantine (id, load_id, stream, tenant_id, connection_id, "

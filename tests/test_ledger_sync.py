@@ -70,7 +70,7 @@ def assert_ledger_matches_emulator(ledger: Path, emulator) -> None:
 def family(tmp_path: Path, powens_env: None):
     with start_emulator(EmulatorConfig(seed=11, transactions=2500)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        yield emulator, tenants, tmp_path / "pfo.duckdb"
+        yield emulator, tenants, tmp_path / "ledger"
 
 
 def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
@@ -182,7 +182,7 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
 def test_faults_at_ten_percent_end_in_the_same_ledger_as_a_clean_run(family, tmp_path) -> None:
     emulator, tenants, clean = family
     assert materialize_ledger(tenants, clean, FAMILY).success
-    faulty = tmp_path / "faulty.duckdb"
+    faulty = tmp_path / "faulty"
     emulator.set_faults(
         FaultConfig(
             rate_429=0.1,
@@ -230,7 +230,7 @@ KILLED_SYNC = textwrap.dedent(
 def test_a_load_killed_between_batches_reruns_to_the_same_ledger(family, tmp_path) -> None:
     _emulator, tenants, clean = family
     assert materialize_ledger(tenants, clean, FAMILY).success
-    killed = tmp_path / "killed.duckdb"
+    killed = tmp_path / "killed"
     assert materialize_ledger(tenants, killed, FAMILY, assets=("bank_accounts",)).success
     script = tmp_path / "killed_sync.py"
     script.write_text(KILLED_SYNC)
@@ -261,7 +261,7 @@ def test_malformed_records_are_quarantined_with_reasons_and_nothing_else_is_lost
     config = EmulatorConfig(seed=5, transactions=2000, faults=FaultConfig(rate_malformed=0.02))
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         result = materialize_ledger(tenants, ledger, FAMILY)
         assert result.success
         token = emulator.token_for(1)
@@ -300,7 +300,7 @@ def test_a_blocked_tenant_is_skipped_while_another_syncs(tmp_path, powens_env) -
     )
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         instance = dg.DagsterInstance.ephemeral()
         blocked = materialize_ledger(tenants, ledger, FAMILY, instance=instance)
         healthy = materialize_ledger(tenants, ledger, SECOND, instance=instance)
@@ -327,7 +327,7 @@ def test_telemetry_on_success_and_on_every_failed_attempt(tmp_path, powens_env) 
     the one that exhausted the retries included, and the run fails."""
     with start_emulator(EmulatorConfig(seed=8, transactions=600)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        ledger = tmp_path / "pfo.duckdb"
+        ledger = tmp_path / "ledger"
         assert materialize_ledger(tenants, ledger, FAMILY).success
         emulator.set_faults(FaultConfig(rate_503=1.0))
         failed = materialize_ledger(

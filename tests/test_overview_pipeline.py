@@ -3,19 +3,19 @@ materialisations; the overview's figures are checked against independent SQL ove
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import orjson
 import pytest
 
 from pfo_pipeline.definitions import MATERIALIZABLE as ALL_ASSETS
 from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
 from pfo_pipeline.knowledge.periods import period_window
-from tests.conftest import FAMILY, query, resources_for, synced_family
+from tests.conftest import FAMILY, open_ledger, query, resources_for, synced_family
 
 
 @pytest.fixture(scope="module")
@@ -199,11 +199,11 @@ def test_partitions_older_than_180_days_are_neither_offered_nor_accepted(pipelin
 
 
 def test_the_sweep_removes_only_expired_entries_idempotently(pipeline, tmp_path) -> None:
-    copy = tmp_path / "pfo.duckdb"
-    copy.write_bytes(pipeline["ledger"].read_bytes())
+    copy = tmp_path / "ledger-copy"
+    shutil.copytree(pipeline["ledger"], copy)
     from pfo_pipeline.knowledge.store import sweep_expired
 
-    conn = duckdb.connect(str(copy))
+    conn = open_ledger(copy, relocated=True)
     try:
         end = conn.execute("SELECT max(period_end) FROM knowledge.financial_overview").fetchall()[
             0

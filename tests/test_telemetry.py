@@ -7,12 +7,12 @@ import logging
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.telemetry.redaction import SENSITIVE_KEYS, redact_openbanking_payload
+from tests.conftest import open_ledger
 
 SNAKE = [
     "iban", "bic", "account_number", "account_number_masked", "counterparty_name",
@@ -97,7 +97,7 @@ def test_events_land_in_logs_and_table_redacted(tmp_path: Path, caplog) -> None:
         "primaryOpenBanking",
         "c1",
     )
-    conn = duckdb.connect(str(tmp_path / "pfo.duckdb"))
+    conn = open_ledger(tmp_path / "ledger")
     event = events.build_event(
         events.TRANSACTIONS_SYNCED, ctx, {"synced_count": 3, "iban": IBAN, "note": f"to {IBAN}"}
     )
@@ -111,7 +111,7 @@ def test_events_land_in_logs_and_table_redacted(tmp_path: Path, caplog) -> None:
 
 
 def test_emit_never_raises(tmp_path: Path, caplog) -> None:
-    conn = duckdb.connect(str(tmp_path / "pfo.duckdb"))
+    conn = open_ledger(tmp_path / "ledger")
     conn.close()
     ctx = events.TelemetryContext("t1", "a", "b", 1, "s", "c")
     events.emit(events.build_event(events.ACCOUNTS_SYNC_FAILED, ctx, {"error": "x"}), conn=conn)

@@ -8,11 +8,11 @@ import logging
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.tenancy.config import load_tenants
+from tests.conftest import open_ledger
 
 IBAN = "FR7630004000031234567890143"
 FAMILY = "tenant.family-office"
@@ -105,15 +105,15 @@ def test_emit_writes_one_json_log_line_and_one_row_in_a_real_file(
     tmp_path: Path, ctx: events.TelemetryContext, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=events.LOGGER_NAME)
-    database = tmp_path / "pfo.duckdb"
+    database = tmp_path / "ledger"
     props = {"synced_count": 3, "from": "2026-10-01", "note": f"paid to {IBAN}", "api_key": "k-1"}
     event = events.build_event(events.TRANSACTIONS_SYNCED, ctx, props)
-    conn = duckdb.connect(str(database))
+    conn = open_ledger(database)
     events.emit(event, conn=conn)
     events.emit(event, conn=conn)  # the same event again is not a second row
     conn.close()
 
-    with duckdb.connect(str(database), read_only=True) as reader:
+    with open_ledger(database, read_only=True) as reader:
         rows = reader.execute(
             "SELECT event_id, name, occurred_at, tenant_id, app_id, blueprint, config_version, "
             "slot_id, connection_id, properties FROM telemetry.events"
@@ -121,7 +121,7 @@ def test_emit_writes_one_json_log_line_and_one_row_in_a_real_file(
         types = dict(
             reader.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'telemetry' AND table_name = 'events'"
+                "WHERE table_catalog = 'lake' AND table_schema = 'telemetry' AND table_name = 'events'"
             ).fetchall()
         )
     assert len(rows) == 1
@@ -156,7 +156,7 @@ def test_emit_redacts_a_hand_built_event_again(
     caplog.set_level(logging.INFO, logger=events.LOGGER_NAME)
     event = events.build_event(events.WEBHOOK_UNMAPPED, ctx, {})
     event["properties"] = {"counterpartyName": "Jean Dupont", "access_token": "tok-secret-1"}
-    with duckdb.connect(str(tmp_path / "pfo.duckdb")) as conn:
+    with open_ledger(tmp_path / "ledger") as conn:
         events.emit(event, conn=conn)
         (stored,) = conn.execute("SELECT properties FROM telemetry.events").fetchall()[0]
     assert json.loads(stored) == {"counterpartyName": "*******pont", "access_token": "[REDACTED]"}
@@ -181,7 +181,7 @@ def test_emit_never_raises_on_a_closed_connection(
     tmp_path: Path, ctx: events.TelemetryContext, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=events.LOGGER_NAME)
-    conn = duckdb.connect(str(tmp_path / "pfo.duckdb"))
+    conn = open_ledger(tmp_path / "ledger")
     conn.close()
     event = events.build_event(events.ACCOUNTS_SYNC_FAILED, ctx, {"error": f"bad {IBAN}"})
     events.emit(event, conn=conn)  # must not raise
@@ -215,7 +215,7 @@ def test_emit_never_raises_on_a_closed_connection(
 def test_emit_never_raises_on_a_malformed_event(
     tmp_path: Path, event: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with duckdb.connect(str(tmp_path / "pfo.duckdb")) as conn:
+    with open_ledger(tmp_path / "ledger") as conn:
         events.emit(event, conn=conn)  # type: ignore[arg-type]
     assert "not stored" in caplog.text
 
@@ -232,6 +232,6 @@ def test_emit_survives_a_broken_log_handler(tmp_path: Path, ctx: events.Telemetr
     broken.propagate = False
     broken.addHandler(Exploding())
     broken.setLevel(logging.INFO)
-    with duckdb.connect(str(tmp_path / "pfo.duckdb")) as conn:
+    with open_ledger(tmp_path / "ledger") as conn:
         events.emit(events.build_event(events.ACCOUNTS_SYNCED, ctx, {}), conn=conn, logger=broken)
         assert conn.execute("SELECT count(*) FROM telemetry.events").fetchall() == [(1,)]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from pfo_pipeline.categoriser.rules import CATEGORIES
+from pfo_pipeline.ledger.lake import run_transaction
 
 
 def set_category_override(
@@ -22,25 +23,28 @@ def set_category_override(
         raise ValueError(
             f"transaction_id: {transaction_id!r} is not a transaction of {tenant_id!r}"
         )
-    conn.execute(
-        "INSERT INTO ledger.category_overrides VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (tenant_id, transaction_id) DO UPDATE SET category = excluded.category, "
-        "created_at = excluded.created_at",
-        [tenant_id, transaction_id, category, datetime.now(UTC)],
-    )
-    apply_category_overrides(conn, tenant_id)
+
+    def work() -> None:
+        conn.execute(
+            "DELETE FROM ledger.category_overrides WHERE tenant_id = ? AND transaction_id = ?",
+            [tenant_id, transaction_id],
+        )
+        conn.execute(
+            "INSERT INTO ledger.category_overrides VALUES (?, ?, ?, ?)",
+            [tenant_id, transaction_id, category, datetime.now(UTC)],
+        )
+        apply_category_overrides(conn, tenant_id)
+
+    run_transaction(conn, work, what="set a category override")
 
 
 def apply_category_overrides(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
     """Re-apply every override of a tenant (set-based); returns the rows changed."""
-    return len(
-        conn.execute(
-            "UPDATE ledger.bank_transactions t SET standardized_category = o.category, "
-            "category_source = 'user', transfer_pair_id = NULL "
-            "FROM ledger.category_overrides o "
-            "WHERE o.tenant_id = ? AND t.tenant_id = o.tenant_id AND t.id = o.transaction_id "
-            "AND (t.standardized_category IS DISTINCT FROM o.category OR t.category_source <> 'user') "
-            "RETURNING t.id",
-            [tenant_id],
-        ).fetchall()
-    )
+    return conn.execute(
+        "UPDATE ledger.bank_transactions t SET standardized_category = o.category, "
+        "category_source = 'user', transfer_pair_id = NULL "
+        "FROM ledger.category_overrides o "
+        "WHERE o.tenant_id = ? AND t.tenant_id = o.tenant_id AND t.id = o.transaction_id "
+        "AND (t.standardized_category IS DISTINCT FROM o.category OR t.category_source <> 'user')",
+        [tenant_id],
+    ).fetchall()[0][0]

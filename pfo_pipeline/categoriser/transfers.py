@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import duckdb
 
-PAIRING_SQL = """
+# Which rows are legs of an internal transfer, and their pair id. Computed into a temp table first:
+# DuckLake cannot UPDATE a table from a CTE over its own uncommitted rows ("Out of buffer").
+MARKS_SQL = """
+CREATE OR REPLACE TEMP TABLE _transfer_marks AS
 WITH own AS (
     SELECT id, iban FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
 ),
@@ -48,17 +51,24 @@ marked AS (
           SELECT replace(upper(iban), ' ', '') FROM own WHERE iban IS NOT NULL)
       AND t.id NOT IN (SELECT debit_id FROM pairs UNION ALL SELECT credit_id FROM pairs)
 )
+SELECT id, pair_id FROM marked
+"""
+
+PAIRING_SQL = """
 UPDATE ledger.bank_transactions t
 SET standardized_category = 'internal_transfer', category_source = 'transfer', transfer_pair_id = m.pair_id
-FROM marked m
+FROM _transfer_marks m
 WHERE t.id = m.id
   AND (t.standardized_category IS DISTINCT FROM 'internal_transfer'
        OR t.category_source IS DISTINCT FROM 'transfer'
        OR t.transfer_pair_id IS DISTINCT FROM m.pair_id)
-RETURNING t.id
 """
 
 
 def mark_internal_transfers(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
     """Mark both legs of every internal transfer of a tenant; returns the rows changed."""
-    return len(conn.execute(PAIRING_SQL, {"tenant": tenant_id}).fetchall())
+    conn.execute(MARKS_SQL, {"tenant": tenant_id})
+    try:
+        return conn.execute(PAIRING_SQL).fetchall()[0][0]
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _transfer_marks")

@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
-from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline.defs.ingestion import account_balances, bank_accounts, bank_transactions
-from pfo_pipeline.defs.resources import LEDGER_POOL, ledger_connection
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
 from pfo_pipeline.ledger.mapping import FAULT_HELD_BACK
 from pfo_pipeline.ledger.records import (
     TEXT,
@@ -30,7 +29,7 @@ RETRY_GET_BALANCES = dg.RetryPolicy(max_retries=2, delay=0.75, backoff=dg.Backof
 FRESHNESS_LIMIT = timedelta(hours=26)
 
 
-def _read_frame(duckdb: DuckDBResource, table: str, model: type[pa.DataFrameModel]) -> pd.DataFrame:
+def _read_frame(duckdb: LakeResource, table: str, model: type[pa.DataFrameModel]) -> pd.DataFrame:
     columns = [c for c in record_columns(model) if c != "original_currency"]
     with ledger_connection(duckdb) as conn:
         arrow = conn.sql(f"SELECT {', '.join(columns)} FROM ledger.{table}").to_arrow_table()
@@ -44,7 +43,7 @@ def _read_frame(duckdb: DuckDBResource, table: str, model: type[pa.DataFrameMode
 
 
 def _schema_check(
-    duckdb: DuckDBResource, table: str, model: type[pa.DataFrameModel]
+    duckdb: LakeResource, table: str, model: type[pa.DataFrameModel]
 ) -> dg.AssetCheckResult:
     frame = _read_frame(duckdb, table, model)
     try:
@@ -63,25 +62,25 @@ def _schema_check(
 
 
 @dg.asset_check(asset=bank_accounts, blocking=True, description="Rows match BankAccountRecord.")
-def bank_accounts_schema(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def bank_accounts_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _schema_check(duckdb, "bank_accounts", BankAccountRecord)
 
 
 @dg.asset_check(
     asset=bank_transactions, blocking=True, description="Rows match BankTransactionRecord."
 )
-def bank_transactions_schema(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def bank_transactions_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _schema_check(duckdb, "bank_transactions", BankTransactionRecord)
 
 
 @dg.asset_check(
     asset=account_balances, blocking=True, description="Rows match AccountBalanceRecord."
 )
-def account_balances_schema(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def account_balances_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _schema_check(duckdb, "account_balances", AccountBalanceRecord)
 
 
-def _unique_check(duckdb: DuckDBResource, table: str, key: str) -> dg.AssetCheckResult:
+def _unique_check(duckdb: LakeResource, table: str, key: str) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         total, distinct = conn.execute(
             f"SELECT count(*), count(DISTINCT {key}) FROM ledger.{table}"
@@ -92,7 +91,7 @@ def _unique_check(duckdb: DuckDBResource, table: str, key: str) -> dg.AssetCheck
 
 
 @dg.asset_check(asset=bank_accounts, description="No duplicate canonical account ids.")
-def bank_accounts_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def bank_accounts_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _unique_check(duckdb, "bank_accounts", "id")
 
 
@@ -100,7 +99,7 @@ def bank_accounts_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     asset=bank_transactions,
     description="No duplicate canonical ids, and no Powens id twice for one connection.",
 )
-def bank_transactions_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def bank_transactions_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
     by_id = _unique_check(duckdb, "bank_transactions", "id")
     by_external = _unique_check(
         duckdb, "bank_transactions", "(tenant_id, connection_id, external_id)"
@@ -116,7 +115,7 @@ def bank_transactions_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=account_balances, description="One snapshot per account, type and day.")
-def account_balances_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def account_balances_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _unique_check(duckdb, "account_balances", "(account_id, balance_type, as_of_date)")
 
 
@@ -127,7 +126,7 @@ def account_balances_unique_ids(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     "the accounts sync has not seen yet. They load, and their quarantine rows resolve, as soon as "
     "the account is known.",
 )
-def quarantine_holds_only_malformed_records(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def quarantine_holds_only_malformed_records(duckdb: LakeResource) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         rows = conn.execute(
             "SELECT stream, fault, count(*) FILTER (WHERE resolved_at IS NULL), "
@@ -154,7 +153,7 @@ def quarantine_holds_only_malformed_records(duckdb: DuckDBResource) -> dg.AssetC
     )
 
 
-def _freshness(duckdb: DuckDBResource, stream: str) -> dg.AssetCheckResult:
+def _freshness(duckdb: LakeResource, stream: str) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         rows = conn.execute(
             "SELECT tenant_id, max(finished_at) FROM ledger.loads "
@@ -175,12 +174,12 @@ def _freshness(duckdb: DuckDBResource, stream: str) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=bank_transactions, description="A successful load in the last 26 hours.")
-def bank_transactions_freshness(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def bank_transactions_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _freshness(duckdb, "transactions")
 
 
 @dg.asset_check(asset=account_balances, description="A snapshot taken in the last 26 hours.")
-def account_balances_freshness(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def account_balances_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _freshness(duckdb, "balances")
 
 
@@ -217,7 +216,7 @@ GROUP BY ALL
     additional_deps=[bank_transactions],
     description="Balance change between consecutive snapshots = booked transactions in between.",
 )
-def balances_reconcile_with_transactions(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def balances_reconcile_with_transactions(duckdb: LakeResource) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         rows = conn.execute(
             f"SELECT * FROM ({RECONCILIATION_SQL}) WHERE abs(balance_change - transactions_sum) > 0.005"
@@ -252,7 +251,7 @@ def _page_through(fetch) -> int:
     pool=LEDGER_POOL,
     description="`accounts.list` (workflow step fetch-accounts) returns every ledger account.",
 )
-def accounts_listing(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def accounts_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         tenants = [
             t
@@ -281,7 +280,7 @@ def accounts_listing(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     description="`transactions.list` (workflow step list-transactions) pages through the newest "
     "transactions of every account without gap or repeat.",
 )
-def transactions_listing(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def transactions_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         accounts = conn.execute(
             "SELECT tenant_id, account_id, count(*) FROM ledger.bank_transactions "
@@ -314,7 +313,7 @@ def transactions_listing(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     description="`balances.get` (workflow step fetch-balances) returns a latest snapshot for "
     "every account that has one.",
 )
-def balances_readable(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def balances_readable(duckdb: LakeResource) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         accounts = conn.execute(
             "SELECT DISTINCT tenant_id, account_id FROM ledger.account_balances ORDER BY ALL"

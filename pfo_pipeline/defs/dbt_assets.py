@@ -13,10 +13,10 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
-from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline import settings
-from pfo_pipeline.defs.resources import LEDGER_POOL
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
+from pfo_pipeline.ledger.lake import LakeLocation, extension_directory
 
 LEDGER_SOURCE_ASSETS = {
     "bank_accounts": dg.AssetKey("bank_accounts"),
@@ -71,11 +71,16 @@ class PfoDbtTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=PfoDbtTranslator(),
     pool=LEDGER_POOL,
 )
-def pfo_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
-    """`dbt build`: staging views, analytics marts and their tests (as asset checks), on the very
-    ledger file the DuckDB resource points at."""
-    os.environ["PFO_DUCKDB_PATH"] = str(Path(duckdb.database).resolve())
+def pfo_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: LakeResource):
+    """`dbt build`: staging views, analytics marts and their tests (as asset checks), in the very
+    lake the ledger resource points at."""
+    os.environ.update(dbt_environment(duckdb.location()))
     yield from dbt.cli(["build"], context=context).stream()
+
+
+def dbt_environment(location: LakeLocation) -> dict[str, str]:
+    """What dbt's profile reads: the lake, and the folder the DuckDB extension wheels install."""
+    return {**location.env(), "PFO_DUCKDB_EXTENSION_DIRECTORY": extension_directory()}
 
 
 def dbt_resource() -> DbtCliResource:

@@ -12,16 +12,16 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pandera.pandas as pa
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from pfo_pipeline.defs.partitions import tenant_partitions
-from pfo_pipeline.defs.resources import LEDGER_POOL, PowensResource, ledger_connection
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.ledger.records import (
     AccountBalanceRecord,
     BankAccountRecord,
     BankTransactionRecord,
 )
+from pfo_pipeline.ledger.store import record_connection_health
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.telemetry import events
@@ -72,7 +72,7 @@ def _telemetry(
 def _guarded_sync(
     context: dg.AssetExecutionContext,
     powens: PowensResource,
-    duckdb_resource: DuckDBResource,
+    duckdb_resource: LakeResource,
     *,
     capability: str,
     success_event: str,
@@ -181,7 +181,7 @@ def _load_metadata(result: Any) -> dict[str, Any]:
     "ledger.connection_health. Blocked or degraded is a valid observation, not a failure.",
 )
 def powens_connection_health(
-    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: LakeResource
 ) -> dg.MaterializeResult:
     tenant = powens.tenant(context.partition_key)
     now = datetime.now(UTC)
@@ -192,11 +192,14 @@ def powens_connection_health(
     binding = tenant.primary_open_banking
     connection_id = binding.connection_id if binding else "unbound"
     with ledger_connection(duckdb) as conn:
-        conn.execute(
-            "INSERT INTO ledger.connection_health VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (tenant_id, connection_id) DO UPDATE SET checked_at = excluded.checked_at, "
-            "status = excluded.status, state = excluded.state, reason = excluded.reason",
-            [tenant.tenant_id, connection_id, now, guard.health.value, guard.state, guard.reason],
+        record_connection_health(
+            conn,
+            tenant.tenant_id,
+            connection_id,
+            now,
+            guard.health.value,
+            guard.state,
+            guard.reason,
         )
     if not guard.ok:
         context.log.warning(f"Tenant {tenant.tenant_id}: {guard.reason}")
@@ -223,7 +226,7 @@ def powens_connection_health(
     description="ledger.bank_accounts: canonical accounts (`accounts.sync`), renumbering-proof.",
 )
 def bank_accounts(
-    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: LakeResource
 ) -> Iterator[dg.MaterializeResult]:
     tenant = powens.tenant(context.partition_key)
     interval = timedelta(milliseconds=tenant.primary_open_banking.config.polling_interval_ms)
@@ -264,7 +267,7 @@ def bank_transactions(
     context: dg.AssetExecutionContext,
     config: TransactionsSyncConfig,
     powens: PowensResource,
-    duckdb: DuckDBResource,
+    duckdb: LakeResource,
 ) -> Iterator[dg.MaterializeResult]:
     def run(conn, client, ctx):
         result = sync.sync_transactions(
@@ -329,7 +332,7 @@ def bank_transactions(
     "per day; Powens keeps no history, so every day snapshotted is a day kept.",
 )
 def account_balances(
-    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, powens: PowensResource, duckdb: LakeResource
 ) -> Iterator[dg.MaterializeResult]:
     def run(conn, client, ctx):
         result = sync.refresh_balances(conn, client, ctx)

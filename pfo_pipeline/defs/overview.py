@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline.defs.partitions import overview_partitions
-from pfo_pipeline.defs.resources import LEDGER_POOL, PowensResource, ledger_connection
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.knowledge.chart import render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import is_within_retention
@@ -41,8 +40,11 @@ class OverviewConfig(dg.Config):
     include_cashflow_trend: bool = True
 
 
-def _chart_dir(duckdb: DuckDBResource) -> Path:
-    return Path(duckdb.database).resolve().parent / "overview_charts"
+def _chart_dir(duckdb: LakeResource) -> Path:
+    """Beside the lake's data (a local folder); under `data/` when the data is in object storage."""
+    data_path = duckdb.location().data_path
+    base = Path("data") if "://" in data_path else Path(data_path).expanduser()
+    return base.resolve().parent / "overview_charts"
 
 
 @dg.asset(
@@ -60,7 +62,7 @@ def financial_overview(
     context: dg.AssetExecutionContext,
     config: OverviewConfig,
     powens: PowensResource,
-    duckdb: DuckDBResource,
+    duckdb: LakeResource,
 ) -> dg.MaterializeResult:
     keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
     tenant = powens.tenant(keys["tenant"])
@@ -127,7 +129,7 @@ def financial_overview(
     description="No IBAN, account number, counterparty or transaction wording from the ledger "
     "appears anywhere in the knowledge space.",
 )
-def knowledge_space_has_no_pii(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def knowledge_space_has_no_pii(duckdb: LakeResource) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
         ensure_knowledge_schema(conn)
         findings = scan_knowledge_for_pii(conn)
@@ -150,7 +152,7 @@ def knowledge_space_has_no_pii(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     description="Deletes knowledge entries and chunks past their 180-day expiry; idempotent.",
 )
 def knowledge_retention_sweep(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, duckdb: LakeResource
 ) -> dg.MaterializeResult:
     today = datetime.now(UTC).date()
     with ledger_connection(duckdb) as conn:

@@ -1,4 +1,4 @@
-"""Dagster resources: Powens (one client per tenant connection) and the DuckDB ledger.
+"""Dagster resources: Powens (one client per tenant connection) and the DuckLake ledger.
 
 Secrets are never stored in config: the tenants file names environment variables and they are read
 through `dagster.EnvVar` at the moment a client is built.
@@ -12,8 +12,8 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from pfo_pipeline import settings
-from pfo_pipeline.ledger.schema import CONNECTION_CONFIG, migrate
+from pfo_pipeline.ledger.lake import LakeLocation, open_lake
+from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.tenancy.config import TenantConfig, load_tenants, resolve_secret
 
@@ -53,30 +53,40 @@ class PowensResource(dg.ConfigurableResource):
         )
 
 
-RESERVED_STEMS = frozenset({"ledger", "analytics", "staging", "knowledge", "telemetry", "main"})
+class LakeResource(DuckDBResource):
+    """dagster-duckdb's resource, on the DuckLake ledger (`pfo_pipeline.ledger.lake`).
+
+    `catalog` / `data_path` default to `PFO_LAKE_CATALOG` / `PFO_LAKE_DATA_PATH`. Every connection
+    is a fresh in-memory DuckDB with the lake attached: nothing holds a lock between steps, and any
+    number of runs, processes and analysts use the lake at once.
+    """
+
+    database: str = ":memory:"
+    catalog: str | None = None
+    data_path: str | None = None
+
+    def location(self) -> LakeLocation:
+        default = LakeLocation.from_env()
+        return LakeLocation(self.catalog or default.catalog, self.data_path or default.data_path)
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:  # type: ignore[override]
+        with open_lake(self.location()) as conn:
+            migrate(conn)
+            yield conn
 
 
-def ledger_resource(path: Path | None = None) -> DuckDBResource:
-    """The dagster-duckdb resource on `PFO_DUCKDB_PATH` (default `data/pfo.duckdb`)."""
-    path = Path(path or settings.duckdb_path())
-    if path.stem in RESERVED_STEMS:
-        # DuckDB names the catalog after the file: `ledger.duckdb` would make `ledger.x` ambiguous.
-        raise ValueError(
-            f"{settings.DUCKDB_PATH_ENV}: the file name {path.name!r} clashes with a schema name; "
-            f"use another name, e.g. pfo.duckdb"
-        )
-    return DuckDBResource(database=str(path), connection_config=CONNECTION_CONFIG)
+def ledger_resource(where: Path | str | LakeLocation | None = None) -> LakeResource:
+    """The lake resource: a folder holding a self-contained lake (tests), a location, or the
+    environment's (`PFO_LAKE_CATALOG`, `PFO_LAKE_DATA_PATH`)."""
+    if where is None:
+        return LakeResource()
+    location = where if isinstance(where, LakeLocation) else LakeLocation.in_folder(where)
+    return LakeResource(catalog=location.catalog, data_path=location.data_path)
 
 
 @contextmanager
-def ledger_connection(duckdb_resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the ledger (creating its folder), migrated to the latest schema."""
-    Path(duckdb_resource.database).parent.mkdir(parents=True, exist_ok=True)
-    with duckdb_resource.get_connection() as conn:
-        # dagster-duckdb closes only on success; a failed step must not leave the file open
-        # (the single writer would stay held, and the traceback keeps the connection alive).
-        try:
-            migrate(conn)
-            yield conn
-        finally:
-            conn.close()
+def ledger_connection(resource: LakeResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A lake connection, migrated to the latest schema, closed whatever happens."""
+    with resource.get_connection() as conn:
+        yield conn

@@ -12,10 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline.defs.jobs import sync_openbanking_accounts, sync_openbanking_transactions
-from pfo_pipeline.defs.resources import LEDGER_POOL, PowensResource, ledger_connection
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
 from pfo_pipeline.webhooks.receiver import CONNECT_EVENT
@@ -49,7 +48,7 @@ class UnmappedWebhooksConfig(dg.Config):
 def record_unmapped_webhooks(
     context: dg.OpExecutionContext,
     config: UnmappedWebhooksConfig,
-    duckdb: DuckDBResource,
+    duckdb: LakeResource,
     webhooks: WebhookSensorConfig,
     powens: PowensResource,
 ) -> dg.Output[None]:

@@ -17,31 +17,8 @@ import pyarrow as pa
 from pfo_pipeline.knowledge.chunking import chunk_markdown, count_tokens
 from pfo_pipeline.knowledge.overview import Overview
 from pfo_pipeline.knowledge.periods import expires_at, is_within_retention
-
-DDL = """
-CREATE SCHEMA IF NOT EXISTS knowledge;
-CREATE TABLE IF NOT EXISTS knowledge.financial_overview (
-    entry_id VARCHAR PRIMARY KEY,
-    tenant_id VARCHAR NOT NULL,
-    period VARCHAR NOT NULL,
-    period_start DATE NOT NULL,
-    period_end DATE NOT NULL,
-    generated_at TIMESTAMPTZ NOT NULL,
-    expires_at DATE NOT NULL,
-    content_hash VARCHAR NOT NULL,
-    markdown VARCHAR NOT NULL,
-    summary JSON NOT NULL
-);
-CREATE TABLE IF NOT EXISTS knowledge.financial_overview_chunks (
-    chunk_id VARCHAR PRIMARY KEY,
-    entry_id VARCHAR NOT NULL,
-    tenant_id VARCHAR NOT NULL,
-    chunk_index INTEGER NOT NULL,
-    content VARCHAR NOT NULL,
-    token_count INTEGER NOT NULL,
-    expires_at DATE NOT NULL
-);
-"""
+from pfo_pipeline.ledger.lake import run_transaction
+from pfo_pipeline.ledger.schema import migrate
 
 
 @dataclass(frozen=True)
@@ -60,7 +37,8 @@ class SweepReport:
 
 
 def ensure_knowledge_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(DDL)
+    """The knowledge tables are lake migrations (`ledger.schema`): apply any pending."""
+    migrate(conn)
 
 
 def entry_id_for(tenant_id: str, period: str, period_end: date) -> str:
@@ -84,8 +62,15 @@ def write_overview(
     content_hash = hashlib.sha256((overview.markdown + summary_json).encode()).hexdigest()
     chunks = chunk_markdown(overview.markdown)
     expiry = expires_at(overview.period_end)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    chunk_table = pa.table(
+        {
+            "chunk_index": list(range(len(chunks))),
+            "content": chunks,
+            "token_count": [count_tokens(text) for text in chunks],
+        }
+    )
+
+    def work() -> int:
         existed = conn.execute(
             "SELECT count(*) FROM knowledge.financial_overview WHERE entry_id = ?", [entry_id]
         ).fetchall()[0][0]
@@ -98,37 +83,27 @@ def write_overview(
             [entry_id, request.tenant_id, request.period, overview.period_start, overview.period_end,
              generated_at, expiry, content_hash, overview.markdown, summary_json],
         )  # fmt: skip
-        conn.register(
-            "_chunks",
-            pa.table(
-                {
-                    "chunk_index": list(range(len(chunks))),
-                    "content": chunks,
-                    "token_count": [count_tokens(text) for text in chunks],
-                }
-            ),
+        conn.execute(
+            "INSERT INTO knowledge.financial_overview_chunks SELECT "
+            "? || '-' || lpad(CAST(chunk_index AS VARCHAR), 3, '0'), ?, ?, chunk_index, content, "
+            "token_count, ? FROM _chunks",
+            [entry_id, entry_id, request.tenant_id, expiry],
         )
-        try:
-            conn.execute(
-                "INSERT INTO knowledge.financial_overview_chunks SELECT "
-                "? || '-' || lpad(CAST(chunk_index AS VARCHAR), 3, '0'), ?, ?, chunk_index, content, "
-                "token_count, ? FROM _chunks",
-                [entry_id, entry_id, request.tenant_id, expiry],
-            )
-        finally:
-            conn.unregister("_chunks")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        return existed
+
+    conn.register("_chunks", chunk_table)
+    try:
+        existed = run_transaction(conn, work, what="write the overview")
+    finally:
+        conn.unregister("_chunks")
     return WriteResult(entry_id, len(chunks), bool(existed), content_hash)
 
 
 def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date) -> SweepReport:
     """Delete entries (and chunks) whose expiry has passed; running it again removes nothing."""
     ensure_knowledge_schema(conn)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+
+    def work() -> SweepReport:
         expired = [
             e for (e,) in conn.execute(
                 "SELECT entry_id FROM knowledge.financial_overview WHERE expires_at < ? ORDER BY 1",
@@ -137,12 +112,10 @@ def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date) -> SweepReport:
         ]  # fmt: skip
         chunks = conn.execute(
             "DELETE FROM knowledge.financial_overview_chunks WHERE expires_at < ? "
-            "OR list_contains(?, entry_id) RETURNING chunk_id",
+            "OR list_contains(?, entry_id)",
             [today, expired],
-        ).fetchall()
+        ).fetchall()[0][0]
         conn.execute("DELETE FROM knowledge.financial_overview WHERE expires_at < ?", [today])
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return SweepReport(len(expired), len(chunks), tuple(expired))
+        return SweepReport(len(expired), chunks, tuple(expired))
+
+    return run_transaction(conn, work, what="sweep expired knowledge")

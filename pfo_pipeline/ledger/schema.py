@@ -1,4 +1,5 @@
-"""Ledger DDL and its migrations, applied automatically (no manual step) and versioned.
+"""The lake's DDL (every schema's tables) as numbered migrations, applied automatically.
+DuckLake has no keys: ids are kept unique by the merge logic in `store` and proven by checks.
 
 Conventions: times that come from Powens are naive `TIMESTAMP`s holding Powens' Europe/Paris
 wall-clock exactly as sent; times of our own clock are `TIMESTAMPTZ`. Money is `DECIMAL(18,2)`.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from pfo_pipeline.ledger.lake import run_transaction
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -15,7 +18,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE SCHEMA IF NOT EXISTS ledger;
 
         CREATE TABLE ledger.bank_accounts (
-            id VARCHAR PRIMARY KEY,
+            id VARCHAR NOT NULL,
             tenant_id VARCHAR NOT NULL,
             user_id VARCHAR NOT NULL,
             connection_id VARCHAR NOT NULL,
@@ -51,12 +54,11 @@ MIGRATIONS: list[tuple[int, str]] = [
             external_id VARCHAR NOT NULL,
             account_id VARCHAR NOT NULL,
             identity_key VARCHAR,
-            first_seen_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (tenant_id, connection_id, external_id)
+            first_seen_at TIMESTAMPTZ NOT NULL
         );
 
         CREATE TABLE ledger.bank_transactions (
-            id VARCHAR PRIMARY KEY,
+            id VARCHAR NOT NULL,
             account_id VARCHAR NOT NULL,
             tenant_id VARCHAR NOT NULL,
             connection_id VARCHAR NOT NULL,
@@ -91,7 +93,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
 
         CREATE TABLE ledger.account_balances (
-            id VARCHAR PRIMARY KEY,
+            id VARCHAR NOT NULL,
             account_id VARCHAR NOT NULL,
             tenant_id VARCHAR NOT NULL,
             connection_id VARCHAR NOT NULL,
@@ -108,7 +110,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
 
         CREATE TABLE ledger.quarantine (
-            id VARCHAR PRIMARY KEY,
+            id VARCHAR NOT NULL,
             load_id VARCHAR NOT NULL,
             stream VARCHAR NOT NULL,
             tenant_id VARCHAR NOT NULL,
@@ -116,11 +118,17 @@ MIGRATIONS: list[tuple[int, str]] = [
             external_id VARCHAR,
             reasons JSON NOT NULL,
             record JSON NOT NULL,
-            quarantined_at TIMESTAMPTZ NOT NULL
+            quarantined_at TIMESTAMPTZ NOT NULL,
+            -- 'record': the record itself is malformed; 'held_back': a valid record waiting on
+            -- something else (its account). Resolved when the record later loads: unresolved
+            -- rows are what is still wrong.
+            fault VARCHAR NOT NULL,
+            resolved_at TIMESTAMPTZ,
+            resolved_by_load VARCHAR
         );
 
         CREATE TABLE ledger.loads (
-            load_id VARCHAR PRIMARY KEY,
+            load_id VARCHAR NOT NULL,
             tenant_id VARCHAR NOT NULL,
             connection_id VARCHAR NOT NULL,
             stream VARCHAR NOT NULL,
@@ -137,7 +145,15 @@ MIGRATIONS: list[tuple[int, str]] = [
             window_end VARCHAR,
             cursor_before TIMESTAMP,
             cursor_after TIMESTAMP,
-            error VARCHAR
+            error VARCHAR,
+            -- Whether Powens' data moved while the load paged, and whether that may have skipped
+            -- rows (the cursor then stays put); valid rows held back (the cursor stays before
+            -- them); quarantine rows this load resolved; the lake snapshot it committed.
+            upstream_moved BOOLEAN,
+            cursor_held BOOLEAN,
+            held_back BIGINT,
+            quarantine_resolved BIGINT,
+            snapshot_id BIGINT
         );
 
         -- Incremental cursor: the highest Powens `last_update` applied, committed in the same
@@ -147,8 +163,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             connection_id VARCHAR NOT NULL,
             stream VARCHAR NOT NULL,
             high_watermark TIMESTAMP NOT NULL,
-            load_id VARCHAR NOT NULL,
-            PRIMARY KEY (tenant_id, connection_id, stream)
+            load_id VARCHAR NOT NULL
         );
 
         -- A user's category for a transaction; later syncs never overwrite it.
@@ -156,8 +171,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             tenant_id VARCHAR NOT NULL,
             transaction_id VARCHAR NOT NULL,
             category VARCHAR NOT NULL,
-            created_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (tenant_id, transaction_id)
+            created_at TIMESTAMPTZ NOT NULL
         );
 
         CREATE TABLE ledger.connection_health (
@@ -166,56 +180,88 @@ MIGRATIONS: list[tuple[int, str]] = [
             checked_at TIMESTAMPTZ NOT NULL,
             status VARCHAR NOT NULL,
             state VARCHAR,
-            reason VARCHAR NOT NULL,
-            PRIMARY KEY (tenant_id, connection_id)
+            reason VARCHAR NOT NULL
         );
         """,
     ),
     (
         2,
         """
-        -- Quarantine tells a malformed record ('record') from a valid one held back through no
-        -- fault of its own ('held_back', e.g. its account is not in the ledger yet), and marks
-        -- rows resolved when the record later loads: unresolved rows are what is still wrong.
-        ALTER TABLE ledger.quarantine ADD COLUMN fault VARCHAR DEFAULT 'record';
-        ALTER TABLE ledger.quarantine ADD COLUMN resolved_at TIMESTAMPTZ;
-        ALTER TABLE ledger.quarantine ADD COLUMN resolved_by_load VARCHAR;
-        -- Whether Powens' data moved while the load paged, whether that may have skipped rows
-        -- (the cursor then stays put), and how many valid rows were held back (the cursor stays
-        -- before them).
-        ALTER TABLE ledger.loads ADD COLUMN upstream_moved BOOLEAN;
-        ALTER TABLE ledger.loads ADD COLUMN cursor_held BOOLEAN;
-        ALTER TABLE ledger.loads ADD COLUMN held_back BIGINT;
-        ALTER TABLE ledger.loads ADD COLUMN quarantine_resolved BIGINT;
+        CREATE SCHEMA IF NOT EXISTS knowledge;
+        CREATE TABLE knowledge.financial_overview (
+            entry_id VARCHAR NOT NULL,
+            tenant_id VARCHAR NOT NULL,
+            period VARCHAR NOT NULL,
+            period_start DATE NOT NULL,
+            period_end DATE NOT NULL,
+            generated_at TIMESTAMPTZ NOT NULL,
+            expires_at DATE NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            markdown VARCHAR NOT NULL,
+            summary JSON NOT NULL
+        );
+        CREATE TABLE knowledge.financial_overview_chunks (
+            chunk_id VARCHAR NOT NULL,
+            entry_id VARCHAR NOT NULL,
+            tenant_id VARCHAR NOT NULL,
+            chunk_index INTEGER NOT NULL,
+            content VARCHAR NOT NULL,
+            token_count INTEGER NOT NULL,
+            expires_at DATE NOT NULL
+        );
+        CREATE SCHEMA IF NOT EXISTS telemetry;
+        CREATE TABLE telemetry.events (
+            event_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            tenant_id VARCHAR NOT NULL,
+            app_id VARCHAR NOT NULL,
+            blueprint VARCHAR NOT NULL,
+            config_version INTEGER NOT NULL,
+            slot_id VARCHAR NOT NULL,
+            connection_id VARCHAR NOT NULL,
+            properties JSON
+        );
+        CREATE SCHEMA IF NOT EXISTS analytics;
+        CREATE SCHEMA IF NOT EXISTS staging;
         """,
     ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
 
-# Every ledger connection: bounded memory (big loads spill to `<file>.tmp`), and no insertion-order
-# bookkeeping the ledger does not need. Peak memory of a 1M-row sync stays well under 2 GB.
-CONNECTION_CONFIG = {"memory_limit": "1GB", "preserve_insertion_order": False}
-
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> int:
-    """Bring the ledger to the latest schema version; safe to call on every connection."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS main.schema_version "
-        "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-    )
-    current = conn.execute("SELECT coalesce(max(version), 0) FROM main.schema_version").fetchall()[
-        0
-    ][0]
+    """Bring the lake to the latest schema version; safe to call on every connection, and from
+    several processes at once (a concurrent migration is a commit conflict, retried)."""
+    if _applied(conn) >= LATEST_VERSION:
+        return LATEST_VERSION
     for version, ddl in MIGRATIONS:
-        if version <= current:
-            continue
-        conn.execute("BEGIN TRANSACTION")
-        try:
+
+        def apply(version: int = version, ddl: str = ddl) -> None:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS ledger")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS ledger.schema_migrations "
+                "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            done = conn.execute(
+                "SELECT count(*) FROM ledger.schema_migrations WHERE version = ?", [version]
+            ).fetchall()[0][0]
+            if done:
+                return
             conn.execute(ddl)
-            conn.execute("INSERT INTO main.schema_version (version) VALUES (?)", [version])
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
+            conn.execute("INSERT INTO ledger.schema_migrations VALUES (?, now())", [version])
+
+        if _applied(conn) >= version:
+            continue
+        run_transaction(conn, apply, what=f"ledger schema migration {version}")
     return LATEST_VERSION
+
+
+def _applied(conn: duckdb.DuckDBPyConnection) -> int:
+    try:
+        return conn.execute(
+            "SELECT coalesce(max(version), 0) FROM ledger.schema_migrations"
+        ).fetchall()[0][0]
+    except duckdb.CatalogException:
+        return 0

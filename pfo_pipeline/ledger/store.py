@@ -1,17 +1,18 @@
 """Every write to the ledger goes through here: bulk Arrow upserts, tombstones, twins, cursors.
 
-A load stages its validated batches in a temp table, then applies them in ONE transaction together
-with the quarantine rows, the incremental cursor and the load record. A crash before that commit
-leaves the ledger and cursor exactly as they were, so a re-run converges to the same state.
+A load stages its validated batches in a temp table (no lock, no open write transaction while it
+fetches), then applies them in ONE lake transaction together with the quarantine rows, the
+incremental cursor and the load record; a commit conflict with another writer re-runs that
+transaction from a fresh snapshot (`lake.run_transaction`). A crash before the commit leaves the
+ledger and cursor exactly as they were, so a re-run converges to the same state. DuckLake has no
+keys: every statement here keeps ids unique itself (update what exists, insert what does not).
 Rows are only rewritten when their content hash changes: a re-run with no upstream change leaves
-every ledger table byte-for-byte equal.
+every ledger table's content equal.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from pfo_pipeline.ledger.lake import last_snapshot, run_transaction
 from pfo_pipeline.ledger.mapping import AccountRef, Reject, SyncContext
 from pfo_pipeline.ledger.records import (
     VALIDATION_ONLY,
@@ -71,17 +73,6 @@ def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
     return pa.Table.from_pandas(frame[columns], preserve_index=False)
 
 
-@contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 # --- loads ---------------------------------------------------------------------------------
 
 
@@ -89,7 +80,8 @@ def start_load(
     conn: duckdb.DuckDBPyConnection, ctx: SyncContext, stream: str, mode: str, now: datetime
 ) -> None:
     """Record the load as running (committed at once) and close out loads a crash left open."""
-    with transaction(conn):
+
+    def work() -> None:
         conn.execute(
             "UPDATE ledger.loads SET status = 'abandoned', finished_at = ?, "
             "error = 'process ended before the load committed' "
@@ -101,6 +93,8 @@ def start_load(
             "status, mode) VALUES (?, ?, ?, ?, ?, 'running', ?)",
             [ctx.load_id, ctx.tenant_id, ctx.connection_id, stream, now, mode],
         )
+
+    run_transaction(conn, work, what=f"start {stream} load")
 
 
 def _finish_load_sql(
@@ -139,10 +133,30 @@ def _finish_load_sql(
 
 def fail_load(conn: duckdb.DuckDBPyConnection, load_id: str, error: str, now: datetime) -> None:
     """Mark a load failed; the message is the error's text (our errors carry no PII)."""
-    conn.execute(
-        "UPDATE ledger.loads SET status = 'failed', finished_at = ?, error = ? WHERE load_id = ?",
-        [now, error[:2000], load_id],
+    run_transaction(
+        conn,
+        lambda: conn.execute(
+            "UPDATE ledger.loads SET status = 'failed', finished_at = ?, error = ? "
+            "WHERE load_id = ?",
+            [now, error[:2000], load_id],
+        ),
+        what="record a failed load",
     )
+
+
+def record_snapshot(conn: duckdb.DuckDBPyConnection, load_id: str) -> int | None:
+    """Note in `ledger.loads` the lake snapshot the load committed: `pfo sql --as-of-load`
+    reads the ledger exactly as that load left it. (Its own small commit, after the load's.)"""
+    snapshot = last_snapshot(conn)
+    if snapshot is not None:
+        run_transaction(
+            conn,
+            lambda: conn.execute(
+                "UPDATE ledger.loads SET snapshot_id = ? WHERE load_id = ?", [snapshot, load_id]
+            ),
+            what="record the load's snapshot",
+        )
+    return snapshot
 
 
 # --- quarantine ----------------------------------------------------------------------------
@@ -175,11 +189,15 @@ def _insert_quarantine(
     conn.register("_quarantine_batch", table)
     try:
         conn.execute(
+            "UPDATE ledger.quarantine q SET resolved_at = NULL, resolved_by_load = NULL "
+            "FROM _quarantine_batch b WHERE q.id = b.id AND q.resolved_at IS NOT NULL"
+        )
+        conn.execute(
             "INSERT INTO ledger.quarantine (id, load_id, stream, tenant_id, connection_id, "
             "external_id, reasons, record, quarantined_at, fault) "
             "SELECT DISTINCT ON (id) id, ?, ?, ?, ?, external_id, reasons::JSON, record::JSON, ?, "
-            "fault FROM _quarantine_batch ON CONFLICT (id) DO UPDATE SET resolved_at = NULL, "
-            "resolved_by_load = NULL WHERE ledger.quarantine.resolved_at IS NOT NULL",
+            "fault FROM _quarantine_batch b "
+            "WHERE NOT EXISTS (SELECT 1 FROM ledger.quarantine q WHERE q.id = b.id)",
             [ctx.load_id, stream, ctx.tenant_id, ctx.connection_id, now],
         )
     finally:
@@ -198,6 +216,30 @@ def _resolve_quarantine(
         f"AND external_id IN ({loaded_sql})",
         [now, ctx.load_id, ctx.tenant_id, ctx.connection_id, stream],
     ).fetchall()[0][0]
+
+
+def record_connection_health(
+    conn: duckdb.DuckDBPyConnection,
+    tenant_id: str,
+    connection_id: str,
+    checked_at: datetime,
+    status: str,
+    state: str | None,
+    reason: str,
+) -> None:
+    """The latest guardrail verdict of a connection: one row per tenant and connection."""
+
+    def work() -> None:
+        key = [tenant_id, connection_id]
+        conn.execute(
+            "DELETE FROM ledger.connection_health WHERE tenant_id = ? AND connection_id = ?", key
+        )
+        conn.execute(
+            "INSERT INTO ledger.connection_health VALUES (?, ?, ?, ?, ?, ?)",
+            [*key, checked_at, status, state, reason],
+        )
+
+    run_transaction(conn, work, what="record the connection's health")
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -238,45 +280,57 @@ def apply_accounts(
     rejects: list[Reject],
     now: datetime,
 ) -> LoadStats:
-    stats = LoadStats(rows_in=len(frame) + len(rejects))
-    with transaction(conn):
-        if new_aliases:
-            externals, accounts, keys = (list(column) for column in zip(*new_aliases, strict=True))
-            conn.register(
-                "_new_aliases",
-                pa.table({"external_id": externals, "account_id": accounts, "identity_key": keys}),
-            )
-            try:
-                conn.execute(
-                    "INSERT INTO ledger.account_aliases SELECT ?, ?, external_id, account_id, "
-                    "identity_key, ? FROM _new_aliases ON CONFLICT DO NOTHING",
-                    [ctx.tenant_id, ctx.connection_id, now],
-                )
-            finally:
-                conn.unregister("_new_aliases")
-        changed = _upsert(
+    externals, accounts, keys = (
+        (list(column) for column in zip(*new_aliases, strict=True)) if new_aliases else ([], [], [])
+    )
+    aliases = pa.table(
+        {"external_id": externals, "account_id": accounts, "identity_key": keys},
+        schema=pa.schema(
+            [
+                ("external_id", pa.string()),
+                ("account_id", pa.string()),
+                ("identity_key", pa.string()),
+            ]
+        ),
+    )
+    loaded = pa.table({"external_id": pa.array(_aliases_of(frame), pa.string())})
+
+    def work() -> LoadStats:
+        stats = LoadStats(rows_in=len(frame) + len(rejects))
+        conn.execute(
+            "INSERT INTO ledger.account_aliases SELECT ?, ?, external_id, account_id, "
+            "identity_key, ? FROM _new_aliases n WHERE NOT EXISTS (SELECT 1 FROM "
+            "ledger.account_aliases a WHERE a.tenant_id = ? AND a.connection_id = ? "
+            "AND a.external_id = n.external_id)",
+            [ctx.tenant_id, ctx.connection_id, now, ctx.tenant_id, ctx.connection_id],
+        )
+        updated, stats.inserted = _upsert(
             conn, "bank_accounts", frame, ACCOUNT_COLUMNS, ACCOUNT_COLUMNS[1:], ctx, now
         )
-        stats.upserted = len(changed)
-        stats.inserted = sum(1 for _, created in changed if created == now)
+        stats.upserted = updated + stats.inserted
         stats.unchanged = len(frame) - stats.upserted
         stats.quarantined = _insert_quarantine(conn, ctx, "accounts", rejects, now)
-        if not frame.empty:
-            conn.register("_loaded_accounts", pa.table({"external_id": _aliases_of(frame)}))
-            try:
-                stats.quarantine_resolved = _resolve_quarantine(
-                    conn, ctx, "accounts", "SELECT external_id FROM _loaded_accounts", now
-                )
-            finally:
-                conn.unregister("_loaded_accounts")
+        stats.quarantine_resolved = _resolve_quarantine(
+            conn, ctx, "accounts", "SELECT external_id FROM _loaded_accounts", now
+        )
         _finish_load_sql(conn, ctx.load_id, stats, now)
+        return stats
+
+    conn.register("_new_aliases", aliases)
+    conn.register("_loaded_accounts", loaded)
+    try:
+        stats = run_transaction(conn, work, what="commit the accounts load")
+    finally:
+        conn.unregister("_new_aliases")
+        conn.unregister("_loaded_accounts")
+    record_snapshot(conn, ctx.load_id)
     return stats
 
 
 def _aliases_of(frame: pd.DataFrame) -> list[str]:
     """Every Powens id a canonical account row stands for (renumbered ones included)."""
     ids: list[str] = []
-    for metadata in frame["metadata"]:
+    for metadata in frame["metadata"] if not frame.empty else []:
         ids += [str(i) for i in orjson.loads(metadata).get("powens_account_ids", [])]
     return ids
 
@@ -289,9 +343,20 @@ def apply_balances(
     now: datetime,
 ) -> LoadStats:
     """One snapshot per account, type and day: a later refresh the same day replaces it."""
-    stats = LoadStats(rows_in=len(frame) + len(rejects))
-    with transaction(conn):
-        changed = _upsert(
+    loaded = pa.table(
+        {
+            "external_id": pa.array(
+                [str(orjson.loads(m)["powens_account_id"]) for m in frame["metadata"]]
+                if not frame.empty
+                else [],
+                pa.string(),
+            )
+        }
+    )
+
+    def work() -> LoadStats:
+        stats = LoadStats(rows_in=len(frame) + len(rejects))
+        updated, stats.inserted = _upsert(
             conn,
             "account_balances",
             frame,
@@ -301,23 +366,21 @@ def apply_balances(
             now,
             has_updated_at=False,
         )
-        stats.upserted = len(changed)
-        stats.inserted = sum(1 for _, created in changed if created == now)
+        stats.upserted = updated + stats.inserted
         stats.unchanged = len(frame) - stats.upserted
         stats.quarantined = _insert_quarantine(conn, ctx, "balances", rejects, now)
-        if not frame.empty:
-            conn.register("_loaded_balances", _arrow(frame, ["metadata"]))
-            try:
-                stats.quarantine_resolved = _resolve_quarantine(
-                    conn,
-                    ctx,
-                    "balances",
-                    "SELECT metadata::JSON->>'powens_account_id' FROM _loaded_balances",
-                    now,
-                )
-            finally:
-                conn.unregister("_loaded_balances")
+        stats.quarantine_resolved = _resolve_quarantine(
+            conn, ctx, "balances", "SELECT external_id FROM _loaded_balances", now
+        )
         _finish_load_sql(conn, ctx.load_id, stats, now)
+        return stats
+
+    conn.register("_loaded_balances", loaded)
+    try:
+        stats = run_transaction(conn, work, what="commit the balances load")
+    finally:
+        conn.unregister("_loaded_balances")
+    record_snapshot(conn, ctx.load_id)
     return stats
 
 
@@ -331,27 +394,35 @@ def _upsert(
     now: datetime,
     *,
     has_updated_at: bool = True,
-) -> list[tuple[str, datetime]]:
-    """Insert new ids, rewrite changed ones (content hash), leave identical rows untouched."""
+) -> tuple[int, int]:
+    """Rewrite rows whose content hash changed, insert new ids, leave identical rows untouched;
+    returns (updated, inserted)."""
     if frame.empty:
-        return []
+        return 0, 0
     conn.register("_upsert_batch", _arrow(frame, columns))
     try:
-        updates = [f"{c} = excluded.{c}" for c in columns if c != "id"]
-        updates += ["row_hash = excluded.row_hash", "load_id = excluded.load_id"]
+        sets = [f"{c} = n.{c}" for c in columns if c != "id"]
+        sets += ["row_hash = n.row_hash", "load_id = ?"]
+        params: list[object] = [ctx.load_id]
         if has_updated_at:
-            updates.append("updated_at = excluded.updated_at")
+            sets.append("updated_at = ?")
+            params.append(now)
+        updated = conn.execute(
+            f"UPDATE ledger.{table} t SET {', '.join(sets)} "
+            f"FROM (SELECT *, {_hash_expr(hashed)} AS row_hash FROM _upsert_batch) n "
+            "WHERE t.id = n.id AND t.row_hash <> n.row_hash",
+            params,
+        ).fetchall()[0][0]
         extra_cols = "created_at, " + ("updated_at, " if has_updated_at else "")
         extra_vals = "?, " + ("?, " if has_updated_at else "")
-        params = [now, now] if has_updated_at else [now]
-        return conn.execute(
+        inserted = conn.execute(
             f"INSERT INTO ledger.{table} ({', '.join(columns)}, {extra_cols} row_hash, load_id) "
-            f"SELECT {', '.join(columns)}, {extra_vals} {_hash_expr(hashed)}, ? FROM _upsert_batch "
-            f"ON CONFLICT (id) DO UPDATE SET {', '.join(updates)} "
-            f"WHERE ledger.{table}.row_hash <> excluded.row_hash "
-            "RETURNING id, created_at",
-            [*params, ctx.load_id],
-        ).fetchall()
+            f"SELECT {', '.join(columns)}, {extra_vals} {_hash_expr(hashed)}, ? "
+            f"FROM _upsert_batch b WHERE NOT EXISTS "
+            f"(SELECT 1 FROM ledger.{table} t WHERE t.id = b.id)",
+            [*([now, now] if has_updated_at else [now]), ctx.load_id],
+        ).fetchall()[0][0]
+        return updated, inserted
     finally:
         conn.unregister("_upsert_batch")
 
@@ -497,7 +568,6 @@ class TransactionStage:
         """Apply the whole load atomically: upsert, tombstones, twins, transfers, overrides,
         quarantine (and what it resolved), cursor and load record, or nothing at all."""
         conn, ctx, stage = self.conn, self.ctx, self._table
-        stats = LoadStats(rows_in=self.rows_in, held_back=self.held_back)
         # Several copies of one Powens row in a load (pages overlap when Powens' data moves while
         # we page) make one row: the newest by `last_update`, on a tie the copy served last.
         across, versions = conn.execute(
@@ -506,22 +576,30 @@ class TransactionStage:
             f"FROM {stage} GROUP BY id HAVING count(*) > 1)"
         ).fetchall()[0]
         self.note_pages([], None, int(across), int(versions))
-        stats.duplicates = self.duplicates
-        stats.upstream_moved = self.upstream_moved
-        stats.cursor_held = self.rows_may_be_skipped
         conn.execute(
             "CREATE OR REPLACE TEMP VIEW _stage_latest AS SELECT * EXCLUDE (stage_seq) FROM "
             f"{stage} QUALIFY row_number() OVER "
             "(PARTITION BY id ORDER BY provider_updated_at DESC NULLS LAST, stage_seq DESC) = 1"
         )
-        with transaction(conn):
+        staged = conn.execute(f"SELECT count(DISTINCT id) FROM {stage}").fetchall()[0][0]
+        cursor_after = self.next_cursor(cursor_before)
+
+        def work() -> LoadStats:
+            """Runs again from a fresh snapshot if another writer commits first."""
+            stats = LoadStats(
+                rows_in=self.rows_in,
+                held_back=self.held_back,
+                duplicates=self.duplicates,
+                upstream_moved=self.upstream_moved,
+                cursor_held=self.rows_may_be_skipped,
+            )
             stats.tombstoned = conn.execute(
                 "SELECT count(*) FROM _stage_latest s LEFT JOIN ledger.bank_transactions t "
                 "ON t.id = s.id WHERE s.status = 'cancelled' AND t.status IS DISTINCT FROM 'cancelled'"
             ).fetchall()[0][0]
-            # Two set-based statements instead of INSERT .. ON CONFLICT .. RETURNING, which costs
-            # 3x as much on a million-row first load: rewrite the existing rows whose Powens
-            # content changed, then insert the ids the ledger has never seen.
+            # Rewrite the existing rows whose Powens content changed, then insert the ids the
+            # ledger has never seen (DuckLake has no keys, and this is 3x cheaper than an upsert
+            # returning rows on a million-row first load).
             updated = _update_changed_transactions(conn, now, ctx.load_id)
             stats.inserted = conn.execute(
                 f"INSERT INTO ledger.bank_transactions ({', '.join(TRANSACTION_COLUMNS)}, "
@@ -532,7 +610,6 @@ class TransactionStage:
                 [now, now, now, ctx.load_id],
             ).fetchall()[0][0]
             stats.upserted = updated + stats.inserted
-            staged = conn.execute(f"SELECT count(DISTINCT id) FROM {stage}").fetchall()[0][0]
             stats.unchanged = staged - stats.upserted
             stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id)
             for step in post_merge:
@@ -541,27 +618,36 @@ class TransactionStage:
             stats.quarantine_resolved = _resolve_quarantine(
                 conn, ctx, "transactions", "SELECT external_id FROM _stage_latest", now
             )
-            cursor_after = self.next_cursor(cursor_before)
-            if cursor_after is None and cursor_before is not None:
-                conn.execute(
-                    "DELETE FROM ledger.sync_cursors WHERE tenant_id = ? AND connection_id = ? "
-                    "AND stream = 'transactions'",
-                    [ctx.tenant_id, ctx.connection_id],
-                )
-            elif cursor_after is not None:
-                conn.execute(
-                    "INSERT INTO ledger.sync_cursors VALUES (?, ?, 'transactions', ?, ?) "
-                    "ON CONFLICT (tenant_id, connection_id, stream) DO UPDATE SET "
-                    "high_watermark = excluded.high_watermark, load_id = excluded.load_id "
-                    "WHERE ledger.sync_cursors.high_watermark <> excluded.high_watermark",
-                    [ctx.tenant_id, ctx.connection_id, cursor_after, ctx.load_id],
-                )
+            set_cursor(conn, ctx, "transactions", cursor_after)
             _finish_load_sql(
                 conn, ctx.load_id, stats, now, window=window, cursor=(cursor_before, cursor_after)
             )
+            return stats
+
+        stats = run_transaction(conn, work, what="commit the transactions load")
+        record_snapshot(conn, ctx.load_id)
         conn.execute(f"DROP TABLE IF EXISTS {stage}")
         conn.execute("DROP VIEW IF EXISTS _stage_latest")
         return stats
+
+
+def set_cursor(
+    conn: duckdb.DuckDBPyConnection, ctx: SyncContext, stream: str, value: datetime | None
+) -> None:
+    """Write the stream's cursor (None removes it: the next sync reads everything); a cursor
+    equal to the stored one is left untouched, so a no-op load changes nothing."""
+    key = [ctx.tenant_id, ctx.connection_id, stream]
+    where = "WHERE tenant_id = ? AND connection_id = ? AND stream = ?"
+    if value is None:
+        conn.execute(f"DELETE FROM ledger.sync_cursors {where}", key)
+        return
+    stored = conn.execute(f"SELECT high_watermark FROM ledger.sync_cursors {where}", key).fetchall()
+    if stored and stored[0][0] == value:
+        return
+    conn.execute(f"DELETE FROM ledger.sync_cursors {where}", key)
+    conn.execute(
+        "INSERT INTO ledger.sync_cursors VALUES (?, ?, ?, ?, ?)", [*key, value, ctx.load_id]
+    )
 
 
 def _update_changed_transactions(
@@ -595,9 +681,8 @@ def link_reissued_twins(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
     """Powens may delete a pending row and re-issue it booked under a new id. Link the booked twin
     to the cancelled pending row (same account and amount, a later Powens id, booked within 10
     days) one-to-one, so lineage shows it and cashflow counts the money once."""
-    return (
-        conn.execute(
-            """
+    return conn.execute(
+        """
         WITH pending AS (
             SELECT p.id, p.account_id, p.amount, p.date, CAST(p.external_id AS BIGINT) AS ext
             FROM ledger.bank_transactions p
@@ -623,13 +708,9 @@ def link_reissued_twins(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
         UPDATE ledger.bank_transactions t SET twin_of_id = r.pending_id
         FROM (SELECT pending_id, booked_id FROM ranked WHERE by_pending = 1 AND by_booked = 1) r
         WHERE t.id = r.booked_id
-        RETURNING t.id
         """,
-            [tenant_id],
-        )
-        .fetchall()
-        .__len__()
-    )
+        [tenant_id],
+    ).fetchall()[0][0]
 
 
 def overlap_start(cursor: datetime | None, overlap: timedelta) -> datetime | None:

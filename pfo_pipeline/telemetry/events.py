@@ -19,6 +19,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from pfo_pipeline.ledger.lake import run_transaction
+from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.telemetry.redaction import mask_ibans, redact_openbanking_payload
 from pfo_pipeline.tenancy.blueprint import SLOT_ID
 from pfo_pipeline.tenancy.config import TenantConfig
@@ -50,21 +52,6 @@ LOGGER_NAME = "pfo_pipeline.telemetry"
 _LOGGER = logging.getLogger(LOGGER_NAME)
 UNBOUND_CONNECTION = "unbound"
 
-DDL = """
-CREATE SCHEMA IF NOT EXISTS telemetry;
-CREATE TABLE IF NOT EXISTS telemetry.events (
-    event_id VARCHAR PRIMARY KEY,
-    name VARCHAR NOT NULL,
-    occurred_at TIMESTAMPTZ NOT NULL,
-    tenant_id VARCHAR NOT NULL,
-    app_id VARCHAR NOT NULL,
-    blueprint VARCHAR NOT NULL,
-    config_version INTEGER NOT NULL,
-    slot_id VARCHAR NOT NULL,
-    connection_id VARCHAR NOT NULL,
-    properties JSON
-);
-"""
 _COLUMNS = (
     "event_id",
     "name",
@@ -76,9 +63,11 @@ _COLUMNS = (
     "slot_id",
     "connection_id",
 )
+# Idempotent by event id (the lake has no keys): an event stored twice is one row.
 _INSERT = (
     f"INSERT INTO telemetry.events ({', '.join(_COLUMNS)}, properties) "
-    f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?) ON CONFLICT DO NOTHING"
+    f"SELECT {', '.join('?' for _ in _COLUMNS)}, ? WHERE NOT EXISTS "
+    "(SELECT 1 FROM telemetry.events WHERE event_id = ?)"
 )
 
 
@@ -169,11 +158,13 @@ def emit(
     if conn is None:
         return
     try:
-        conn.execute(DDL).fetchall()
-        conn.execute(
-            _INSERT,
-            [*(safe[column] for column in _COLUMNS), _json(safe.get("properties") or {})],
-        ).fetchall()
+        migrate(conn)
+        values = [*(safe[column] for column in _COLUMNS), _json(safe.get("properties") or {})]
+        run_transaction(
+            conn,
+            lambda: conn.execute(_INSERT, [*values, safe["event_id"]]),
+            what="store a telemetry event",
+        )
     except Exception as exc:
         _warn(log, name, exc)
 

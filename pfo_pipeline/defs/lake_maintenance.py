@@ -1,0 +1,48 @@
+"""Lake upkeep as a scheduled Dagster job: compaction, snapshot expiry past the time-travel
+window, removal of unreferenced files (`pfo_pipeline.ledger.maintenance`)."""
+
+import dagster as dg
+
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
+from pfo_pipeline.ledger.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
+
+
+class LakeMaintenanceConfig(dg.Config):
+    time_travel_days: int = DEFAULT_TIME_TRAVEL_DAYS
+
+
+@dg.asset(
+    group_name="lake",
+    owners=["team:platform-finance"],
+    kinds={"duckdb"},
+    pool=LEDGER_POOL,
+    description="DuckLake upkeep: inlined rows flushed to Parquet, small files merged, snapshots "
+    "older than the time-travel window (default 30 days) expired and their files deleted.",
+)
+def lake_maintenance(
+    context: dg.AssetExecutionContext, config: LakeMaintenanceConfig, duckdb: LakeResource
+) -> dg.MaterializeResult:
+    if config.time_travel_days < 0:
+        raise dg.Failure(f"time_travel_days: must be >= 0, got {config.time_travel_days}")
+    with ledger_connection(duckdb) as conn:
+        report = maintain(conn, window_days=config.time_travel_days)
+    context.log.info(
+        f"Lake maintenance: data files {report.data_files_before} -> {report.data_files_after}, "
+        f"snapshots {report.snapshots_before} -> {report.snapshots_after}"
+    )
+    return dg.MaterializeResult(
+        metadata={**report.as_metadata(), "time_travel_days": config.time_travel_days}
+    )
+
+
+lake_maintenance_job = dg.define_asset_job(
+    name="lake_maintenance_job", selection=dg.AssetSelection.assets(lake_maintenance)
+)
+
+lake_maintenance_schedule = dg.ScheduleDefinition(
+    job=lake_maintenance_job,
+    cron_schedule="15 4 * * *",
+    execution_timezone="Europe/Paris",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every night, after the retention sweep.",
+)

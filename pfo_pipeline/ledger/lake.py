@@ -1,0 +1,309 @@
+"""The one door to the ledger: a DuckLake (a catalog database plus Parquet data files).
+
+Nothing else knows where the lake lives. `PFO_LAKE_CATALOG` is a DuckLake catalog string
+(`sqlite:PATH`, the default `sqlite:data/pfo_catalog.sqlite`, or `postgres:dbname=… host=…`) and
+`PFO_LAKE_DATA_PATH` the data path (default `data/lake/`). Every schema (`ledger`, `staging`,
+`analytics`, `knowledge`, `telemetry`) lives in the lake, attached as `lake` and made the default
+catalog, so SQL names stay `ledger.bank_transactions`.
+
+Why a lake: snapshot isolation lets analysts, dbt and any number of writers (other tenants, other
+machines on a PostgreSQL catalog) work at once; a writer conflicts only at commit, and
+`run_transaction` retries it from a fresh snapshot. The extensions load from the registry wheels'
+folder (`duckdb-ext-ducklake`, `-sqlite`, `-postgres`): nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+CATALOG_ENV = "PFO_LAKE_CATALOG"
+DATA_PATH_ENV = "PFO_LAKE_DATA_PATH"
+DEFAULT_CATALOG = "sqlite:data/pfo_catalog.sqlite"
+DEFAULT_DATA_PATH = "data/lake/"
+LAKE = "lake"
+# Writes this small stay in the catalog (no Parquet file per telemetry event or load record);
+# the maintenance job flushes them to Parquet.
+INLINING_ROW_LIMIT = 200
+ATTACH_ATTEMPTS = 10
+# Bounded memory per connection (big loads spill to a temp folder), no insertion-order bookkeeping.
+CONNECTION_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": False}
+
+logger = logging.getLogger("pfo_pipeline.lake")
+T = TypeVar("T")
+
+
+class LakeError(RuntimeError):
+    """The lake cannot be opened or written, with what to do about it."""
+
+
+class LakeCommitConflict(LakeError):
+    """Other writers kept committing first: the commit was retried and gave up."""
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    """Where the lake lives: a DuckLake catalog string and a data path."""
+
+    catalog: str
+    data_path: str
+
+    @classmethod
+    def from_env(cls) -> LakeLocation:
+        return cls(
+            os.environ.get(CATALOG_ENV) or DEFAULT_CATALOG,
+            os.environ.get(DATA_PATH_ENV) or DEFAULT_DATA_PATH,
+        )
+
+    @classmethod
+    def in_folder(cls, folder: Path | str) -> LakeLocation:
+        """A self-contained lake in one folder (tests, benchmarks, throwaway ledgers)."""
+        folder = Path(folder)
+        return cls(f"sqlite:{folder / 'pfo_catalog.sqlite'}", str(folder / "lake") + "/")
+
+    @property
+    def kind(self) -> str:
+        kind = self.catalog.split(":", 1)[0]
+        if kind not in ("sqlite", "postgres") or ":" not in self.catalog:
+            raise LakeError(
+                f"{CATALOG_ENV}: {self.catalog!r} is not a DuckLake catalog string; use "
+                "'sqlite:PATH' or 'postgres:dbname=… host=… user=…'"
+            )
+        return kind
+
+    def resolved(self) -> LakeLocation:
+        """Local paths made absolute: the catalog remembers the data path it was created with."""
+        catalog = self.catalog
+        if self.kind == "sqlite":
+            catalog = "sqlite:" + str(Path(self.catalog.split(":", 1)[1]).expanduser().resolve())
+        data_path = self.data_path
+        if "://" not in data_path:
+            data_path = str(Path(data_path).expanduser().resolve()) + "/"
+        return LakeLocation(catalog, data_path)
+
+    def env(self) -> dict[str, str]:
+        """The two variables that point a subprocess (dbt, a step, `pfo sql`) at this lake."""
+        resolved = self.resolved()
+        return {CATALOG_ENV: resolved.catalog, DATA_PATH_ENV: resolved.data_path}
+
+    def describe(self) -> str:
+        """Where the lake is, without credentials (a PostgreSQL string may hold a password)."""
+        if self.kind == "postgres":
+            parts = [p for p in self.catalog.split(":", 1)[1].split() if "password" not in p]
+            return f"postgres:{' '.join(parts)} + {self.data_path}"
+        return f"{self.catalog} + {self.data_path}"
+
+
+def extension_directory() -> str:
+    """The folder the `duckdb-ext-*` wheels install (DuckDB appends version and platform)."""
+    try:
+        import duckdb_ext
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise LakeError(
+            "the DuckLake extensions are not installed: pip install "
+            "'duckdb-ext-ducklake==1.4.4.*' 'duckdb-ext-sqlite==1.4.4.*' 'duckdb-ext-postgres==1.4.4.*'"
+        ) from exc
+    return str(Path(next(iter(duckdb_ext.__path__))) / "extensions")
+
+
+def connection_config() -> dict[str, object]:
+    """DuckDB settings of every lake connection (dbt's profile repeats them)."""
+    return {
+        "extension_directory": extension_directory(),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": True,
+        **CONNECTION_SETTINGS,
+    }
+
+
+def _prepare_sqlite_catalog(path: Path, *, read_only: bool) -> None:
+    """Create the SQLite catalog in WAL mode: readers then never block a committing writer."""
+    if path.exists():
+        return
+    if read_only:
+        raise LakeError(
+            f"no ledger yet at {path}: run a sync first (or point {CATALOG_ENV} at the lake)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes may create the lake at once: the first wins, the others find WAL set.
+    with sqlite3.connect(path, timeout=30) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def connect(
+    location: LakeLocation | None = None,
+    *,
+    read_only: bool = False,
+    snapshot_version: int | None = None,
+    snapshot_time: datetime | str | None = None,
+    relocated: bool = False,
+    shared: bool = True,
+) -> duckdb.DuckDBPyConnection:
+    """A connection with the lake attached as `lake` and selected as the default catalog.
+
+    Loading DuckLake and attaching costs ~0.2 s, so each process keeps one in-memory DuckDB per
+    lake and hands out cursors of it: each is its own connection (own transactions, own temp
+    tables), and each transaction reads the lake's latest snapshot, whoever committed it.
+    `snapshot_version` / `snapshot_time` attach the lake as it was then (read-only time travel,
+    a fresh database each time). `relocated` accepts a data path other than the one the catalog
+    was created with (a lake copied or moved whole); otherwise a mismatch is an error.
+    `shared=False` gives a database of its own, as another process would have.
+    """
+    location = (location or LakeLocation.from_env()).resolved()
+    key = (location, read_only, relocated)
+    time_travel = snapshot_version is not None or snapshot_time is not None
+    if not time_travel and not shared:
+        conn = _attach(location, read_only=read_only, relocated=relocated)
+        return conn
+    if not time_travel:
+        with _INSTANCES_LOCK:
+            base = _INSTANCES.get(key)
+            if base is None:
+                base = _INSTANCES[key] = _attach(location, read_only=read_only, relocated=relocated)
+            conn = base.cursor()
+        conn.execute(f"USE {LAKE}")  # the default catalog is a per-connection setting
+        return conn
+    return _attach(
+        location,
+        read_only=True,
+        relocated=relocated,
+        snapshot_version=snapshot_version,
+        snapshot_time=snapshot_time,
+    )
+
+
+_INSTANCES: dict[tuple[LakeLocation, bool, bool], duckdb.DuckDBPyConnection] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def _attach(
+    location: LakeLocation,
+    *,
+    read_only: bool,
+    relocated: bool,
+    snapshot_version: int | None = None,
+    snapshot_time: datetime | str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    if location.kind == "sqlite":
+        _prepare_sqlite_catalog(Path(location.catalog.split(":", 1)[1]), read_only=read_only)
+    if "://" not in location.data_path and not read_only:
+        Path(location.data_path).mkdir(parents=True, exist_ok=True)
+    options = [f"DATA_PATH '{_quote(location.data_path)}'"]
+    if relocated:
+        options.append("OVERRIDE_DATA_PATH TRUE")
+    if snapshot_version is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot_version)}")
+    elif snapshot_time is not None:
+        options.append(f"SNAPSHOT_TIME '{_quote(str(snapshot_time))}'")
+    elif read_only:
+        options.append("READ_ONLY")
+    else:
+        options.append(f"DATA_INLINING_ROW_LIMIT {INLINING_ROW_LIMIT}")
+    attach = f"ATTACH 'ducklake:{_quote(location.catalog)}' AS {LAKE} ({', '.join(options)})"
+    for attempt in range(1, ATTACH_ATTEMPTS + 1):
+        conn = duckdb.connect(config=connection_config())
+        try:
+            conn.execute("LOAD ducklake")
+            conn.execute("LOAD sqlite" if location.kind == "sqlite" else "LOAD postgres")
+            conn.execute(attach)
+            conn.execute(f"USE {LAKE}")
+            return conn
+        except duckdb.Error as exc:
+            conn.close()
+            # Two processes creating the same new catalog race on its tables: the loser retries.
+            racing = is_commit_conflict(exc) or "already exists" in str(exc).lower()
+            if not racing or attempt == ATTACH_ATTEMPTS:
+                raise LakeError(f"cannot open the lake at {location.describe()}: {exc}") from None
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def open_lake(
+    location: LakeLocation | None = None, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = connect(location, read_only=read_only)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+_CONFLICT_MARKERS = ("conflict", "database is locked", "could not serialize", "deadlock")
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """Another writer committed first (DuckLake conflict, SQLite busy, PostgreSQL serialization)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and any(marker in text for marker in _CONFLICT_MARKERS)
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended the transaction
+        conn.execute("ROLLBACK")
+
+
+def run_transaction(
+    conn: duckdb.DuckDBPyConnection,
+    work: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 12,
+    first_wait_s: float = 0.05,
+    max_wait_s: float = 2.0,
+) -> T:
+    """Run `work` in one lake transaction; on a commit conflict, roll back and run it again
+    from a fresh snapshot (so `work` must read what it writes inside). Bounded: after `attempts`
+    a `LakeCommitConflict` says what could not commit."""
+    for attempt in range(1, attempts + 1):
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result = work()
+            conn.execute("COMMIT")
+            return result
+        except BaseException as exc:
+            _rollback(conn)
+            if not is_commit_conflict(exc):
+                raise
+            if attempt == attempts:
+                raise LakeCommitConflict(
+                    f"{what}: gave up after {attempts} commit conflicts with other writers "
+                    f"({str(exc).splitlines()[0][:200]}); nothing was committed, run it again"
+                ) from None
+            wait = min(max_wait_s, first_wait_s * 2 ** (attempt - 1)) * (0.5 + random.random())
+            logger.info(
+                "%s: commit conflict with another writer (attempt %d/%d); retrying in %.2fs",
+                what,
+                attempt,
+                attempts,
+                wait,
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def last_snapshot(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """The snapshot this connection committed last (None before its first commit)."""
+    row = conn.execute(f"SELECT * FROM ducklake_last_committed_snapshot('{LAKE}')").fetchall()
+    return row[0][0] if row and row[0][0] is not None else None
+
+
+def current_snapshot(conn: duckdb.DuckDBPyConnection) -> int:
+    return conn.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchall()[0][0]

@@ -1,0 +1,56 @@
+"""Lake upkeep: flush inlined rows, compact small files, expire old snapshots, delete files that
+nothing references. Time travel reaches back `window_days` (default 30); the knowledge space's
+180-day retention is a separate rule on its own rows and is not touched here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from pfo_pipeline.ledger.lake import LAKE, run_transaction
+
+DEFAULT_TIME_TRAVEL_DAYS = 30
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    data_files_before: int
+    data_files_after: int
+    snapshots_before: int
+    snapshots_after: int
+
+    def as_metadata(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _counts(conn: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(live data files, snapshots) of the lake."""
+    files = conn.execute(
+        f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file WHERE end_snapshot IS NULL"
+    ).fetchall()[0][0]
+    snapshots = conn.execute(f"SELECT count(*) FROM {LAKE}.snapshots()").fetchall()[0][0]
+    return files, snapshots
+
+
+def maintain(
+    conn: duckdb.DuckDBPyConnection, *, window_days: int = DEFAULT_TIME_TRAVEL_DAYS
+) -> MaintenanceReport:
+    """One pass; safe to run while syncs and analysts use the lake (each call is its own
+    commit, retried on a conflict)."""
+    if window_days < 0:
+        raise ValueError(f"window_days: must be >= 0, got {window_days}")
+    files_before, snapshots_before = _counts(conn)
+    older = f"now() - INTERVAL {int(window_days)} DAY"
+    for statement in (
+        f"CALL ducklake_flush_inlined_data('{LAKE}')",
+        f"CALL ducklake_merge_adjacent_files('{LAKE}')",
+        f"CALL ducklake_expire_snapshots('{LAKE}', older_than => {older})",
+        f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => {older})",
+        f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => {older})",
+    ):
+        run_transaction(
+            conn, lambda sql=statement: conn.execute(sql).fetchall(), what="lake maintenance"
+        )
+    files_after, snapshots_after = _counts(conn)
+    return MaintenanceReport(files_before, files_after, snapshots_before, snapshots_after)

@@ -1,0 +1,381 @@
+"""The ledger as a DuckLake (issue 10): analysts read while runs write, tenants load side by side in
+separate processes, commit conflicts are retried, time travel, the file migration, maintenance."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from pfo_pipeline.cli import main
+from pfo_pipeline.emulator import EmulatorConfig, start_emulator
+from pfo_pipeline.ledger import lake
+from pfo_pipeline.ledger.schema import migrate
+from tests.conftest import (
+    FAMILY,
+    SECOND,
+    ledger_digests,
+    materialize_ledger,
+    open_ledger,
+    query,
+    resources_for,
+    write_tenants_file,
+)
+from tests.test_ledger_sync import assert_ledger_matches_emulator, ledger_transactions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lake_env(ledger: Path) -> dict[str, str]:
+    return lake.LakeLocation.in_folder(ledger).env()
+
+
+def run_pfo(ledger: Path, *args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), env=lake_env(ledger), input=input)
+
+
+ANALYST = textwrap.dedent(
+    """
+    import sys, time
+    from pfo_pipeline.ledger import lake
+    location = lake.LakeLocation.in_folder(sys.argv[1])
+    stop = sys.argv[2]
+    attempted = failed = torn = 0
+    last = 0
+    import os
+    while not os.path.exists(stop):
+        attempted += 1
+        try:
+            conn = lake.connect(location, read_only=True, shared=False)
+            try:
+                rows, orphans = conn.execute(
+                    "SELECT (SELECT count(*) FROM ledger.bank_transactions), "
+                    "(SELECT count(*) FROM ledger.bank_transactions WHERE load_id NOT IN "
+                    " (SELECT load_id FROM ledger.loads WHERE status = 'succeeded'))"
+                ).fetchall()[0]
+            finally:
+                conn.close()
+            # Rows whose load is not committed as succeeded, or rows disappearing: half a load.
+            if orphans or rows < last:
+                torn += 1
+            last = rows
+        except Exception as exc:
+            failed += 1
+            print("READ FAILED", type(exc).__name__, str(exc)[:200], file=sys.stderr, flush=True)
+        time.sleep(0.05)
+    print(attempted, failed, torn, last, flush=True)
+    """
+)
+
+
+def test_an_analyst_reads_throughout_syncs_dbt_overview_and_sweep(
+    tmp_path: Path, powens_env
+) -> None:
+    ledger = tmp_path / "ledger"
+    with start_emulator(EmulatorConfig(seed=21, transactions=3000)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        assert materialize_ledger(tenants, ledger, FAMILY, assets=("bank_accounts",)).success
+        script, stop = tmp_path / "analyst.py", tmp_path / "stop"
+        script.write_text(ANALYST)
+        analyst = subprocess.Popen(
+            [sys.executable, str(script), str(ledger), str(stop)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            time.sleep(1.0)
+            assert materialize_ledger(tenants, ledger, FAMILY).success
+            emulator.advance(days=2)
+            assert materialize_ledger(tenants, ledger, FAMILY).success
+            from pfo_pipeline.definitions import MATERIALIZABLE
+
+            day = date.today().isoformat()
+            for selection, key in (
+                (dg.AssetSelection.groups("analytics"), None),
+                (
+                    dg.AssetSelection.assets("financial_overview"),
+                    dg.MultiPartitionKey({"tenant": FAMILY, "day": day}),
+                ),
+                (dg.AssetSelection.assets("knowledge_retention_sweep"), None),
+            ):
+                assert dg.materialize(
+                    MATERIALIZABLE,
+                    selection=selection,
+                    partition_key=key,
+                    resources=resources_for(tenants, ledger),
+                ).success
+        finally:
+            stop.write_text("")
+            out, err = analyst.communicate(timeout=60)
+    attempted, failed, torn, last = (int(v) for v in out.split())
+    assert attempted >= 20, (out, err)
+    assert failed == 0, err
+    assert torn == 0
+    assert last == query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0]
+
+
+SYNC_ONE_TENANT = textwrap.dedent(
+    """
+    import sys
+    from pfo_pipeline.defs.resources import PowensResource, ledger_resource, ledger_connection
+    from pfo_pipeline.operations import sync
+
+    tenants_file, ledger_path, tenant_id = sys.argv[1:4]
+    powens = PowensResource(tenants_file=tenants_file)
+    tenant = powens.tenant(tenant_id)
+    binding = tenant.primary_open_banking
+    with powens.client_for(tenant) as client, ledger_connection(ledger_resource(ledger_path)) as conn:
+        for run in (sync.sync_accounts, sync.sync_transactions, sync.refresh_balances):
+            ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
+            run(conn, client, ctx)
+    print("DONE", tenant_id, flush=True)
+    """
+)
+
+
+def test_two_tenants_sync_at_once_in_two_processes_and_both_land_exactly(
+    tmp_path: Path, powens_env
+) -> None:
+    ledger = tmp_path / "ledger"
+    with start_emulator(EmulatorConfig(seed=22, transactions=4000)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        script = tmp_path / "sync_one.py"
+        script.write_text(SYNC_ONE_TENANT)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), str(tenants), str(ledger), tenant],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for tenant in (FAMILY, SECOND)
+        ]
+        outputs = [p.communicate(timeout=180) for p in procs]
+        for proc, (out, err) in zip(procs, outputs, strict=True):
+            assert proc.returncode == 0 and "DONE" in out, err[-3000:]
+        assert_ledger_matches_emulator(ledger, emulator)
+        second = ledger_transactions(ledger, SECOND)
+        assert second and all(
+            row[0] in ("booked", "pending", "cancelled") for row in second.values()
+        )
+    duplicates = query(
+        ledger, "SELECT count(*) - count(DISTINCT id) FROM ledger.bank_transactions"
+    )[0][0]
+    assert duplicates == 0
+    loads = dict(
+        query(
+            ledger,
+            "SELECT tenant_id, count(*) FROM ledger.loads WHERE status = 'succeeded' GROUP BY 1",
+        )
+    )
+    assert loads == {FAMILY: 3, SECOND: 3}
+
+
+def test_a_commit_conflict_is_retried_from_a_fresh_snapshot(tmp_path: Path) -> None:
+    location = lake.LakeLocation.in_folder(tmp_path / "ledger")
+    mine = lake.connect(location)
+    other = lake.connect(location, shared=False)  # another writer, as another process would be
+    try:
+        migrate(mine)
+        mine.execute(
+            "INSERT INTO ledger.sync_cursors VALUES ('t', 'c', 'transactions', "
+            "TIMESTAMP '2026-01-01 00:00:00', 'l0')"
+        )
+        attempts: list[int] = []
+
+        def work() -> int:
+            attempts.append(1)
+            seen = mine.execute("SELECT count(*) FROM ledger.sync_cursors").fetchall()[0][0]
+            mine.execute("UPDATE ledger.sync_cursors SET load_id = 'mine'")
+            if len(attempts) == 1:  # another writer commits first, on the same row
+                other.execute(
+                    "UPDATE ledger.sync_cursors SET high_watermark = TIMESTAMP '2026-02-01'"
+                )
+                other.execute(
+                    "INSERT INTO ledger.sync_cursors VALUES ('t2', 'c', 'transactions', "
+                    "TIMESTAMP '2026-01-01 00:00:00', 'other')"
+                )
+            return seen
+
+        seen = lake.run_transaction(mine, work, what="test commit", first_wait_s=0.01)
+        assert len(attempts) == 2  # the first commit conflicted, the retry committed
+        assert seen == 2  # the retry read the other writer's row: a fresh snapshot
+        rows = mine.execute(
+            "SELECT tenant_id, high_watermark, load_id FROM ledger.sync_cursors ORDER BY 1"
+        ).fetchall()
+        assert [r[2] for r in rows] == ["mine", "mine"]
+        assert str(rows[0][1]).startswith("2026-02-01")  # the other writer's change survived
+
+        def always_conflicts() -> None:
+            mine.execute("UPDATE ledger.sync_cursors SET load_id = 'x'")
+            other.execute("UPDATE ledger.sync_cursors SET load_id = 'y'")
+
+        with pytest.raises(lake.LakeCommitConflict, match="gave up after 3 commit conflicts"):
+            lake.run_transaction(mine, always_conflicts, what="test", attempts=3, first_wait_s=0.0)
+    finally:
+        mine.close()
+        other.close()
+
+
+def test_time_travel_reads_the_ledger_as_a_load_left_it(tmp_path: Path, powens_env) -> None:
+    ledger = tmp_path / "ledger"
+    with start_emulator(EmulatorConfig(seed=23, transactions=1500)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+        first_load, snapshot = query(
+            ledger,
+            "SELECT load_id, snapshot_id FROM ledger.loads WHERE stream = 'transactions'",
+        )[0]
+        assert snapshot is not None
+        before = query(ledger, "SELECT count(*), sum(amount) FROM ledger.bank_transactions")[0]
+        emulator.advance(days=3)
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+    after = query(ledger, "SELECT count(*), sum(amount) FROM ledger.bank_transactions")[0]
+    assert after != before
+
+    sql = "SELECT count(*) AS n, sum(amount) AS total FROM ledger.bank_transactions"
+    result = run_pfo(ledger, "sql", "--csv", "--as-of-load", first_load, sql)
+    assert result.exit_code == 0, result.output
+    header, row = result.output.strip().splitlines()
+    assert header == "n,total" and row == f"{before[0]},{before[1]}"
+
+    now = run_pfo(ledger, "sql", "--csv", sql)
+    assert now.output.strip().splitlines()[1] == f"{after[0]},{after[1]}"
+
+    moment = query(
+        ledger, f"SELECT snapshot_time FROM lake.snapshots() WHERE snapshot_id = {snapshot}"
+    )
+    as_of = run_pfo(ledger, "sql", "--csv", "--as-of", str(moment[0][0]), sql)
+    assert as_of.exit_code == 0, as_of.output
+    assert as_of.output.strip().splitlines()[1] == f"{before[0]},{before[1]}"
+
+    unknown = run_pfo(ledger, "sql", "--as-of-load", "load_nope", sql)
+    assert unknown.exit_code != 0 and "no load 'load_nope'" in unknown.output
+
+    # The prompt: statements end with ';', read-only, errors reported and the prompt goes on.
+    prompt = run_pfo(
+        ledger,
+        "sql",
+        input="SELECT count(*) AS n\nFROM ledger.bank_transactions;\n"
+        "DELETE FROM ledger.bank_transactions;\n.quit\n",
+    )
+    assert prompt.exit_code == 0, prompt.output
+    assert str(after[0]) in prompt.output and "read-only" in prompt.output.lower()
+    assert query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0] == after[0]
+
+
+def test_an_old_ledger_file_migrates_into_the_lake_and_a_second_run_copies_nothing(
+    tmp_path: Path, powens_env
+) -> None:
+    source_lake = tmp_path / "source"
+    with start_emulator(EmulatorConfig(seed=24, transactions=1200)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        assert materialize_ledger(tenants, source_lake, FAMILY).success
+    # A file in the DuckDB-file version's shape: the same tables, without the lake-era columns.
+    old_file = tmp_path / "pfo.duckdb"
+    conn = open_ledger(source_lake)
+    try:
+        conn.execute(f"ATTACH '{old_file}' AS old_file")
+        conn.execute("CREATE SCHEMA old_file.ledger")
+        for table in ("bank_accounts", "account_aliases", "bank_transactions", "account_balances",
+                      "loads", "sync_cursors", "category_overrides", "quarantine"):  # fmt: skip
+            drop = {
+                "loads": "EXCLUDE (upstream_moved, cursor_held, held_back, quarantine_resolved, "
+                "snapshot_id)",
+                "quarantine": "EXCLUDE (fault, resolved_at, resolved_by_load)",
+            }.get(table, "")
+            conn.execute(
+                f"CREATE TABLE old_file.ledger.{table} AS SELECT * {drop} FROM lake.ledger.{table}"
+            )
+        conn.execute(
+            "INSERT INTO old_file.ledger.quarantine VALUES ('qtn_old', 'load_old', "
+            "'transactions', ?, 'conn-powens-primary', '42', '[\"id: missing\"]', '{}', now())",
+            [FAMILY],
+        )
+        conn.execute("DETACH old_file")
+    finally:
+        conn.close()
+
+    target = tmp_path / "target"
+    first = run_pfo(target, "ledger", "migrate", "--from", str(old_file))
+    assert first.exit_code == 0, first.output
+    assert "bank_transactions:" in first.output and "0 missing" in first.output
+    source_digests = ledger_digests(source_lake)
+    target_digests = ledger_digests(target)
+    for table in ("bank_accounts", "account_aliases", "bank_transactions", "account_balances",
+                  "sync_cursors", "category_overrides"):  # fmt: skip
+        assert target_digests[table] == source_digests[table], table
+    assert query(target, "SELECT fault FROM ledger.quarantine WHERE id = 'qtn_old'") == [
+        ("record",)
+    ]
+    before = ledger_digests(target)
+    second = run_pfo(target, "ledger", "migrate", "--from", str(old_file))
+    assert second.exit_code == 0, second.output
+    assert " 0 copied" in second.output and all(
+        " 0 copied" in line for line in second.output.splitlines() if "copied" in line
+    )
+    assert ledger_digests(target) == before
+
+
+def test_lake_maintenance_compacts_and_expires_without_changing_content(
+    tmp_path: Path, powens_env
+) -> None:
+    ledger = tmp_path / "ledger"
+    with start_emulator(EmulatorConfig(seed=25, transactions=1500)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        for _ in range(3):
+            assert materialize_ledger(tenants, ledger, FAMILY).success
+            emulator.advance(days=1)
+    before = ledger_digests(ledger)
+    from pfo_pipeline.definitions import MATERIALIZABLE
+
+    result = dg.materialize(
+        MATERIALIZABLE,
+        selection=dg.AssetSelection.assets("lake_maintenance"),
+        resources=resources_for(tenants, ledger),
+        run_config={"ops": {"lake_maintenance": {"config": {"time_travel_days": 0}}}},
+    )
+    assert result.success
+    report = result.asset_materializations_for_node("lake_maintenance")[0].metadata
+    assert report["snapshots_after"].value < report["snapshots_before"].value
+    assert report["data_files_after"].value <= report["data_files_before"].value
+    assert ledger_digests(ledger) == before
+    files_on_disk = sum(1 for p in (ledger / "lake").rglob("*.parquet"))
+    live = query(
+        ledger,
+        "SELECT count(*) FROM __ducklake_metadata_lake.ducklake_data_file WHERE end_snapshot IS NULL",
+    )[0][0]
+    deletes = query(
+        ledger,
+        "SELECT count(*) FROM __ducklake_metadata_lake.ducklake_delete_file WHERE end_snapshot IS NULL",
+    )[0][0]
+    assert files_on_disk == live + deletes  # nothing unreferenced is left on disk
+
+
+def test_the_lake_cannot_be_written_read_only_and_names_a_missing_lake(tmp_path: Path) -> None:
+    missing = run_pfo(tmp_path / "nowhere", "sql", "SELECT 1")
+    assert missing.exit_code != 0 and "no ledger yet" in missing.output
+    location = lake.LakeLocation.in_folder(tmp_path / "ledger")
+    with lake.open_lake(location) as conn:
+        migrate(conn)
+    reader = lake.connect(location, read_only=True)
+    try:
+        with pytest.raises(duckdb.Error):
+            reader.execute("DELETE FROM ledger.loads")
+    finally:
+        reader.close()
+    with pytest.raises(lake.LakeError, match="PFO_LAKE_CATALOG"):
+        lake.connect(lake.LakeLocation("mysql:whatever", str(tmp_path)))
