@@ -1,4 +1,4 @@
-"""Benchmark: full sync of N transactions from the emulator into a fresh DuckDB ledger, then an
+"""Benchmark: full sync of N transactions from the emulator into a fresh DuckLake ledger, then an
 incremental sync after about 1% of the rows changed upstream (issue 3, SPEC §11).
 
     python -m benchmarks.ledger_sync --transactions 1000000
@@ -19,7 +19,8 @@ import duckdb
 import httpx
 
 from benchmarks._emulator_process import emulator_process, renew_token
-from pfo_pipeline.ledger.schema import CONNECTION_CONFIG, migrate
+from pfo_pipeline.ledger import lake
+from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens import PowensClient
 
@@ -49,10 +50,10 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=1_000_000)
     parser.add_argument("--ledger", type=Path, default=None)
     args = parser.parse_args()
-    ledger = args.ledger or Path(tempfile.mkdtemp()) / "bench.duckdb"
+    ledger = args.ledger or Path(tempfile.mkdtemp()) / "bench-lake"
     with emulator_process(args.transactions) as base_url:
         token = renew_token(base_url)
-        conn = duckdb.connect(str(ledger), config=CONNECTION_CONFIG)
+        conn = lake.connect(lake.LakeLocation.in_folder(ledger))
         migrate(conn)
         with PowensClient(base_url, user_id=1, api_key=token, timeout_s=60) as client:
             ctx = sync.new_context(TENANT, CONNECTION, 1)
@@ -68,7 +69,7 @@ def main() -> None:
             # the accounts job runs before the transactions job, as in production
             sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))
             timed_sync(conn, client, "incremental sync")
-        size_mb = ledger.stat().st_size / 1e6
+        size_mb = sum(p.stat().st_size for p in ledger.rglob("*") if p.is_file()) / 1e6
         print(f"ledger={ledger} size={size_mb:.0f} MB rows={total:,}")
 
 

@@ -17,13 +17,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from benchmarks._emulator_process import emulator_process, renew_token
 from pfo_pipeline import settings
+from pfo_pipeline.defs.dbt_assets import dbt_environment
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.store import write_overview
-from pfo_pipeline.ledger.schema import CONNECTION_CONFIG, migrate
+from pfo_pipeline.ledger import lake
+from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens import PowensClient
 
@@ -34,9 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transactions", type=int, default=1_000_000)
     args = parser.parse_args()
-    ledger = Path(tempfile.mkdtemp()) / "bench.duckdb"
+    ledger = lake.LakeLocation.in_folder(Path(tempfile.mkdtemp()) / "bench-lake")
     with emulator_process(args.transactions) as base_url:
-        conn = duckdb.connect(str(ledger), config=CONNECTION_CONFIG)
+        conn = lake.connect(ledger)
         migrate(conn)
         with PowensClient(
             base_url, user_id=1, api_key=renew_token(base_url), timeout_s=60
@@ -53,11 +53,11 @@ def main() -> None:
         [str(dbt), "build", "--quiet", "--project-dir", str(settings.DBT_PROJECT_DIR),
          "--profiles-dir", str(settings.DBT_PROJECT_DIR)],
         check=True,
-        env={**os.environ, "PFO_DUCKDB_PATH": str(ledger)},
+        env={**os.environ, **dbt_environment(ledger)},
         cwd=settings.DBT_PROJECT_DIR,
     )  # fmt: skip
     dbt_seconds = time.perf_counter() - started
-    conn = duckdb.connect(str(ledger), config=CONNECTION_CONFIG)
+    conn = lake.connect(ledger)
     started = time.perf_counter()
     for period in ("week", "month", "quarter"):
         overview = build_overview(conn, OverviewRequest(TENANT, period, as_of))
