@@ -3,11 +3,13 @@ emulator over a socket (SPEC §5, issue 3 §5)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -78,8 +80,13 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     result = materialize_ledger(tenants, ledger, FAMILY)
     assert result.success
     assert_ledger_matches_emulator(ledger, emulator)
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert len(checks) == 13 and all(checks.values()), checks
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert len(checks) == 13
+    # One balance snapshot so far: the reconciliation compared nothing, and says so as a warning.
+    nothing = checks.pop("balances_reconcile_with_transactions")
+    assert not nothing.passed and nothing.severity == dg.AssetCheckSeverity.WARN
+    assert nothing.metadata["snapshot_pairs_checked"].value == 0
+    assert all(c.passed for c in checks.values()), checks
     materialization = result.asset_materializations_for_node("bank_transactions")[0]
     assert materialization.metadata["mode"].value == "full"
     assert materialization.metadata["rows_in"].value == len(served_transactions(emulator))
@@ -352,3 +359,51 @@ def test_telemetry_on_success_and_on_every_failed_attempt(tmp_path, powens_env) 
     assert [f["attempt"] for f in failures] == [1, 2, 3, 4]
     assert [f["retries_exhausted"] for f in failures] == [False, False, False, True]
     assert all(f["error_kind"] == "unavailable" and "status=503" in f["error"] for f in failures)
+
+
+def test_a_permanent_error_fails_at_once_with_its_real_message(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No credentials in the environment: retrying cannot help, so the step fails on its first
+    attempt and the failure names the variable to set (not `Exceeded max_retries`)."""
+    monkeypatch.delenv("PFO_TEST_POWENS_CLIENT_ID", raising=False)
+    monkeypatch.setenv("PFO_TEST_POWENS_CLIENT_SECRET", "pfo-demo-secret")
+    with start_emulator(EmulatorConfig(seed=9, transactions=300)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        instance = dg.DagsterInstance.ephemeral()
+        started = time.monotonic()
+        result = materialize_ledger(
+            tenants, tmp_path / "ledger", FAMILY, assets=("bank_accounts",),
+            raise_on_error=False, instance=instance,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert len(failures) == 1
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retries == []  # the 3 retries of SPEC §6 are for transient errors only
+    message = failures[0].step_failure_data.error.message
+    assert "PFO_TEST_POWENS_CLIENT_ID" in message and "not retried" in message
+    assert elapsed < 30
+
+
+def test_a_sync_reports_its_progress_in_the_run_log(tmp_path, powens_env) -> None:
+    """A long first sync must not look frozen: the run log says what stage it is in, pages and
+    rows so far and the rate, at INFO."""
+    with start_emulator(EmulatorConfig(seed=10, transactions=900)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        instance = dg.DagsterInstance.ephemeral()
+        result = materialize_ledger(
+            tenants, tmp_path / "ledger", FAMILY, instance=instance,
+            run_config={"ops": {"bank_transactions": {"config": {"page_size": 100,
+                                                                 "batch_rows": 300}}}},
+        )  # fmt: skip
+    assert result.success
+    lines = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.level == logging.INFO and e.user_message.startswith("transactions sync")
+    ]
+    fetched = [line for line in lines if "fetched and validated" in line]
+    assert len(fetched) >= 3 and "rows/s" in fetched[-1] and "pages" in fetched[-1]
+    assert any("committing" in line for line in lines) and "committed" in lines[-1]

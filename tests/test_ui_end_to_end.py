@@ -174,6 +174,8 @@ def test_the_whole_graph_materialises_through_the_webserver(webserver) -> None:
         for check in node["assetChecksOrError"].get("checks", [])
     }
     assert len(statuses) >= 25
+    # One balance snapshot: the reconciliation has nothing to compare and warns (never passes).
+    assert statuses.pop("balances_reconcile_with_transactions") == "FAILED"
     assert all(status == "SUCCEEDED" for status in statuses.values()), statuses
 
 

@@ -222,14 +222,21 @@ def balances_reconcile_with_transactions(duckdb: LakeResource) -> dg.AssetCheckR
             f"SELECT * FROM ({RECONCILIATION_SQL}) WHERE abs(balance_change - transactions_sum) > 0.005"
         ).fetchall()
         pairs = conn.execute(f"SELECT count(*) FROM ({RECONCILIATION_SQL})").fetchall()[0][0]
-    return dg.AssetCheckResult(
-        passed=not rows,
-        metadata={
-            "snapshot_pairs_checked": pairs,
-            "mismatches": len(rows),
-            "mismatched_accounts": sorted({r[0] for r in rows})[:20],
-        },
-    )
+    metadata = {
+        "snapshot_pairs_checked": pairs,
+        "mismatches": len(rows),
+        "mismatched_accounts": sorted({r[0] for r in rows})[:20],
+    }
+    if not pairs:
+        # Nothing compared is not a pass: say why, as a warning.
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="Nothing to reconcile yet: no account has two balance snapshots (one "
+            "balance refresh per day builds them).",
+            metadata=metadata,
+        )
+    return dg.AssetCheckResult(passed=not rows, metadata=metadata)
 
 
 # --- the second step of each workflow: the canonical read consumers use -------------------

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from pfo_pipeline.defs.partitions import tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
+from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
 from pfo_pipeline.ledger.records import (
     AccountBalanceRecord,
     BankAccountRecord,
@@ -24,9 +25,10 @@ from pfo_pipeline.ledger.records import (
 from pfo_pipeline.ledger.store import record_connection_health
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
+from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.tenancy.blueprint import CAP_ACCOUNTS, CAP_BALANCES, CAP_TRANSACTIONS
-from pfo_pipeline.tenancy.config import TenantConfig
+from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError
 from pfo_pipeline.tenancy.guardrail import GuardResult, ensure_primary_open_banking
 
 OWNERS = ["team:platform-finance"]
@@ -88,7 +90,8 @@ def _guarded_sync(
         return
     started = datetime.now(UTC)
     binding = tenant.primary_open_banking
-    with powens.client_for(tenant) as client, ledger_connection(duckdb_resource) as conn:
+    client = fail_fast_if_permanent(lambda: powens.client_for(tenant), "build the Powens client")
+    with client, ledger_connection(duckdb_resource) as conn:
         try:
             guard = ensure_primary_open_banking(
                 tenant, client.list_connections_raw, started, lambda: client.last_server_time
@@ -100,6 +103,7 @@ def _guarded_sync(
             metadata, props = run(conn, client, ctx)
         except Exception as exc:
             # Every failed attempt is reported, the last one (retries exhausted) included.
+            permanent = is_permanent(exc)
             _telemetry(
                 conn,
                 tenant,
@@ -109,9 +113,11 @@ def _guarded_sync(
                     "error": str(exc),
                     "duration_ms": _ms_since(started),
                     "attempt": context.retry_number + 1,
-                    "retries_exhausted": context.retry_number >= _max_retries(context),
+                    "retries_exhausted": permanent or context.retry_number >= _max_retries(context),
                 },
             )
+            if permanent:
+                raise _no_retry(exc, context.asset_key.to_user_string()) from exc
             raise
         props["duration_ms"] = _ms_since(started)
         props["retries"] = client.retries
@@ -120,6 +126,37 @@ def _guarded_sync(
     metadata["powens_token_renewals"] = client.renewals
     metadata["duration_ms"] = _ms_since(started)
     yield dg.MaterializeResult(metadata=metadata)
+
+
+# A retry cannot fix these: wrong or missing credentials, a request Powens refuses, a bad config,
+# a lake that cannot be opened. They fail at once, with their real message as the failure.
+PERMANENT_ERRORS = (
+    PowensAuthError,
+    PowensRequestError,
+    PowensNotFoundError,
+    TenantConfigError,
+    LakeError,
+)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, PERMANENT_ERRORS) and not isinstance(exc, LakeCommitConflict)
+
+
+def _no_retry(exc: BaseException, what: str) -> dg.Failure:
+    return dg.Failure(
+        description=f"{what}: {type(exc).__name__}: {exc} (not retried: a retry cannot fix this)",
+        allow_retries=False,
+    )
+
+
+def fail_fast_if_permanent(build: Callable[[], Any], what: str) -> Any:
+    try:
+        return build()
+    except Exception as exc:
+        if is_permanent(exc):
+            raise _no_retry(exc, what) from exc
+        raise
 
 
 def _ms_since(started: datetime) -> int:
@@ -185,9 +222,13 @@ def powens_connection_health(
 ) -> dg.MaterializeResult:
     tenant = powens.tenant(context.partition_key)
     now = datetime.now(UTC)
-    with powens.client_for(tenant) as client:
-        guard = ensure_primary_open_banking(
-            tenant, client.list_connections_raw, now, lambda: client.last_server_time
+    client = fail_fast_if_permanent(lambda: powens.client_for(tenant), "build the Powens client")
+    with client:
+        guard = fail_fast_if_permanent(
+            lambda: ensure_primary_open_banking(
+                tenant, client.list_connections_raw, now, lambda: client.last_server_time
+            ),
+            "check the Powens connection",
         )
     binding = tenant.primary_open_banking
     connection_id = binding.connection_id if binding else "unbound"
@@ -280,6 +321,7 @@ def bank_transactions(
             overlap=timedelta(minutes=config.overlap_minutes),
             batch_rows=config.batch_rows,
             page_size=config.page_size,
+            progress=context.log.info,
         )
         metadata = _load_metadata(result)
         metadata.update(

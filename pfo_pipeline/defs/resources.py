@@ -15,7 +15,12 @@ from dagster_duckdb import DuckDBResource
 from pfo_pipeline.ledger.lake import LakeLocation, open_lake
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.powens.client import PowensClient
-from pfo_pipeline.tenancy.config import TenantConfig, load_tenants, resolve_secret
+from pfo_pipeline.tenancy.config import (
+    TenantConfig,
+    TenantConfigError,
+    load_tenants,
+    resolve_secret,
+)
 
 LEDGER_POOL = "duckdb_ledger"
 
@@ -40,11 +45,28 @@ class PowensResource(dg.ConfigurableResource):
     def client_for(self, tenant: TenantConfig) -> PowensClient:
         binding = tenant.primary_open_banking
         if binding is None:
-            raise dg.Failure(f"tenant {tenant.tenant_id!r}: primaryOpenBanking slot is not bound")
+            raise dg.Failure(
+                f"tenant {tenant.tenant_id!r}: primaryOpenBanking slot is not bound",
+                allow_retries=False,
+            )
+        api_key = resolve_secret(binding.secrets.api_key)
+        if not api_key:
+            # Without a permanent user token the client renews one: both credentials must be set.
+            missing = [
+                name
+                for name in (binding.secrets.client_id, binding.secrets.client_secret)
+                if not name or not resolve_secret(name)
+            ]
+            if missing:
+                raise TenantConfigError(
+                    f"tenant {tenant.tenant_id!r}: no Powens credentials: set the environment "
+                    f"variable(s) {', '.join(repr(m) for m in missing if m) or 'named under secrets'}"
+                    " (client_id / client_secret, or an api_key)"
+                )
         return PowensClient(
             binding.config.resolved_base_url(),
             user_id=binding.powens_user_id,
-            api_key=resolve_secret(binding.secrets.api_key),
+            api_key=api_key,
             client_id=resolve_secret(binding.secrets.client_id),
             client_secret=resolve_secret(binding.secrets.client_secret),
             timeout_s=self.timeout_s,

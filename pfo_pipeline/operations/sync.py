@@ -7,6 +7,7 @@ return typed results mirroring the original contracts' outputs, plus the load st
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,6 +160,7 @@ def sync_transactions(
     page_size: int = PAGE_LIMIT,
     now: datetime | None = None,
     on_batch: Callable[[int], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> TransactionsSyncResult:
     """`openbanking.transactions.sync` for all of the connection's accounts.
 
@@ -204,13 +206,28 @@ def sync_transactions(
             include_deleted=True,
             limit=page_size,
         )
+        report = progress or (lambda _message: None)
+        report(f"transactions sync ({mode}): fetching from Powens")
+        fetch_started, pages = time.monotonic(), 0
         for number, batch in enumerate(batches, start=1):
             learn_accounts(batch.records)
             _stage_batch(stage, batch, ctx, refs, include_pending)
+            pages += batch.pages
+            elapsed = max(time.monotonic() - fetch_started, 1e-9)
+            report(
+                f"transactions sync: fetched and validated {pages:,} pages, {stage.rows_in:,} rows "
+                f"({stage.rows_in / elapsed:,.0f} rows/s)"
+                + (f" of about {batch.total:,}" if batch.total else "")
+            )
             if on_batch is not None:
                 on_batch(number)
         post_merge = [mark_internal_transfers, apply_category_overrides]
+        report(f"transactions sync: committing {stage.rows_in:,} rows in one lake transaction")
         stats = stage.commit(now, cursor_before=cursor_before, window=window, post_merge=post_merge)
+        report(
+            f"transactions sync: committed ({stats.upserted:,} upserted, "
+            f"{stats.quarantined:,} quarantined) in {time.monotonic() - fetch_started:.1f}s"
+        )
     except Exception as exc:
         store.fail_load(conn, ctx.load_id, str(exc), utc_now())
         raise
