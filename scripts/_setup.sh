@@ -30,7 +30,19 @@ _pfo_setup() {
       return 1
     echo "$digest" >"$stamp"
   fi
+  if [ ! -f "$root/.env" ]; then
+    # `dagster dev` / `dg dev` read .env from the working directory: the emulator's demo
+    # credentials, so the README's UI path syncs the sample tenants with no manual export.
+    cat >"$root/.env" <<'ENV'
+# Written by scripts/_setup.sh (git ignores this file). The Powens emulator's DEMO values only:
+# put real credentials in your environment or secret store, never here.
+PFO_POWENS_CLIENT_ID=pfo-demo-client
+PFO_POWENS_CLIENT_SECRET=pfo-demo-secret
+PFO_POWENS_WEBHOOK_SECRET=pfo-demo-webhook-secret
+ENV
+  fi
   case ":$PATH:" in *":$root/.venv/bin:"*) ;; *) export PATH="$root/.venv/bin:$PATH" ;; esac
+  export VIRTUAL_ENV="$root/.venv" # what `dg` checks to know the project's venv is the active one
   export DAGSTER_HOME="${DAGSTER_HOME:-$HOME/.local/state/pfo-pipeline/dagster_home}"
   mkdir -p "$DAGSTER_HOME"
   if [ ! -f "$DAGSTER_HOME/dagster.yaml" ]; then

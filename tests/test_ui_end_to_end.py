@@ -68,9 +68,15 @@ def webserver(tmp_path_factory: pytest.TempPathFactory):
             "PFO_LAKE_CATALOG": f"sqlite:{tmp / 'pfo_catalog.sqlite'}",
             "PFO_LAKE_DATA_PATH": str(tmp / "lake") + "/",
             "PFO_WEBHOOK_INBOX": str(tmp / "inbox.sqlite3"),
-            "PFO_TEST_POWENS_CLIENT_ID": "pfo-demo-client",
-            "PFO_TEST_POWENS_CLIENT_SECRET": "pfo-demo-secret",
         }
+        # The credentials come only from a `.env` beside workspace.yaml, as scripts/_setup.sh
+        # writes it for `dagster dev`: no manual export.
+        for name in ("PFO_TEST_POWENS_CLIENT_ID", "PFO_TEST_POWENS_CLIENT_SECRET"):
+            env.pop(name, None)
+        (tmp / ".env").write_text(
+            "PFO_TEST_POWENS_CLIENT_ID=pfo-demo-client\nPFO_TEST_POWENS_CLIENT_SECRET=pfo-demo-secret\n"
+        )
+        shutil.copy(ROOT / "workspace.yaml", tmp / "workspace.yaml")
         log = (tmp / "webserver.log").open("w")
         server = subprocess.Popen(
             [
@@ -78,13 +84,13 @@ def webserver(tmp_path_factory: pytest.TempPathFactory):
                 "-m",
                 "dagster_webserver",
                 "-w",
-                "workspace.yaml",
+                str(tmp / "workspace.yaml"),
                 "-h",
                 "127.0.0.1",
                 "-p",
                 str(port),
             ],
-            cwd=ROOT,
+            cwd=tmp,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
