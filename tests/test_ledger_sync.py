@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import httpx
 import orjson
 import pytest
 
 from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+from pfo_pipeline.ledger import lake
 from tests.conftest import (
     FAMILY,
     SECOND,
@@ -217,15 +219,27 @@ KILLED_SYNC = textwrap.dedent(
     from pfo_pipeline.defs.resources import PowensResource, ledger_resource, ledger_connection
     from pfo_pipeline.operations import sync
 
-    tenants_file, ledger_path = sys.argv[1], sys.argv[2]
+    tenants_file, ledger_path, where = sys.argv[1], sys.argv[2], sys.argv[3]
     powens = PowensResource(tenants_file=tenants_file)
     tenant = powens.tenant("tenant.family-office")
     binding = tenant.primary_open_banking
 
     def pause(number):
         print(f"BATCH {number}", flush=True)
-        if number >= 2:
+        if number >= 2 and where == "between-batches":
             time.sleep(30)  # the parent kills us here, after a batch was staged
+
+    if where == "inside-commit":
+        marked = sync.mark_internal_transfers
+
+        def mark_then_stall(conn, tenant_id):
+            # Runs inside the commit's transaction, after the rows were written to it.
+            changed = marked(conn, tenant_id)
+            print("IN COMMIT", flush=True)
+            time.sleep(30)  # the parent kills us here, mid-transaction
+            return changed
+
+        sync.mark_internal_transfers = mark_then_stall
 
     with powens.client_for(tenant) as client, ledger_connection(ledger_resource(ledger_path)) as conn:
         ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
@@ -234,7 +248,12 @@ KILLED_SYNC = textwrap.dedent(
 )
 
 
-def test_a_load_killed_between_batches_reruns_to_the_same_ledger(family, tmp_path) -> None:
+@pytest.mark.parametrize(
+    "where, signal_line", [("between-batches", "BATCH 2"), ("inside-commit", "IN COMMIT")]
+)
+def test_a_killed_load_leaves_nothing_half_done_and_reruns_to_the_same_ledger(
+    family, tmp_path, where, signal_line
+) -> None:
     _emulator, tenants, clean = family
     assert materialize_ledger(tenants, clean, FAMILY).success
     killed = tmp_path / "killed"
@@ -242,19 +261,30 @@ def test_a_load_killed_between_batches_reruns_to_the_same_ledger(family, tmp_pat
     script = tmp_path / "killed_sync.py"
     script.write_text(KILLED_SYNC)
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(tenants), str(killed)],
+        [sys.executable, str(script), str(tenants), str(killed), where],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     for line in proc.stdout:
-        if line.startswith("BATCH 2"):
+        if line.startswith(signal_line):
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert query(killed, "SELECT count(*) FROM ledger.bank_transactions")[0][0] == 0
     assert query(killed, "SELECT count(*) FROM ledger.sync_cursors")[0][0] == 0
+    # No snapshot of the lake holds a row of the killed load: nothing partial was ever visible.
+    snapshots = [s for (s,) in query(killed, "SELECT snapshot_id FROM lake.snapshots()")]
+    for snapshot in snapshots:
+        conn = lake.connect(lake.LakeLocation.in_folder(killed), snapshot_version=snapshot)
+        try:
+            rows = conn.execute("SELECT count(*) FROM ledger.bank_transactions").fetchall()
+        except duckdb.CatalogException:
+            rows = [(0,)]  # a snapshot from before the ledger's tables existed
+        finally:
+            conn.close()
+        assert rows[0][0] == 0, snapshot
 
     assert materialize_ledger(tenants, killed, FAMILY).success
     assert ledger_digests(killed, business_only=True) == ledger_digests(clean, business_only=True)
