@@ -51,7 +51,7 @@ ANALYST = textwrap.dedent(
     while not os.path.exists(stop):
         attempted += 1
         try:
-            conn = lake.connect(location, read_only=True, shared=False)
+            conn = lake.connect(location, read_only=True)  # a cursor of one attached lake
             orphans = conn.execute(
                 "SELECT count(*) FROM ledger.bank_transactions WHERE load_id NOT IN "
                 "(SELECT load_id FROM ledger.loads WHERE status = 'succeeded')"

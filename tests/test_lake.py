@@ -55,7 +55,7 @@ ANALYST = textwrap.dedent(
     while not os.path.exists(stop):
         attempted += 1
         try:
-            conn = lake.connect(location, read_only=True, shared=False)
+            conn = lake.connect(location, read_only=True)  # a cursor of one attached lake
             try:
                 rows, orphans = conn.execute(
                     "SELECT (SELECT count(*) FROM ledger.bank_transactions), "
