@@ -437,3 +437,27 @@ def test_a_sync_reports_its_progress_in_the_run_log(tmp_path, powens_env) -> Non
     fetched = [line for line in lines if "fetched and validated" in line]
     assert len(fetched) >= 3 and "rows/s" in fetched[-1] and "pages" in fetched[-1]
     assert any("committing" in line for line in lines) and "committed" in lines[-1]
+
+
+def test_ledger_asset_metadata_shows_stored_types_and_both_row_counts(tmp_path, powens_env) -> None:
+    with start_emulator(EmulatorConfig(seed=6, transactions=400)) as emulator:
+        tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+        ledger = tmp_path / "ledger"
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+        second = materialize_ledger(
+            tenants, ledger, SECOND, assets=("bank_accounts", "bank_transactions")
+        )
+    metadata = second.asset_materializations_for_node("bank_transactions")[0].metadata
+    family_rows = query(
+        ledger, "SELECT count(*) FROM ledger.bank_transactions WHERE tenant_id = ?", [FAMILY]
+    )[0][0]
+    assert metadata["table_rows"].value == metadata["partition_rows"].value + family_rows
+    assert metadata["dagster/row_count"].value == metadata["partition_rows"].value
+    from pfo_pipeline.definitions import defs
+
+    spec = defs.resolve_assets_def("bank_transactions").specs_by_key[
+        dg.AssetKey("bank_transactions")
+    ]
+    types = {c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}
+    assert types["amount"] == "DECIMAL(18,2)" and types["description"] == "VARCHAR"
+    assert types["date"] == "DATE" and not any("pyarrow" in t for t in types.values())

@@ -18,6 +18,11 @@ from pfo_pipeline.defs.partitions import tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
 from pfo_pipeline.ledger.records import (
+    DAY,
+    MONEY,
+    OWN_TS,
+    PROVIDER_TS,
+    TEXT,
     AccountBalanceRecord,
     BankAccountRecord,
     BankTransactionRecord,
@@ -39,6 +44,17 @@ RETRY_SYNC_TRANSACTIONS = dg.RetryPolicy(max_retries=4, delay=1.5, backoff=dg.Ba
 RETRY_REFRESH_BALANCES = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
 
 
+# The records' dtypes as the lake stores them (what an analyst sees in `DESCRIBE`).
+STORED_TYPES = {
+    str(MONEY): "DECIMAL(18,2)",
+    str(DAY): "DATE",
+    str(PROVIDER_TS): "TIMESTAMP (Powens, Europe/Paris)",
+    str(OWN_TS): "TIMESTAMPTZ",
+    str(TEXT): "VARCHAR",
+    "string[pyarrow]": "VARCHAR",
+}
+
+
 def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
     """The Pandera model as Dagster's column schema, so the catalog shows the contract."""
     columns = []
@@ -48,7 +64,8 @@ def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
             unique=bool(column.unique),
             other=[str(check) for check in column.checks],
         )
-        columns.append(dg.TableColumn(name, str(column.dtype), constraints=constraints))
+        stored = STORED_TYPES.get(str(column.dtype), str(column.dtype))
+        columns.append(dg.TableColumn(name, stored, constraints=constraints))
     return dg.TableSchema(columns=columns)
 
 
@@ -275,7 +292,7 @@ def bank_accounts(
     def run(conn, client, ctx):
         result = sync.sync_accounts(conn, client, ctx, polling_interval=interval)
         metadata = _load_metadata(result)
-        metadata["dagster/row_count"] = _count(conn, "bank_accounts", ctx.tenant_id)
+        metadata.update(_row_counts(conn, "bank_accounts", ctx.tenant_id))
         metadata["next_sync_suggested_at"] = result.next_sync_suggested_at.isoformat()
         props = {"synced_count": result.synced, "failed_count": result.failed}
         return metadata, props
@@ -326,7 +343,7 @@ def bank_transactions(
         metadata = _load_metadata(result)
         metadata.update(
             {
-                "dagster/row_count": _count(conn, "bank_transactions", ctx.tenant_id),
+                **_row_counts(conn, "bank_transactions", ctx.tenant_id),
                 "mode": result.mode,
                 "twins_linked": result.stats.twins_linked,
                 "duplicates_merged": result.stats.duplicates,
@@ -379,7 +396,7 @@ def account_balances(
     def run(conn, client, ctx):
         result = sync.refresh_balances(conn, client, ctx)
         metadata = _load_metadata(result)
-        metadata["dagster/row_count"] = _count(conn, "account_balances", ctx.tenant_id)
+        metadata.update(_row_counts(conn, "account_balances", ctx.tenant_id))
         metadata["as_of_date"] = result.as_of_date.isoformat()
         props = {
             "refreshed_count": result.refreshed,
@@ -401,7 +418,9 @@ def account_balances(
     )
 
 
-def _count(conn: duckdb.DuckDBPyConnection, table: str, tenant_id: str) -> int:
-    return conn.execute(
-        f"SELECT count(*) FROM ledger.{table} WHERE tenant_id = ?", [tenant_id]
-    ).fetchall()[0][0]
+def _row_counts(conn: duckdb.DuckDBPyConnection, table: str, tenant_id: str) -> dict[str, int]:
+    """Rows of the partition just materialised, and of the whole table (every tenant)."""
+    partition, total = conn.execute(
+        f"SELECT count(*) FILTER (WHERE tenant_id = ?), count(*) FROM ledger.{table}", [tenant_id]
+    ).fetchall()[0]
+    return {"dagster/row_count": partition, "partition_rows": partition, "table_rows": total}
