@@ -25,6 +25,7 @@ import yaml
 
 from benchmarks._emulator_process import emulator_process
 from pfo_pipeline.ledger import lake
+from pfo_pipeline.ledger.schema import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNC = textwrap.dedent(
@@ -46,6 +47,7 @@ ANALYST = textwrap.dedent(
     """
     import os, sys, time
     from pfo_pipeline.ledger import lake
+from pfo_pipeline.ledger.schema import migrate
     location, stop = lake.LakeLocation.in_folder(sys.argv[1]), sys.argv[2]
     attempted = failed = torn = 0
     while not os.path.exists(stop):
@@ -58,8 +60,9 @@ ANALYST = textwrap.dedent(
             ).fetchall()[0][0]
             conn.close()
             torn += bool(orphans)
-        except Exception:
+        except Exception as exc:
             failed += 1
+            print("read failed:", str(exc).splitlines()[0][:200], file=sys.stderr, flush=True)
         time.sleep(0.05)
     print(attempted, failed, torn)
     """
@@ -145,8 +148,8 @@ def main() -> None:
         walls = {}
         for mode, parallel in (("one after another", False), ("all at once", True)):
             ledger, stop = work / f"lake-{int(parallel)}", work / f"stop-{int(parallel)}"
-            with lake.open_lake(lake.LakeLocation.in_folder(ledger)):
-                pass  # create the catalog before the analyst starts reading
+            with lake.open_lake(lake.LakeLocation.in_folder(ledger)) as conn:
+                migrate(conn)  # the tables exist before the analyst starts reading
             analyst = subprocess.Popen(
                 [sys.executable, str(work / "analyst.py"), str(ledger), str(stop)],
                 stdout=subprocess.PIPE,
