@@ -1,5 +1,7 @@
 """The code location `workspace.yaml` loads: every asset, check, job, schedule and sensor."""
 
+import warnings
+
 import dagster as dg
 
 from pfo_pipeline.defs.checks import LEDGER_CHECKS
@@ -54,6 +56,14 @@ def build_resources(ledger=None, tenants_file=None) -> dict[str, object]:
         "webhooks": WebhookSensorConfig(),
     }
 
+
+# Dagster re-creates a sensor with its own `owners=None` when it binds resources to the sensor's
+# jobs and warns that the (unused) parameter is beta, once per process: every run step printed it.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Parameter `owners` of initializer `SensorDefinition.__init__`",
+    category=dg.BetaWarning,
+)
 
 # One process per run: a multiprocess step re-imports the code location (~7 s here) for work that
 # takes milliseconds, and a run's ledger steps are sequential anyway. Pools still apply.

@@ -140,3 +140,23 @@ def test_ledger_queries_filter_and_page_without_gap_or_repeat(tmp_path: Path) ->
         queries.list_transactions(conn, "t", "acc_1", cursor="not-a-cursor")
     with pytest.raises(ValueError, match="page_size"):
         queries.list_accounts(conn, "t", page_size=0)
+
+
+def test_loading_the_code_location_warns_nothing_of_ours() -> None:
+    """Each run step re-imports the code location: a warning there repeats in every run log."""
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('always')\n"
+        "import pfo_pipeline.definitions as d\n"
+        "d.defs.get_repository_def()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [
+        line
+        for line in result.stderr.splitlines()
+        if "Warning" in line and "sqlglotrs" not in line  # a dependency's own import notice
+    ]
+    assert warnings == []

@@ -13,27 +13,23 @@ from pfo_pipeline.defs.ingestion import (
     bank_transactions,
     powens_connection_health,
 )
-from pfo_pipeline.defs.partitions import tenant_partitions
 
 sync_openbanking_accounts = dg.define_asset_job(
     name="sync_openbanking_accounts",
     description="Validate Powens connectivity, sync bank accounts into the ledger, then list them.",
     selection=dg.AssetSelection.assets(powens_connection_health, bank_accounts),
-    partitions_def=tenant_partitions,
 )
 
 sync_openbanking_transactions = dg.define_asset_job(
     name="sync_openbanking_transactions",
     description="Incremental transaction sync for every linked account, then list transactions.",
     selection=dg.AssetSelection.assets(bank_transactions),
-    partitions_def=tenant_partitions,
 )
 
 refresh_openbanking_balances = dg.define_asset_job(
     name="refresh_openbanking_balances",
     description="Snapshot today's balances, then read them back.",
     selection=dg.AssetSelection.assets(account_balances),
-    partitions_def=tenant_partitions,
 )
 
 build_analytics_marts = dg.define_asset_job(

@@ -10,7 +10,6 @@ from typing import Literal
 
 import dagster as dg
 
-from pfo_pipeline.defs.partitions import overview_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.knowledge.chart import render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
@@ -48,7 +47,6 @@ def _chart_dir(duckdb: LakeResource) -> Path:
 
 
 @dg.asset(
-    partitions_def=overview_partitions,
     deps=MARTS,
     group_name="knowledge",
     owners=["team:platform-finance"],
@@ -177,7 +175,6 @@ generate_openbanking_overview = dg.define_asset_job(
     name="generate_openbanking_overview",
     description="Aggregate balances, cashflow and categories into the knowledge document.",
     selection=dg.AssetSelection.assets(financial_overview),
-    partitions_def=overview_partitions,
 )
 
 knowledge_retention_job = dg.define_asset_job(

@@ -129,6 +129,14 @@ def connection_config() -> dict[str, object]:
     }
 
 
+def _disable_ducklake_commit_retry(conn: duckdb.DuckDBPyConnection) -> None:
+    """DuckLake's own commit retry re-commits the same transaction; with several writers on a
+    PostgreSQL catalog it deleted a delete-file its first attempt had written (a later read then
+    failed with "No files found"). Every write here goes through `run_transaction`, which redoes
+    the work from a fresh snapshot instead."""
+    conn.execute("SET ducklake_max_retry_count = 0")
+
+
 def _prepare_sqlite_catalog(path: Path, *, read_only: bool) -> None:
     """Create the SQLite catalog in WAL mode: readers then never block a committing writer."""
     if path.exists():
@@ -217,6 +225,7 @@ def _attach(
         conn = duckdb.connect(config=connection_config())
         try:
             conn.execute("LOAD ducklake")
+            _disable_ducklake_commit_retry(conn)
             conn.execute("LOAD sqlite" if location.kind == "sqlite" else "LOAD postgres")
             conn.execute(attach)
             conn.execute(f"USE {LAKE}")
@@ -246,7 +255,15 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-_CONFLICT_MARKERS = ("conflict", "database is locked", "could not serialize", "deadlock")
+# Another writer committed first: DuckLake's conflict check, SQLite busy, PostgreSQL
+# serialization, and two writers claiming the same next snapshot id on a PostgreSQL catalog.
+_CONFLICT_MARKERS = (
+    "conflict",
+    "database is locked",
+    "could not serialize",
+    "deadlock",
+    "duplicate key",
+)
 
 
 def is_commit_conflict(exc: BaseException) -> bool:
