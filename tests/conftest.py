@@ -55,33 +55,39 @@ def _isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         os.environ["DAGSTER_HOME"] = previous
 
 
+def tenant_document(
+    tenant_id: str, connection_id: str, user_id: int, url: str, *, env_prefix: str = "PFO_TEST"
+) -> dict:
+    """One tenant of a tenants file, on the emulator at `url`; secrets name `<env_prefix>_…`."""
+    return {
+        "tenant_id": tenant_id,
+        "app_id": "pocket-family-office",
+        "blueprint": "pocket-family-office.app@1.0.0",
+        "config_version": 1,
+        "bindings": {
+            "primaryOpenBanking": {
+                "connection_id": connection_id,
+                "integration_key": "openbanking.powens",
+                "ownership_mode": "byok",
+                "powens_user_id": user_id,
+                "config": {
+                    "environment": "sandbox",
+                    "domain": "pfo-sandbox",
+                    "base_url": url,
+                    "polling_interval_ms": 300000,
+                },
+                "secrets": {
+                    "client_id": f"{env_prefix}_POWENS_CLIENT_ID",
+                    "client_secret": f"{env_prefix}_POWENS_CLIENT_SECRET",
+                    "webhook_secret": f"{env_prefix}_POWENS_WEBHOOK_SECRET",
+                },
+            }
+        },
+    }
+
+
 def write_tenants_file(path: Path, base_url: str, *, second_base_url: str | None = None) -> Path:
-    def tenant(tenant_id: str, connection_id: str, user_id: int, url: str) -> dict:
-        return {
-            "tenant_id": tenant_id,
-            "app_id": "pocket-family-office",
-            "blueprint": "pocket-family-office.app@1.0.0",
-            "config_version": 1,
-            "bindings": {
-                "primaryOpenBanking": {
-                    "connection_id": connection_id,
-                    "integration_key": "openbanking.powens",
-                    "ownership_mode": "byok",
-                    "powens_user_id": user_id,
-                    "config": {
-                        "environment": "sandbox",
-                        "domain": "pfo-sandbox",
-                        "base_url": url,
-                        "polling_interval_ms": 300000,
-                    },
-                    "secrets": {
-                        "client_id": "PFO_TEST_POWENS_CLIENT_ID",
-                        "client_secret": "PFO_TEST_POWENS_CLIENT_SECRET",
-                        "webhook_secret": "PFO_TEST_POWENS_WEBHOOK_SECRET",
-                    },
-                }
-            },
-        }
+    tenant = tenant_document
 
     body = {
         "tenants": [
