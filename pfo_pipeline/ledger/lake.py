@@ -174,8 +174,7 @@ def connect(
     key = (location, read_only, relocated)
     time_travel = snapshot_version is not None or snapshot_time is not None
     if not time_travel and not shared:
-        conn = _attach(location, read_only=read_only, relocated=relocated)
-        return conn
+        return _attach(location, read_only=read_only, relocated=relocated)
     if not time_travel:
         with _INSTANCES_LOCK:
             base = _INSTANCES.get(key)
@@ -282,13 +281,14 @@ def run_transaction(
     work: Callable[[], T],
     *,
     what: str,
-    attempts: int = 12,
+    attempts: int = 30,
     first_wait_s: float = 0.05,
-    max_wait_s: float = 2.0,
+    max_wait_s: float = 4.0,
 ) -> T:
     """Run `work` in one lake transaction; on a commit conflict, roll back and run it again
-    from a fresh snapshot (so `work` must read what it writes inside). Bounded: after `attempts`
-    a `LakeCommitConflict` says what could not commit."""
+    from a fresh snapshot (so `work` must read what it writes inside). With a SQLite catalog
+    every overlapping writer conflicts, so waits grow (with jitter) to `max_wait_s`; bounded:
+    after `attempts` (about 1.5 minutes) a `LakeCommitConflict` says what could not commit."""
     for attempt in range(1, attempts + 1):
         conn.execute("BEGIN TRANSACTION")
         try:
