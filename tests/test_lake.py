@@ -43,40 +43,6 @@ def run_pfo(ledger: Path, *args: str, input: str | None = None):
     return CliRunner().invoke(main, list(args), env=lake_env(ledger), input=input)
 
 
-ANALYST = textwrap.dedent(
-    """
-    import sys, time
-    from pfo_pipeline.ledger import lake
-    location = lake.LakeLocation.in_folder(sys.argv[1])
-    stop = sys.argv[2]
-    attempted = failed = torn = 0
-    last = 0
-    import os
-    while not os.path.exists(stop):
-        attempted += 1
-        try:
-            conn = lake.connect(location, read_only=True)  # a cursor of one attached lake
-            try:
-                rows, orphans = conn.execute(
-                    "SELECT (SELECT count(*) FROM ledger.bank_transactions), "
-                    "(SELECT count(*) FROM ledger.bank_transactions WHERE load_id NOT IN "
-                    " (SELECT load_id FROM ledger.loads WHERE status = 'succeeded'))"
-                ).fetchall()[0]
-            finally:
-                conn.close()
-            # Rows whose load is not committed as succeeded, or rows disappearing: half a load.
-            if orphans or rows < last:
-                torn += 1
-            last = rows
-        except Exception as exc:
-            failed += 1
-            print("READ FAILED", type(exc).__name__, str(exc)[:200], file=sys.stderr, flush=True)
-        time.sleep(0.05)
-    print(attempted, failed, torn, last, flush=True)
-    """
-)
-
-
 def test_an_analyst_reads_throughout_syncs_dbt_overview_and_sweep(
     tmp_path: Path, powens_env
 ) -> None:
@@ -84,10 +50,11 @@ def test_an_analyst_reads_throughout_syncs_dbt_overview_and_sweep(
     with start_emulator(EmulatorConfig(seed=21, transactions=3000)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
         assert materialize_ledger(tenants, ledger, FAMILY, assets=("bank_accounts",)).success
-        script, stop = tmp_path / "analyst.py", tmp_path / "stop"
-        script.write_text(ANALYST)
+        stop = tmp_path / "stop"
+        where = lake.LakeLocation.in_folder(ledger).resolved()
         analyst = subprocess.Popen(
-            [sys.executable, str(script), str(ledger), str(stop)],
+            [sys.executable, "-m", "tests.analyst", where.catalog, where.data_path, str(stop)],
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -158,38 +157,6 @@ def write_dagster_home(home: Path, pg_port: int) -> None:
         "nux": {"enabled": False},
     }
     (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-ANALYST = textwrap.dedent(
-    """
-    import os, sys, time
-    from pfo_pipeline.ledger import lake
-    location = lake.LakeLocation(sys.argv[1], sys.argv[2])
-    stop = sys.argv[3]
-    attempted = failed = torn = 0
-    last = 0
-    while not os.path.exists(stop):
-        attempted += 1
-        try:
-            conn = lake.connect(location, read_only=True, shared=False)
-            try:
-                rows, orphans = conn.execute(
-                    "SELECT (SELECT count(*) FROM ledger.bank_transactions), "
-                    "(SELECT count(*) FROM ledger.bank_transactions WHERE load_id NOT IN "
-                    " (SELECT load_id FROM ledger.loads WHERE status = 'succeeded'))"
-                ).fetchall()[0]
-            finally:
-                conn.close()
-            if orphans or rows < last:  # half a load visible, or rows disappearing
-                torn += 1
-            last = rows
-        except Exception as exc:
-            failed += 1
-            print("READ FAILED", type(exc).__name__, str(exc)[:300], file=sys.stderr, flush=True)
-        time.sleep(0.1)
-    print(attempted, failed, torn, last, flush=True)
-    """
-)
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -333,10 +300,10 @@ def test_eight_tenants_sync_as_concurrent_runs_on_one_postgresql(tmp_path: Path)
             "PYTHONPATH": str(ROOT),
         }
         stop = tmp_path / "stop-analyst"
-        (tmp_path / "analyst.py").write_text(ANALYST)
         analyst = subprocess.Popen(
-            [sys.executable, str(tmp_path / "analyst.py"), location.catalog,
-             location.data_path, str(stop)],
+            [sys.executable, "-m", "tests.analyst", location.catalog, location.data_path,
+             str(stop)],
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

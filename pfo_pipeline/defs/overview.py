@@ -10,6 +10,7 @@ from typing import Literal
 
 import dagster as dg
 
+from pfo_pipeline.defs.partitions import overview_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.knowledge.chart import render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
@@ -47,6 +48,7 @@ def _chart_dir(duckdb: LakeResource) -> Path:
 
 
 @dg.asset(
+    partitions_def=overview_partitions,
     deps=MARTS,
     group_name="knowledge",
     owners=["team:platform-finance"],
