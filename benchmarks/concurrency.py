@@ -47,7 +47,6 @@ ANALYST = textwrap.dedent(
     """
     import os, sys, time
     from pfo_pipeline.ledger import lake
-from pfo_pipeline.ledger.schema import migrate
     location, stop = lake.LakeLocation.in_folder(sys.argv[1]), sys.argv[2]
     attempted = failed = torn = 0
     while not os.path.exists(stop):
