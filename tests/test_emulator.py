@@ -321,3 +321,12 @@ def test_serve_banner_names_the_credentials_without_printing_them(serve_cli) -> 
     for secret in (config.client_secret, world.initial_token(1), world.initial_token(2)):
         assert secret not in result.output
     assert "EmulatorConfig.client_secret" in result.output and "/auth/renew" in result.output
+
+
+def test_the_state_route_answers_with_connection_state_faults_set() -> None:
+    """User ids are integer keys in the fault config; JSON keys are strings (this answered 500)."""
+    faults = FaultConfig(connection_states={1: "SCARequired"})
+    with start_emulator(EmulatorConfig(seed=3, transactions=50, now=NOW, faults=faults)) as e:
+        response = httpx.get(f"{e.base_url}/__emulator/state")
+    assert response.status_code == 200
+    assert response.json()["faults"]["connection_states"] == {"1": "SCARequired"}

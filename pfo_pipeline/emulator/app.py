@@ -603,7 +603,7 @@ class EmulatorApp:
                 "deleted": int((rows.deleted >= 0).sum()),
                 "coming": int(rows.coming.sum()),
                 "renumbered": list(world.renumbered) if world.renumbered else None,
-                "faults": asdict(self.faults),
+                "faults": self.faults.to_json(),
             }
         return _json(body)
 
