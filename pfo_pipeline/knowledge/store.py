@@ -17,7 +17,7 @@ import pyarrow as pa
 from pfo_pipeline.knowledge.chunking import chunk_markdown, count_tokens
 from pfo_pipeline.knowledge.overview import Overview
 from pfo_pipeline.knowledge.periods import expires_at, is_within_retention
-from pfo_pipeline.ledger.lake import run_transaction
+from pfo_pipeline.ledger.lake import registered, run_transaction
 from pfo_pipeline.ledger.schema import migrate
 
 
@@ -91,11 +91,8 @@ def write_overview(
         )
         return existed
 
-    conn.register("_chunks", chunk_table)
-    try:
+    with registered(conn, _chunks=chunk_table):
         existed = run_transaction(conn, work, what="write the overview")
-    finally:
-        conn.unregister("_chunks")
     return WriteResult(entry_id, len(chunks), bool(existed), content_hash)
 
 

@@ -250,6 +250,19 @@ def open_lake(
         conn.close()
 
 
+@contextmanager
+def registered(conn: duckdb.DuckDBPyConnection, **tables: object) -> Iterator[None]:
+    """Arrow tables (or frames) visible to SQL under these names for the block, then gone: a
+    retried transaction reads them again, and no batch outlives its statement."""
+    for name, table in tables.items():
+        conn.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            conn.unregister(name)
+
+
 def _quote(text: str) -> str:
     return text.replace("'", "''")
 

@@ -21,7 +21,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from pfo_pipeline.ledger.lake import last_snapshot, run_transaction
+from pfo_pipeline.ledger.lake import last_snapshot, registered, run_transaction
 from pfo_pipeline.ledger.mapping import AccountRef, Reject, SyncContext
 from pfo_pipeline.ledger.records import (
     VALIDATION_ONLY,
@@ -185,9 +185,7 @@ def _insert_quarantine(
         rows["reasons"].append(orjson.dumps(list(reject.reasons)).decode())
         rows["record"].append(record)
         rows["fault"].append(reject.fault)
-    table = pa.table(rows)
-    conn.register("_quarantine_batch", table)
-    try:
+    with registered(conn, _quarantine_batch=pa.table(rows)):
         conn.execute(
             "UPDATE ledger.quarantine q SET resolved_at = NULL, resolved_by_load = NULL "
             "FROM _quarantine_batch b WHERE q.id = b.id AND q.resolved_at IS NOT NULL"
@@ -200,8 +198,6 @@ def _insert_quarantine(
             "WHERE NOT EXISTS (SELECT 1 FROM ledger.quarantine q WHERE q.id = b.id)",
             [ctx.load_id, stream, ctx.tenant_id, ctx.connection_id, now],
         )
-    finally:
-        conn.unregister("_quarantine_batch")
     return len(rejects)
 
 
@@ -316,13 +312,8 @@ def apply_accounts(
         _finish_load_sql(conn, ctx.load_id, stats, now)
         return stats
 
-    conn.register("_new_aliases", aliases)
-    conn.register("_loaded_accounts", loaded)
-    try:
+    with registered(conn, _new_aliases=aliases, _loaded_accounts=loaded):
         stats = run_transaction(conn, work, what="commit the accounts load")
-    finally:
-        conn.unregister("_new_aliases")
-        conn.unregister("_loaded_accounts")
     record_snapshot(conn, ctx.load_id)
     return stats
 
@@ -375,11 +366,8 @@ def apply_balances(
         _finish_load_sql(conn, ctx.load_id, stats, now)
         return stats
 
-    conn.register("_loaded_balances", loaded)
-    try:
+    with registered(conn, _loaded_balances=loaded):
         stats = run_transaction(conn, work, what="commit the balances load")
-    finally:
-        conn.unregister("_loaded_balances")
     record_snapshot(conn, ctx.load_id)
     return stats
 
@@ -399,8 +387,7 @@ def _upsert(
     returns (updated, inserted)."""
     if frame.empty:
         return 0, 0
-    conn.register("_upsert_batch", _arrow(frame, columns))
-    try:
+    with registered(conn, _upsert_batch=_arrow(frame, columns)):
         sets = [f"{c} = n.{c}" for c in columns if c != "id"]
         sets += ["row_hash = n.row_hash", "load_id = ?"]
         params: list[object] = [ctx.load_id]
@@ -422,9 +409,7 @@ def _upsert(
             f"(SELECT 1 FROM ledger.{table} t WHERE t.id = b.id)",
             [*([now, now] if has_updated_at else [now]), ctx.load_id],
         ).fetchall()[0][0]
-        return updated, inserted
-    finally:
-        conn.unregister("_upsert_batch")
+    return updated, inserted
 
 
 # --- transactions --------------------------------------------------------------------------
@@ -476,20 +461,15 @@ class TransactionStage:
         self._batches += 1
         if frame.empty:
             return
-        batch_max = frame["provider_updated_at"].max()
-        if pd.notna(batch_max):
-            self.note_watermark(pd.Timestamp(batch_max).to_pydatetime())
-        self.conn.register("_stage_batch", _arrow(frame, TRANSACTION_COLUMNS))
-        try:
-            # `stage_seq` orders batches as served: among equal `last_update`s the later copy wins.
+        # `stage_seq` orders batches as served: among equal `last_update`s the later copy wins.
+        with registered(self.conn, _stage_batch=_arrow(frame, TRANSACTION_COLUMNS)):
             self.conn.execute(
                 f"INSERT INTO {self._table} SELECT *, ? FROM _stage_batch", [self._batches]
             )
-        finally:
-            self.conn.unregister("_stage_batch")
 
     def note_watermark(self, value: datetime | None) -> None:
-        """Rows that were rejected still moved Powens' clock: count them toward the cursor."""
+        """The largest `last_update` of a batch's records, rejected ones included: they moved
+        Powens' clock too (the caller passes it once per batch)."""
         if value is not None and (self.high_watermark is None or value > self.high_watermark):
             self.high_watermark = value
 
