@@ -3,7 +3,9 @@ materialisations; the overview's figures are checked against independent SQL ove
 
 from __future__ import annotations
 
+import base64
 import shutil
+import struct
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 
 from pfo_pipeline.definitions import MATERIALIZABLE as ALL_ASSETS
 from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+from pfo_pipeline.knowledge.chart import plan_panels
+from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
 from tests.conftest import FAMILY, open_ledger, query, resources_for, synced_family
 
@@ -179,7 +183,44 @@ def test_rematerialising_a_partition_replaces_its_entry(pipeline) -> None:
     )
     metadata = again.asset_materializations_for_node("financial_overview")[0].metadata
     assert "## Cashflow" in metadata["preview"].value
-    assert Path(metadata["trend_chart"].value).exists()
+    assert metadata["trend_chart"].value.startswith("![Balance and cashflow trend](data:image/png")
+
+
+def test_the_trend_chart_is_an_inline_image_with_a_panel_per_class_and_currency(pipeline) -> None:
+    metadata = pipeline["overview_run"].asset_materializations_for_node("financial_overview")[0]
+    markdown = metadata.metadata["trend_chart"].value
+    png = base64.b64decode(markdown.split("base64,", 1)[1].rstrip(")"))
+    assert png.startswith(b"\x89PNG")
+    conn = open_ledger(pipeline["ledger"], read_only=True)
+    try:
+        overview = build_overview(
+            conn,
+            OverviewRequest(
+                tenant_id=FAMILY,
+                period="month",
+                as_of=date.fromisoformat(pipeline["key"].keys_by_dimension["day"]),
+            ),
+        )
+        panels = {panel.title: panel for panel in plan_panels(conn, overview)}
+        aliases = dict(
+            conn.execute(
+                "SELECT account_alias, account_type FROM analytics.dim_accounts "
+                "WHERE tenant_id = ?",
+                [FAMILY],
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    # The loan has its own scale, and EUR and USD never share an axis.
+    assert {"Cash balances (EUR)", "Cash balances (USD)", "Loans balances (EUR)"} <= set(panels)
+    assert {"Net cashflow (EUR)", "Net cashflow (USD)"} <= set(panels)
+    assert all(aliases[a] == "loan" for a in panels["Loans balances (EUR)"].series)
+    assert all(aliases[a] != "loan" for a in panels["Cash balances (EUR)"].series)
+    for panel in panels.values():
+        days = [d for points in panel.series.values() for d, _ in points]
+        assert overview.period_start <= min(days) and max(days) <= overview.period_end
+    width, height = struct.unpack(">II", png[16:24])  # the PNG's IHDR chunk
+    assert height > width / 2 and height > 120 * len(panels)  # a panel each, none squeezed
 
 
 def test_partitions_older_than_180_days_are_neither_offered_nor_accepted(pipeline) -> None:

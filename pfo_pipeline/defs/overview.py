@@ -5,14 +5,13 @@ retention sweep deletes expired entries idempotently. Both write the ledger file
 """
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 
 from pfo_pipeline.defs.partitions import overview_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
-from pfo_pipeline.knowledge.chart import render_trend_chart
+from pfo_pipeline.knowledge.chart import chart_markdown, render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import is_within_retention
 from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
@@ -40,13 +39,6 @@ class OverviewConfig(dg.Config):
     include_cashflow_trend: bool = True
 
 
-def _chart_dir(duckdb: LakeResource) -> Path:
-    """Beside the lake's data (a local folder); under `data/` when the data is in object storage."""
-    data_path = duckdb.location().data_path
-    base = Path("data") if "://" in data_path else Path(data_path).expanduser()
-    return base.resolve().parent / "overview_charts"
-
-
 @dg.asset(
     partitions_def=overview_partitions,
     deps=MARTS,
@@ -71,7 +63,7 @@ def financial_overview(
     if not is_within_retention(day, generated_at.date()):
         raise dg.Failure(f"partition day {day} is older than the 180-day retention; refused")
     started = generated_at
-    written, markdown_parts, chart_path = [], [], None
+    written, markdown_parts, chart_png = [], [], None
     with ledger_connection(duckdb) as conn:
         ensure_knowledge_schema(conn)
         for period in PERIODS:
@@ -90,11 +82,7 @@ def financial_overview(
             written.append((period, overview, result))
             markdown_parts.append(overview.markdown)
             if period == "month":
-                directory = _chart_dir(duckdb)
-                directory.mkdir(parents=True, exist_ok=True)
-                chart_path = render_trend_chart(
-                    overview, directory / f"{tenant.tenant_id}_{day.isoformat()}_month.png"
-                )
+                chart_png = render_trend_chart(conn, overview)
             events.emit(
                 events.build_event(
                     events.OVERVIEW_GENERATED,
@@ -118,8 +106,10 @@ def financial_overview(
         },
         "preview": dg.MetadataValue.md("\n\n---\n\n".join(markdown_parts)),
     }
-    if chart_path is not None:
-        metadata["trend_chart"] = dg.MetadataValue.path(str(chart_path))
+    if chart_png is not None:
+        # Inline, so the UI shows the image itself (a file path means nothing in a browser) and
+        # no PNG outlives the knowledge space's retention on disk.
+        metadata["trend_chart"] = dg.MetadataValue.md(chart_markdown(chart_png))
     return dg.MaterializeResult(metadata=metadata)
 
 
