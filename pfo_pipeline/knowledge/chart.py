@@ -13,8 +13,8 @@ import base64
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from itertools import pairwise
 from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any
 
 import duckdb
