@@ -14,7 +14,6 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -131,12 +130,12 @@ def render_trend_chart(conn: duckdb.DuckDBPyConnection, overview: Overview) -> b
             axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         else:
             points = panel.series["net"]
-            gaps = [(b - a).days for (a, _), (b, _) in pairwise(points)]
-            axis.bar(  # a bar covers most of its bucket (a day, or a week in a quarter)
+            bucket_days = 1 if overview.request.period == "week" else 7  # as the trend buckets
+            axis.bar(
                 [d for d, _ in points],
                 [v for _, v in points],
                 color=["tab:green" if v >= 0 else "tab:red" for _, v in points],
-                width=0.8 * min(gaps, default=1),
+                width=0.8 * bucket_days,
                 align="edge",
             )
         axis.set_title(panel.title, fontsize=8, loc="left")
