@@ -40,28 +40,71 @@ class _Config:
 class BankAccountRecord(pa.DataFrameModel):
     """Canonical bank account (SPEC §4)."""
 
-    id: Series[TEXT] = pa.Field(unique=True, **_NON_EMPTY)
-    tenant_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    user_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    connection_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    external_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    institution_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    institution_name: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    institution_logo_url: Series[TEXT] = pa.Field(nullable=True)
-    iban: Series[TEXT] = pa.Field(nullable=True)
-    bic: Series[TEXT] = pa.Field(nullable=True)
-    account_type: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    currency: Series[TEXT] = pa.Field(**_CURRENCY)
-    display_name: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    account_number_masked: Series[TEXT] = pa.Field(nullable=True)
-    product_code: Series[TEXT] = pa.Field(nullable=True)
-    balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    available_balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    ownership: Series[TEXT] = pa.Field(isin=OWNERSHIPS)
-    status: Series[TEXT] = pa.Field(isin=ACCOUNT_STATUSES)
-    parent_account_id: Series[TEXT] = pa.Field(nullable=True)
-    last_synced_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    metadata: Series[TEXT] = pa.Field(nullable=True)
+    id: Series[TEXT] = pa.Field(
+        unique=True,
+        **_NON_EMPTY,
+        description="Stable account key: tenant, connection and Powens' id; survives Powens renumbering.",
+    )
+    tenant_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The family (tenant) the account belongs to."
+    )
+    user_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The Powens user the tenant maps to."
+    )
+    connection_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The Powens connection (bank link) that serves the account."
+    )
+    external_id: Series[TEXT] = pa.Field(**_NON_EMPTY, description="Powens' own account id.")
+    institution_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="Powens connector id of the bank."
+    )
+    institution_name: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The bank's name as Powens lists it."
+    )
+    institution_logo_url: Series[TEXT] = pa.Field(
+        nullable=True, description="The bank's logo URL, when Powens gives one."
+    )
+    iban: Series[TEXT] = pa.Field(
+        nullable=True, description="IBAN (PII: never leaves the ledger schema)."
+    )
+    bic: Series[TEXT] = pa.Field(nullable=True, description="BIC of the bank.")
+    account_type: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="Powens account type (checking, savings, card, loan, ...)."
+    )
+    currency: Series[TEXT] = pa.Field(**_CURRENCY, description="ISO 4217 currency of the account.")
+    display_name: Series[TEXT] = pa.Field(
+        **_NON_EMPTY,
+        description="The account's name at the bank (PII: never leaves the ledger schema).",
+    )
+    account_number_masked: Series[TEXT] = pa.Field(
+        nullable=True, description="Account number as Powens masks it (PII: ledger schema only)."
+    )
+    product_code: Series[TEXT] = pa.Field(
+        nullable=True, description="The bank's product code, when given."
+    )
+    balance: Series[MONEY] = pa.Field(
+        nullable=True, description="Balance at the last sync, in the account's currency."
+    )  # type: ignore[valid-type]
+    available_balance: Series[MONEY] = pa.Field(
+        nullable=True, description="Available balance at the last sync, when the bank gives one."
+    )  # type: ignore[valid-type]
+    ownership: Series[TEXT] = pa.Field(
+        isin=OWNERSHIPS,
+        description="Who holds the account: individual, joint, business or unknown.",
+    )
+    status: Series[TEXT] = pa.Field(
+        isin=ACCOUNT_STATUSES, description="active, inactive, closed or suspended."
+    )
+    parent_account_id: Series[TEXT] = pa.Field(
+        nullable=True, description="The account a card is attached to, when Powens says."
+    )
+    last_synced_at: Series[PROVIDER_TS] = pa.Field(
+        nullable=True,
+        description="When Powens last refreshed the account (Powens' Europe/Paris clock).",
+    )  # type: ignore[valid-type]
+    metadata: Series[TEXT] = pa.Field(
+        nullable=True, description="Powens fields kept as JSON for lineage."
+    )
 
     Config = _Config
 
@@ -69,32 +112,89 @@ class BankAccountRecord(pa.DataFrameModel):
 class BankTransactionRecord(pa.DataFrameModel):
     """Canonical transaction (SPEC §4), with the lineage columns of SPEC §5."""
 
-    id: Series[TEXT] = pa.Field(unique=True, **_NON_EMPTY)
-    account_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    tenant_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    connection_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    external_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    amount: Series[MONEY]  # type: ignore[valid-type]
-    currency: Series[TEXT] = pa.Field(**_CURRENCY)
-    direction: Series[TEXT] = pa.Field(isin=DIRECTIONS)
-    date: Series[DAY]  # type: ignore[valid-type]
-    booking_date: Series[DAY]  # type: ignore[valid-type]
-    value_date: Series[DAY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    description: Series[TEXT] = pa.Field(nullable=True)
-    counterparty_name: Series[TEXT] = pa.Field(nullable=True)
-    counterparty_account: Series[TEXT] = pa.Field(nullable=True)
-    merchant_category_code: Series[TEXT] = pa.Field(nullable=True)
-    raw_category: Series[TEXT] = pa.Field(nullable=True)
-    standardized_category: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    category_source: Series[TEXT] = pa.Field(isin=["rule", "provider", "transfer", "user"])
-    transaction_type: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    status: Series[TEXT] = pa.Field(isin=TRANSACTION_STATUSES)
-    running_balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    metadata: Series[TEXT] = pa.Field(nullable=True)
-    provider_updated_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    booked_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    deleted_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    original_currency: Series[TEXT] = pa.Field(nullable=True, isin=CURRENCIES)
+    id: Series[TEXT] = pa.Field(
+        unique=True,
+        **_NON_EMPTY,
+        description="Stable transaction key: tenant, connection and Powens' id.",
+    )
+    account_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The ledger account (bank_accounts.id)."
+    )
+    tenant_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The family (tenant) the transaction belongs to."
+    )
+    connection_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The Powens connection that served it."
+    )
+    external_id: Series[TEXT] = pa.Field(**_NON_EMPTY, description="Powens' own transaction id.")
+    amount: Series[MONEY] = pa.Field(
+        description="Signed amount in the account's currency: negative for money out."
+    )  # type: ignore[valid-type]
+    currency: Series[TEXT] = pa.Field(**_CURRENCY, description="ISO 4217 currency of the amount.")
+    direction: Series[TEXT] = pa.Field(
+        isin=DIRECTIONS,
+        description="debit (money out) or credit (money in), matching the amount's sign.",
+    )
+    date: Series[DAY] = pa.Field(description="The day the transaction counts for (Powens' date).")  # type: ignore[valid-type]
+    booking_date: Series[DAY] = pa.Field(
+        description="The bank's own date (Powens bdate), or the date when it gives none."
+    )  # type: ignore[valid-type]
+    value_date: Series[DAY] = pa.Field(
+        nullable=True, description="The value date, when the bank gives one."
+    )  # type: ignore[valid-type]
+    description: Series[TEXT] = pa.Field(
+        nullable=True, description="The bank's wording (PII: never leaves the ledger schema)."
+    )
+    counterparty_name: Series[TEXT] = pa.Field(
+        nullable=True, description="Who was paid or paid (PII: never leaves the ledger schema)."
+    )
+    counterparty_account: Series[TEXT] = pa.Field(
+        nullable=True, description="The counterparty's IBAN or account (PII: ledger schema only)."
+    )
+    merchant_category_code: Series[TEXT] = pa.Field(
+        nullable=True, description="Card merchant category code (MCC), when given."
+    )
+    raw_category: Series[TEXT] = pa.Field(
+        nullable=True, description="Powens' own category, when given."
+    )
+    standardized_category: Series[TEXT] = pa.Field(
+        **_NON_EMPTY,
+        description="Category in the fixed taxonomy (rules, provider, transfer or user).",
+    )
+    category_source: Series[TEXT] = pa.Field(
+        isin=["rule", "provider", "transfer", "user"],
+        description="What set the category: rule, provider, transfer or user override.",
+    )
+    transaction_type: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="Powens transaction type (card, transfer, withdrawal, fee, ...)."
+    )
+    status: Series[TEXT] = pa.Field(
+        isin=TRANSACTION_STATUSES, description="pending (coming), booked or cancelled."
+    )
+    running_balance: Series[MONEY] = pa.Field(
+        nullable=True,
+        description="The account balance after this transaction, when Powens gives one.",
+    )  # type: ignore[valid-type]
+    metadata: Series[TEXT] = pa.Field(
+        nullable=True,
+        description="Powens fields kept as JSON for lineage (e.g. original amount and currency).",
+    )
+    provider_updated_at: Series[PROVIDER_TS] = pa.Field(
+        nullable=True, description="Powens' last_update of the row: the incremental cursor's clock."
+    )  # type: ignore[valid-type]
+    booked_at: Series[PROVIDER_TS] = pa.Field(
+        nullable=True,
+        description="Powens' last_update of the row once it is booked (null while pending).",
+    )  # type: ignore[valid-type]
+    deleted_at: Series[PROVIDER_TS] = pa.Field(
+        nullable=True,
+        description="When Powens deleted the row; set exactly when status is cancelled.",
+    )  # type: ignore[valid-type]
+    original_currency: Series[TEXT] = pa.Field(
+        nullable=True,
+        isin=CURRENCIES,
+        description="Currency of the original amount for foreign payments (validated only).",
+    )
 
     Config = _Config
 
@@ -111,17 +211,35 @@ class BankTransactionRecord(pa.DataFrameModel):
 class AccountBalanceRecord(pa.DataFrameModel):
     """One balance snapshot per account, balance type and day (SPEC §4)."""
 
-    id: Series[TEXT] = pa.Field(unique=True, **_NON_EMPTY)
-    account_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    tenant_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    connection_id: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    balance_type: Series[TEXT] = pa.Field(**_NON_EMPTY)
-    current_balance: Series[MONEY]  # type: ignore[valid-type]
-    available_balance: Series[MONEY] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    currency: Series[TEXT] = pa.Field(**_CURRENCY)
-    last_updated_at: Series[PROVIDER_TS] = pa.Field(nullable=True)  # type: ignore[valid-type]
-    as_of_date: Series[DAY]  # type: ignore[valid-type]
-    metadata: Series[TEXT] = pa.Field(nullable=True)
+    id: Series[TEXT] = pa.Field(
+        unique=True, **_NON_EMPTY, description="Stable key: account, balance type and day."
+    )
+    account_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The ledger account (bank_accounts.id)."
+    )
+    tenant_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The family (tenant) the balance belongs to."
+    )
+    connection_id: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="The Powens connection that served it."
+    )
+    balance_type: Series[TEXT] = pa.Field(
+        **_NON_EMPTY, description="Which balance: current (more types when Powens gives them)."
+    )
+    current_balance: Series[MONEY] = pa.Field(
+        description="The balance on that day, in the account's currency."
+    )  # type: ignore[valid-type]
+    available_balance: Series[MONEY] = pa.Field(
+        nullable=True, description="The available balance, when the bank gives one."
+    )  # type: ignore[valid-type]
+    currency: Series[TEXT] = pa.Field(**_CURRENCY, description="ISO 4217 currency of the balance.")
+    last_updated_at: Series[PROVIDER_TS] = pa.Field(
+        nullable=True, description="When Powens last refreshed the balance (Powens' clock)."
+    )  # type: ignore[valid-type]
+    as_of_date: Series[DAY] = pa.Field(description="The day the snapshot is for.")  # type: ignore[valid-type]
+    metadata: Series[TEXT] = pa.Field(
+        nullable=True, description="Powens fields kept as JSON for lineage."
+    )
 
     Config = _Config
 
