@@ -461,3 +461,11 @@ def test_ledger_asset_metadata_shows_stored_types_and_both_row_counts(tmp_path, 
     types = {c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}
     assert types["amount"] == "DECIMAL(18,2)" and types["description"] == "VARCHAR"
     assert types["date"] == "DATE" and not any("pyarrow" in t for t in types.values())
+    for asset in ("bank_accounts", "bank_transactions", "account_balances"):
+        schema = (
+            defs.resolve_assets_def(asset)
+            .specs_by_key[dg.AssetKey(asset)]
+            .metadata["dagster/column_schema"]
+        )
+        undocumented = [c.name for c in schema.columns if not (c.description or "").strip()]
+        assert undocumented == [], f"{asset}: columns without a description {undocumented}"

@@ -65,7 +65,9 @@ def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
             other=[str(check) for check in column.checks],
         )
         stored = STORED_TYPES.get(str(column.dtype), str(column.dtype))
-        columns.append(dg.TableColumn(name, stored, constraints=constraints))
+        columns.append(
+            dg.TableColumn(name, stored, description=column.description, constraints=constraints)
+        )
     return dg.TableSchema(columns=columns)
 
 
