@@ -22,6 +22,7 @@ from pfo_pipeline.tenancy.config import (
     PowensConnectionConfig,
     TenantConfigError,
     load_tenants,
+    read_tenants_file,
     resolve_secret,
 )
 
@@ -181,6 +182,52 @@ def test_secrets_in_the_wrong_place_or_broken_yaml_are_not_echoed(tmp_path: Path
     assert "not valid YAML at line 3" in str(info.value) and secret not in str(info.value)
 
 
+@pytest.mark.parametrize("pasted", ["PZ7Q2K9XW4M1R8TBQ3ZL", "A1B2C3D4E5F6G7H8"])
+def test_an_upper_case_secret_is_not_taken_for_a_variable_name(tmp_path: Path, pasted: str) -> None:
+    path = _write(tmp_path, lambda d: _binding(d)["secrets"].update(client_secret=pasted))
+    with pytest.raises(TenantConfigError) as info:
+        load_tenants(path)
+    assert "secrets.client_secret: looks like a pasted secret" in str(info.value)
+    assert pasted not in str(info.value) and pasted[:6] not in str(info.value)
+
+
+def test_a_secret_pasted_as_a_key_is_not_echoed(tmp_path: Path) -> None:
+    pasted = "sk_live_4b3a2f1e0d9c8b7a"
+    path = _write(tmp_path, lambda d: _binding(d)["secrets"].update({pasted: "PFO_X"}))
+    with pytest.raises(TenantConfigError) as info:
+        load_tenants(path)
+    assert "secrets.<unknown key>: unknown key (allowed: client_id" in str(info.value)
+    assert pasted not in str(info.value) and "4b3a" not in str(info.value)
+
+
+def test_secrets_not_set_are_reported_when_the_file_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PFO_POWENS_CLIENT_ID", "PFO_POWENS_CLIENT_SECRET", "PFO_POWENS_API_KEY_FAMILY"):
+        monkeypatch.setenv(name, "set-for-the-test")
+    monkeypatch.delenv("PFO_POWENS_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("PFO_POWENS_API_KEY_SECOND", raising=False)
+    warnings = read_tenants_file(_write(tmp_path)).warnings()
+    assert any(
+        f"tenant '{FAMILY}': bindings.primaryOpenBanking.secrets.webhook_secret: "
+        "environment variable PFO_POWENS_WEBHOOK_SECRET is not set" in w
+        for w in warnings
+    )
+    assert not any("secrets.client_id" in w for w in warnings)
+    assert all("set-for-the-test" not in w for w in warnings)
+
+
+def test_one_bad_tenant_leaves_the_others_loadable(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda d: _binding(d)["config"].update(environment="staging"))
+    tenants_file = read_tenants_file(path)
+    assert list(tenants_file.tenants) == [FAMILY]
+    assert len(tenants_file.problems) == 1
+    assert (
+        f"tenant '{SECOND}': bindings.primaryOpenBanking.config.environment"
+        in (tenants_file.problems[0])
+    )
+
+
 def test_one_bad_tenant_stops_the_whole_file(tmp_path: Path) -> None:
     # The first tenant is fine; nothing is returned for it either: nothing runs on half a config.
     path = _write(tmp_path, lambda d: _binding(d)["config"].update(environment="staging"))
@@ -268,3 +315,17 @@ def test_the_blueprint_check_reports_every_problem() -> None:
     assert any(p.startswith("bindings.primaryOpenBanking.ownership_mode") for p in problems)
     assert any(p.startswith("bindings.primaryOpenBanking.integration_key") for p in problems)
     assert any(p.startswith("capabilities.openbanking.payments.write") for p in problems)
+
+
+def test_pfo_tenants_check_lists_good_and_broken_tenants(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pfo_pipeline.cli import main
+
+    path = _write(tmp_path, lambda d: _binding(d)["config"].update(environment="staging"))
+    result = CliRunner().invoke(main, ["tenants", "check", "--file", str(path)])
+    assert result.exit_code == 1
+    assert f"ok       {FAMILY}" in result.output
+    assert f"tenant '{SECOND}': bindings.primaryOpenBanking.config.environment" in result.output
+    good = CliRunner().invoke(main, ["tenants", "check", "--file", str(_write(tmp_path))])
+    assert good.exit_code == 0 and f"ok       {SECOND}" in good.output

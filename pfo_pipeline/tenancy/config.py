@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,10 @@ from pfo_pipeline.tenancy.blueprint import (
 )
 
 ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# Names like PFO_FAMILY_CLIENT_SECRET: words joined by underscores. A long run of capitals and
+# digits without one (PZ7Q2K9XW4M1R8TB) is far more likely a pasted secret than a variable name.
+_LONGEST_PLAUSIBLE_WORD = 15
+_MAX_DIGIT_SHARE = 1 / 3
 DOMAIN = re.compile(r"^[a-z0-9-]+$")
 # Tenant ids name Dagster partitions, run keys and chart files: keep them to a safe alphabet.
 TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -97,12 +102,32 @@ class SecretRefs(_Strict):
     @field_validator("client_id", "client_secret", "api_key", "webhook_secret")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
+        # Never echo the value: it may be a secret pasted where its env var name belongs.
         if value is not None and not ENV_VAR_NAME.match(value):
-            # Never echo the value: it may be a secret pasted where its env var name belongs.
             raise ValueError(
                 "must be the NAME of an environment variable (A-Z, 0-9, _), not a secret value"
             )
+        if value is not None and not plausible_env_var_name(value):
+            raise ValueError(
+                "looks like a pasted secret, not the NAME of an environment variable "
+                "(use a name such as PFO_FAMILY_CLIENT_SECRET and put the secret in it)"
+            )
         return value
+
+    def unset(self) -> list[str]:
+        """The keys whose environment variable is not set here (the names, never values)."""
+        return [
+            key
+            for key in type(self).model_fields
+            if getattr(self, key) is not None and resolve_secret(getattr(self, key)) is None
+        ]
+
+
+def plausible_env_var_name(name: str) -> bool:
+    """Underscore-separated words of modest length, mostly letters (see the constants above)."""
+    longest_word = max((len(word) for word in name.split("_")), default=0)
+    digits = sum(ch.isdigit() for ch in name)
+    return longest_word <= _LONGEST_PLAUSIBLE_WORD and digits <= _MAX_DIGIT_SHARE * len(name)
 
 
 class OpenBankingBinding(_Strict):
@@ -179,6 +204,11 @@ def _describe(error: dict[str, Any]) -> str:
     secret_area = "secrets" in loc
     if kind == "missing":
         return f"{path}: required key is missing"
+    if kind == "extra_forbidden" and secret_area:
+        # The unknown key itself may be a secret pasted as a key: name only its place.
+        path = ".".join(str(part) for part in loc[:-1]) + ".<unknown key>"
+        allowed = ", ".join(SecretRefs.model_fields)
+        return f"{path}: unknown key (allowed: {allowed}; values are env var names)"
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         hint = ""
@@ -221,8 +251,29 @@ def _summary(problems: list[str]) -> str:
     return f"{shown}; and {more} more problem(s)" if more > 0 else shown
 
 
-def load_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
-    """Every tenant of the file, in file order; any problem anywhere raises one TenantConfigError."""
+@dataclass(frozen=True)
+class TenantsFile:
+    """A tenants file read tenant by tenant: one broken tenant must not hide the others."""
+
+    path: Path
+    tenants: dict[str, TenantConfig]
+    problems: list[str]  # one line per broken tenant: file, tenant and key, never a secret
+
+    def warnings(self) -> list[str]:
+        """Secrets whose environment variable is not set where the file was loaded: found now,
+        not at the first sync (runs elsewhere, e.g. in a pod, may still have them)."""
+        return [
+            f"tenants file {self.path}: tenant {tenant.tenant_id!r}: bindings.{SLOT_ID}.secrets."
+            f"{key}: environment variable {getattr(binding.secrets, key)} is not set"
+            for tenant in self.tenants.values()
+            if (binding := tenant.primary_open_banking) is not None
+            for key in binding.secrets.unset()
+        ]
+
+
+def read_tenants_file(path: Path | None = None) -> TenantsFile:
+    """Every valid tenant, in file order, plus one problem line per invalid tenant. A file that
+    cannot be read or parsed at all raises TenantConfigError (there is no tenant to keep)."""
     path = Path(path) if path is not None else settings.tenants_file()
     where = f"tenants file {path}"
     try:
@@ -241,24 +292,35 @@ def load_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
         raise TenantConfigError(f"{where}: tenants: must be a non-empty list of tenants")
 
     tenants: dict[str, TenantConfig] = {}
+    problems: list[str] = []
     for index, raw in enumerate(raw_tenants):
         label = _label(raw, index)
         if not isinstance(raw, dict):
-            raise TenantConfigError(f"{where}: {label}: must be a mapping of tenant keys")
+            problems.append(f"{where}: {label}: must be a mapping of tenant keys")
+            continue
         try:
             tenant = TenantConfig.model_validate(raw)
         except ValidationError as exc:
-            problems = [_describe(error) for error in exc.errors()]
-            raise TenantConfigError(f"{where}: {label}: {_summary(problems)}") from None
-        problems = check_tenant_against_blueprint(tenant)
-        if problems:
-            raise TenantConfigError(f"{where}: {label}: {_summary(problems)}")
-        if tenant.tenant_id in tenants:
-            raise TenantConfigError(
-                f"{where}: {label}: tenant_id: duplicated (tenant ids are unique)"
-            )
-        tenants[tenant.tenant_id] = tenant
-    return tenants
+            details = [_describe(error) for error in exc.errors()]
+            problems.append(f"{where}: {label}: {_summary(details)}")
+            continue
+        details = check_tenant_against_blueprint(tenant)
+        if details:
+            problems.append(f"{where}: {label}: {_summary(details)}")
+        elif tenant.tenant_id in tenants:
+            problems.append(f"{where}: {label}: tenant_id: duplicated (tenant ids are unique)")
+        else:
+            tenants[tenant.tenant_id] = tenant
+    return TenantsFile(path=path, tenants=tenants, problems=problems)
+
+
+def load_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
+    """Every tenant of the file, in file order; any problem anywhere raises one TenantConfigError
+    (for commands that act on the whole file; the code location uses `read_tenants_file`)."""
+    tenants_file = read_tenants_file(path)
+    if tenants_file.problems:
+        raise TenantConfigError(tenants_file.problems[0])
+    return tenants_file.tenants
 
 
 def resolve_secret(env_var_name: str | None) -> str | None:
