@@ -12,7 +12,6 @@ import pandera.pandas as pa
 
 from pfo_pipeline.defs.ingestion import account_balances, bank_accounts, bank_transactions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
-from pfo_pipeline.ledger.mapping import FAULT_HELD_BACK
 from pfo_pipeline.ledger.records import (
     TEXT,
     AccountBalanceRecord,
@@ -21,6 +20,7 @@ from pfo_pipeline.ledger.records import (
     failing_rows,
     record_columns,
 )
+from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations import queries
 
 RETRY_LIST_ACCOUNTS = dg.RetryPolicy(max_retries=2, delay=0.75, backoff=dg.Backoff.LINEAR)
