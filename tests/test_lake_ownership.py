@@ -23,7 +23,10 @@ PACKAGE = Path(pfo_pipeline.__file__).parent
 LEDGER = PACKAGE / "ledger"
 MIGRATIONS_DIR = LEDGER / "sql" / "migrations"
 # Not the lake: the webhook receiver's SQLite inbox (so it never competes with the ledger's writers).
-NOT_THE_LAKE = {PACKAGE / "webhooks" / "inbox.py"}
+NOT_THE_LAKE = {
+    PACKAGE / "webhooks" / "inbox.py",
+    PACKAGE / "webhooks" / "sql" / "inbox_schema.sql",
+}
 # Where the migrations' own bookkeeping table (ledger.schema_migrations) is created.
 MIGRATION_RUNNER = LEDGER / "schema.py"
 
