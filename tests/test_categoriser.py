@@ -11,15 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pfo_pipeline.categoriser import (
-    apply_category_overrides,
-    categorise_frame,
-    load_rules,
-    mark_internal_transfers,
-    set_category_override,
-)
+from pfo_pipeline.categoriser import categorise_frame, load_rules
 from pfo_pipeline.categoriser.rules import RulesError
 from pfo_pipeline.knowledge.periods import period_window
+from pfo_pipeline.ledger.overrides import apply_category_overrides, set_category_override
+from pfo_pipeline.ledger.transfers import mark_internal_transfers
 from tests.conftest import FAMILY, materialize_ledger, open_ledger, query, synced_family
 
 

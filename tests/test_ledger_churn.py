@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
-from pfo_pipeline.ledger.mapping import FAULT_HELD_BACK
+from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
 from tests.conftest import (

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from pfo_pipeline.ledger.mapping import (
-    SyncContext,
     canonical_id,
     map_accounts,
     map_balances,
@@ -21,6 +20,7 @@ from pfo_pipeline.ledger.records import (
     BankAccountRecord,
     BankTransactionRecord,
 )
+from pfo_pipeline.ledger.types import SyncContext
 from pfo_pipeline.ledger.validation import validate_batch
 from pfo_pipeline.powens.models import PowensConnector, parse_account, parse_transaction
 

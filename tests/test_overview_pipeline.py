@@ -242,7 +242,7 @@ def test_partitions_older_than_180_days_are_neither_offered_nor_accepted(pipelin
 def test_the_sweep_removes_only_expired_entries_idempotently(pipeline, tmp_path) -> None:
     copy = tmp_path / "ledger-copy"
     shutil.copytree(pipeline["ledger"], copy)
-    from pfo_pipeline.knowledge.store import sweep_expired
+    from pfo_pipeline.ledger.knowledge import sweep_expired
 
     conn = open_ledger(copy, relocated=True)
     try:

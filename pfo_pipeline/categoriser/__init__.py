@@ -1,14 +1,6 @@
-"""Fills `standardized_category`: readable rules, internal transfers from both legs, overrides."""
+"""Fills `standardized_category` with readable rules (pure: no lake access). Internal transfers
+and user overrides are writes to the ledger: `ledger.transfers` and `ledger.overrides`."""
 
-from pfo_pipeline.categoriser.overrides import apply_category_overrides, set_category_override
 from pfo_pipeline.categoriser.rules import CATEGORIES, categorise_frame, load_rules
-from pfo_pipeline.categoriser.transfers import mark_internal_transfers
 
-__all__ = [
-    "CATEGORIES",
-    "apply_category_overrides",
-    "categorise_frame",
-    "load_rules",
-    "mark_internal_transfers",
-    "set_category_override",
-]
+__all__ = ["CATEGORIES", "categorise_frame", "load_rules"]

@@ -12,7 +12,7 @@ import pandera.pandas as pa
 
 from pfo_pipeline.defs.ingestion import account_balances, bank_accounts, bank_transactions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
-from pfo_pipeline.ledger.mapping import FAULT_HELD_BACK
+from pfo_pipeline.ledger.reconciliation import reconcile_balances
 from pfo_pipeline.ledger.records import (
     TEXT,
     AccountBalanceRecord,
@@ -21,6 +21,7 @@ from pfo_pipeline.ledger.records import (
     failing_rows,
     record_columns,
 )
+from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations import queries
 
 RETRY_LIST_ACCOUNTS = dg.RetryPolicy(max_retries=2, delay=0.75, backoff=dg.Backoff.LINEAR)
@@ -183,34 +184,6 @@ def account_balances_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _freshness(duckdb, "balances")
 
 
-RECONCILIATION_SQL = """
--- Between two consecutive snapshots of an account, the balance moves by exactly the booked
--- transactions Powens applied in between: booked (by Powens' clock) after the first snapshot's
--- `last_updated_at` and up to the second's, minus booked rows deleted in that interval.
-WITH snaps AS (
-    SELECT account_id, as_of_date, current_balance, last_updated_at,
-           lag(current_balance) OVER w AS prev_balance,
-           lag(last_updated_at) OVER w AS prev_updated_at,
-           lag(as_of_date) OVER w AS prev_date
-    FROM ledger.account_balances WHERE balance_type = 'current'
-    WINDOW w AS (PARTITION BY account_id ORDER BY as_of_date)
-)
-SELECT s.account_id, s.prev_date, s.as_of_date,
-       s.current_balance - s.prev_balance AS balance_change,
-       coalesce(sum(CASE
-           WHEN t.booked_at > s.prev_updated_at AND t.booked_at <= s.last_updated_at
-                AND (t.deleted_at IS NULL OR t.deleted_at > s.last_updated_at) THEN t.amount
-           WHEN t.booked_at <= s.prev_updated_at
-                AND t.deleted_at > s.prev_updated_at AND t.deleted_at <= s.last_updated_at
-                THEN -t.amount
-           ELSE 0 END), 0) AS transactions_sum
-FROM snaps s
-LEFT JOIN ledger.bank_transactions t ON t.account_id = s.account_id AND t.booked_at IS NOT NULL
-WHERE s.prev_balance IS NOT NULL
-GROUP BY ALL
-"""
-
-
 @dg.asset_check(
     asset=account_balances,
     additional_deps=[bank_transactions],
@@ -218,16 +191,13 @@ GROUP BY ALL
 )
 def balances_reconcile_with_transactions(duckdb: LakeResource) -> dg.AssetCheckResult:
     with ledger_connection(duckdb) as conn:
-        rows = conn.execute(
-            f"SELECT * FROM ({RECONCILIATION_SQL}) WHERE abs(balance_change - transactions_sum) > 0.005"
-        ).fetchall()
-        pairs = conn.execute(f"SELECT count(*) FROM ({RECONCILIATION_SQL})").fetchall()[0][0]
+        result = reconcile_balances(conn)
     metadata = {
-        "snapshot_pairs_checked": pairs,
-        "mismatches": len(rows),
-        "mismatched_accounts": sorted({r[0] for r in rows})[:20],
+        "snapshot_pairs_checked": result.pairs_checked,
+        "mismatches": result.mismatches,
+        "mismatched_accounts": result.mismatched_accounts[:20],
     }
-    if not pairs:
+    if not result.pairs_checked:
         # Nothing compared is not a pass: say why, as a warning.
         return dg.AssetCheckResult(
             passed=False,
@@ -236,7 +206,7 @@ def balances_reconcile_with_transactions(duckdb: LakeResource) -> dg.AssetCheckR
             "balance refresh per day builds them).",
             metadata=metadata,
         )
-    return dg.AssetCheckResult(passed=not rows, metadata=metadata)
+    return dg.AssetCheckResult(passed=not result.mismatches, metadata=metadata)
 
 
 # --- the second step of each workflow: the canonical read consumers use -------------------

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from pfo_pipeline.defs.partitions import tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
+from pfo_pipeline.ledger.health import record_connection_health
 from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
 from pfo_pipeline.ledger.records import (
     DAY,
@@ -27,7 +28,6 @@ from pfo_pipeline.ledger.records import (
     BankAccountRecord,
     BankTransactionRecord,
 )
-from pfo_pipeline.ledger.store import record_connection_health
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError

@@ -15,7 +15,8 @@ from pfo_pipeline.knowledge.chart import chart_markdown, render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import is_within_retention
 from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
-from pfo_pipeline.knowledge.store import ensure_knowledge_schema, sweep_expired, write_overview
+from pfo_pipeline.knowledge.store import write_overview
+from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema, sweep_expired
 from pfo_pipeline.telemetry import events
 
 RETRY_GENERATE_OVERVIEW = dg.RetryPolicy(max_retries=3, delay=1.5, backoff=dg.Backoff.EXPONENTIAL)

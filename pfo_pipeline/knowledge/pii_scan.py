@@ -10,29 +10,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-SCAN_SQL = """
-WITH pii AS (
-    SELECT DISTINCT kind, value FROM (
-        SELECT 'iban' AS kind, replace(iban, ' ', '') AS value, tenant_id FROM ledger.bank_accounts
-        UNION ALL SELECT 'account_number', replace(account_number_masked, '*', ''), tenant_id FROM ledger.bank_accounts
-        UNION ALL SELECT 'counterparty_name', counterparty_name, tenant_id FROM ledger.bank_transactions
-        UNION ALL SELECT 'counterparty_account', counterparty_account, tenant_id FROM ledger.bank_transactions
-        UNION ALL SELECT 'description', description, tenant_id FROM ledger.bank_transactions
-    )
-    WHERE length(value) >= 5 AND ($tenant IS NULL OR tenant_id = $tenant)
-),
-texts AS (
-    SELECT entry_id, markdown AS text FROM knowledge.financial_overview
-    WHERE $tenant IS NULL OR tenant_id = $tenant
-    UNION ALL SELECT entry_id, CAST(summary AS VARCHAR) FROM knowledge.financial_overview
-    WHERE $tenant IS NULL OR tenant_id = $tenant
-    UNION ALL SELECT entry_id, content FROM knowledge.financial_overview_chunks
-    WHERE $tenant IS NULL OR tenant_id = $tenant
-)
-SELECT DISTINCT t.entry_id, p.kind, right(p.value, 4) AS suffix
-FROM texts t JOIN pii p ON contains(lower(t.text), lower(p.value))
-ORDER BY 1, 2, 3
-"""
+from pfo_pipeline.sql_files import load_sql
 
 
 @dataclass(frozen=True)
@@ -45,5 +23,5 @@ class PiiFinding:
 def scan_knowledge_for_pii(
     conn: duckdb.DuckDBPyConnection, tenant_id: str | None = None
 ) -> list[PiiFinding]:
-    rows = conn.execute(SCAN_SQL, {"tenant": tenant_id}).fetchall()
+    rows = conn.execute(load_sql(__name__, "pii_scan"), {"tenant": tenant_id}).fetchall()
     return [PiiFinding(*row) for row in rows]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,37 +29,10 @@ from pfo_pipeline.ledger.records import (
     BankAccountRecord,
     record_columns,
 )
+from pfo_pipeline.ledger.types import FAULT_HELD_BACK, AccountRef, Reject, SyncContext
 from pfo_pipeline.powens.models import PowensAccount, PowensConnector, PowensTransaction
 
 UNCATEGORISED = "other"
-
-
-@dataclass(frozen=True, slots=True)
-class SyncContext:
-    tenant_id: str
-    connection_id: str
-    powens_user_id: str
-    load_id: str
-
-
-FAULT_RECORD = "record"  # the record itself is malformed
-FAULT_HELD_BACK = "held_back"  # a valid record waiting on something else (its account)
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    """A record that cannot enter the ledger (yet), with why; it goes to `ledger.quarantine`."""
-
-    external_id: str | None
-    reasons: tuple[str, ...]
-    record: Any = field(repr=False)
-    fault: str = FAULT_RECORD
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRef:
-    account_id: str
-    currency: str | None
 
 
 def canonical_id(kind: str, *parts: object) -> str:

@@ -13,7 +13,6 @@ every ledger table's content equal.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
@@ -22,7 +21,6 @@ import pandas as pd
 import pyarrow as pa
 
 from pfo_pipeline.ledger.lake import last_snapshot, registered, run_transaction
-from pfo_pipeline.ledger.mapping import AccountRef, Reject, SyncContext
 from pfo_pipeline.ledger.records import (
     VALIDATION_ONLY,
     AccountBalanceRecord,
@@ -30,6 +28,8 @@ from pfo_pipeline.ledger.records import (
     BankTransactionRecord,
     record_columns,
 )
+from pfo_pipeline.ledger.types import AccountRef, LoadStats, Reject, SyncContext
+from pfo_pipeline.sql_files import load_sql
 
 TRANSACTION_COLUMNS = [c for c in record_columns(BankTransactionRecord) if c not in VALIDATION_ONLY]
 # What Powens owns: a change in any of these is an upstream edit worth a new version of the row.
@@ -42,25 +42,6 @@ _TRANSACTION_HASHED = [
 ]
 ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
 BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
-
-
-@dataclass
-class LoadStats:
-    rows_in: int = 0
-    upserted: int = 0
-    inserted: int = 0
-    unchanged: int = 0
-    quarantined: int = 0
-    tombstoned: int = 0
-    twins_linked: int = 0
-    duplicates: int = 0  # extra copies of one Powens row within the load (newest kept)
-    held_back: int = 0  # valid rows waiting on their account; the cursor stays before them
-    quarantine_resolved: int = 0  # earlier quarantine rows whose record has now loaded
-    upstream_moved: bool = False  # Powens' data moved while the load paged
-    cursor_held: bool = False  # ...in a way that may have skipped rows: the cursor stayed put
-
-    def as_metadata(self) -> dict[str, int | bool]:
-        return dict(self.__dict__)
 
 
 def _hash_expr(columns: list[str], alias: str = "") -> str:
@@ -83,10 +64,13 @@ def start_load(
 
     def work() -> None:
         conn.execute(
-            "UPDATE ledger.loads SET status = 'abandoned', finished_at = ?, "
-            "error = 'process ended before the load committed' "
-            "WHERE tenant_id = ? AND connection_id = ? AND stream = ? AND status = 'running'",
-            [now, ctx.tenant_id, ctx.connection_id, stream],
+            load_sql(__name__, "abandon_running_loads"),
+            {
+                "now": now,
+                "tenant_id": ctx.tenant_id,
+                "connection_id": ctx.connection_id,
+                "stream": stream,
+            },
         )
         conn.execute(
             "INSERT INTO ledger.loads (load_id, tenant_id, connection_id, stream, started_at, "
@@ -107,27 +91,24 @@ def _finish_load_sql(
     cursor: tuple[datetime | None, datetime | None] = (None, None),
 ) -> None:
     conn.execute(
-        "UPDATE ledger.loads SET status = 'succeeded', finished_at = ?, rows_in = ?, upserted = ?, "
-        "unchanged = ?, quarantined = ?, tombstoned = ?, window_start = ?, window_end = ?, "
-        "cursor_before = ?, cursor_after = ?, upstream_moved = ?, cursor_held = ?, held_back = ?, "
-        "quarantine_resolved = ? WHERE load_id = ?",
-        [
-            now,
-            stats.rows_in,
-            stats.upserted,
-            stats.unchanged,
-            stats.quarantined,
-            stats.tombstoned,
-            window[0],
-            window[1],
-            cursor[0],
-            cursor[1],
-            stats.upstream_moved,
-            stats.cursor_held,
-            stats.held_back,
-            stats.quarantine_resolved,
-            load_id,
-        ],
+        load_sql(__name__, "finish_load"),
+        {
+            "now": now,
+            "rows_in": stats.rows_in,
+            "upserted": stats.upserted,
+            "unchanged": stats.unchanged,
+            "quarantined": stats.quarantined,
+            "tombstoned": stats.tombstoned,
+            "window_start": window[0],
+            "window_end": window[1],
+            "cursor_before": cursor[0],
+            "cursor_after": cursor[1],
+            "upstream_moved": stats.upstream_moved,
+            "cursor_held": stats.cursor_held,
+            "held_back": stats.held_back,
+            "quarantine_resolved": stats.quarantine_resolved,
+            "load_id": load_id,
+        },
     )
 
 
@@ -191,12 +172,14 @@ def _insert_quarantine(
             "FROM _quarantine_batch b WHERE q.id = b.id AND q.resolved_at IS NOT NULL"
         )
         conn.execute(
-            "INSERT INTO ledger.quarantine (id, load_id, stream, tenant_id, connection_id, "
-            "external_id, reasons, record, quarantined_at, fault) "
-            "SELECT DISTINCT ON (id) id, ?, ?, ?, ?, external_id, reasons::JSON, record::JSON, ?, "
-            "fault FROM _quarantine_batch b "
-            "WHERE NOT EXISTS (SELECT 1 FROM ledger.quarantine q WHERE q.id = b.id)",
-            [ctx.load_id, stream, ctx.tenant_id, ctx.connection_id, now],
+            load_sql(__name__, "insert_quarantine"),
+            {
+                "load_id": ctx.load_id,
+                "stream": stream,
+                "tenant_id": ctx.tenant_id,
+                "connection_id": ctx.connection_id,
+                "now": now,
+            },
         )
     return len(rejects)
 
@@ -212,30 +195,6 @@ def _resolve_quarantine(
         f"AND external_id IN ({loaded_sql})",
         [now, ctx.load_id, ctx.tenant_id, ctx.connection_id, stream],
     ).fetchall()[0][0]
-
-
-def record_connection_health(
-    conn: duckdb.DuckDBPyConnection,
-    tenant_id: str,
-    connection_id: str,
-    checked_at: datetime,
-    status: str,
-    state: str | None,
-    reason: str,
-) -> None:
-    """The latest guardrail verdict of a connection: one row per tenant and connection."""
-
-    def work() -> None:
-        key = [tenant_id, connection_id]
-        conn.execute(
-            "DELETE FROM ledger.connection_health WHERE tenant_id = ? AND connection_id = ?", key
-        )
-        conn.execute(
-            "INSERT INTO ledger.connection_health VALUES (?, ?, ?, ?, ?, ?)",
-            [*key, checked_at, status, state, reason],
-        )
-
-    run_transaction(conn, work, what="record the connection's health")
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -294,11 +253,8 @@ def apply_accounts(
     def work() -> LoadStats:
         stats = LoadStats(rows_in=len(frame) + len(rejects))
         conn.execute(
-            "INSERT INTO ledger.account_aliases SELECT ?, ?, external_id, account_id, "
-            "identity_key, ? FROM _new_aliases n WHERE NOT EXISTS (SELECT 1 FROM "
-            "ledger.account_aliases a WHERE a.tenant_id = ? AND a.connection_id = ? "
-            "AND a.external_id = n.external_id)",
-            [ctx.tenant_id, ctx.connection_id, now, ctx.tenant_id, ctx.connection_id],
+            load_sql(__name__, "insert_account_aliases"),
+            {"tenant_id": ctx.tenant_id, "connection_id": ctx.connection_id, "now": now},
         )
         updated, stats.inserted = _upsert(
             conn, "bank_accounts", frame, ACCOUNT_COLUMNS, ACCOUNT_COLUMNS[1:], ctx, now

@@ -9,8 +9,8 @@ import orjson
 import pandas as pd
 import pandera.pandas as pa
 
-from pfo_pipeline.ledger.mapping import Reject
 from pfo_pipeline.ledger.records import failing_rows
+from pfo_pipeline.ledger.types import Reject
 
 
 def validate_batch(

@@ -16,27 +16,23 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from pfo_pipeline.categoriser import (
-    apply_category_overrides,
-    categorise_frame,
-    mark_internal_transfers,
-)
+from pfo_pipeline.categoriser import categorise_frame
 from pfo_pipeline.ledger import store
 from pfo_pipeline.ledger.mapping import (
-    FAULT_HELD_BACK,
-    Reject,
-    SyncContext,
     map_accounts,
     map_balances,
     map_transactions,
     resolve_accounts,
 )
+from pfo_pipeline.ledger.overrides import apply_category_overrides
 from pfo_pipeline.ledger.records import (
     AccountBalanceRecord,
     BankAccountRecord,
     BankTransactionRecord,
 )
 from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.ledger.transfers import mark_internal_transfers
+from pfo_pipeline.ledger.types import FAULT_HELD_BACK, LoadStats, Reject, SyncContext
 from pfo_pipeline.ledger.validation import validate_batch
 from pfo_pipeline.powens.client import PAGE_LIMIT, PowensClient, TransactionBatch
 from pfo_pipeline.powens.errors import PowensParseError
@@ -59,7 +55,7 @@ class AccountsSyncResult:
     synced: int
     failed: int
     load_id: str
-    stats: store.LoadStats
+    stats: LoadStats
     errors: list[str] = field(default_factory=list)
     next_sync_suggested_at: datetime | None = None
 
@@ -70,7 +66,7 @@ class TransactionsSyncResult:
     failed: int
     load_id: str
     mode: str
-    stats: store.LoadStats
+    stats: LoadStats
     window_start: str | None
     window_end: str | None
     cursor_before: datetime | None
@@ -90,7 +86,7 @@ class BalancesRefreshResult:
     load_id: str
     as_of_date: date
     refreshed_at: datetime
-    stats: store.LoadStats
+    stats: LoadStats
     errors: list[str] = field(default_factory=list)
 
 

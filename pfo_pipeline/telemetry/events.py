@@ -1,5 +1,5 @@
 """Telemetry events (SPEC §9): common tenant metadata plus redacted properties, written as one
-structured log line and one row of `telemetry.events`.
+structured log line and one row of `telemetry.events` (stored by `ledger.telemetry`).
 
 Emitting never raises: telemetry must not fail the run that emits it, so a failure becomes a warning
 that names the event and the error type, never the payload.
@@ -19,8 +19,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from pfo_pipeline.ledger.lake import run_transaction
-from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.ledger.telemetry import store_event
 from pfo_pipeline.telemetry.redaction import mask_ibans, redact_openbanking_payload
 from pfo_pipeline.tenancy.blueprint import SLOT_ID
 from pfo_pipeline.tenancy.config import TenantConfig
@@ -51,24 +50,6 @@ EVENT_NAMES = frozenset(
 LOGGER_NAME = "pfo_pipeline.telemetry"
 _LOGGER = logging.getLogger(LOGGER_NAME)
 UNBOUND_CONNECTION = "unbound"
-
-_COLUMNS = (
-    "event_id",
-    "name",
-    "occurred_at",
-    "tenant_id",
-    "app_id",
-    "blueprint",
-    "config_version",
-    "slot_id",
-    "connection_id",
-)
-# Idempotent by event id (the lake has no keys): an event stored twice is one row.
-_INSERT = (
-    f"INSERT INTO telemetry.events ({', '.join(_COLUMNS)}, properties) "
-    f"SELECT {', '.join('?' for _ in _COLUMNS)}, ? WHERE NOT EXISTS "
-    "(SELECT 1 FROM telemetry.events WHERE event_id = ?)"
-)
 
 
 @dataclass(frozen=True)
@@ -158,13 +139,7 @@ def emit(
     if conn is None:
         return
     try:
-        migrate(conn)
-        values = [*(safe[column] for column in _COLUMNS), _json(safe.get("properties") or {})]
-        run_transaction(
-            conn,
-            lambda: conn.execute(_INSERT, [*values, safe["event_id"]]),
-            what="store a telemetry event",
-        )
+        store_event(conn, safe, _json(safe.get("properties") or {}))
     except Exception as exc:
         _warn(log, name, exc)
 

@@ -20,28 +20,12 @@ from typing import Any
 
 import orjson
 
+from pfo_pipeline.sql_files import load_sql
+
 INBOX_PATH_ENV = "PFO_WEBHOOK_INBOX"
 DEFAULT_INBOX = "data/webhook_inbox.sqlite3"
 # A user finishes the Powens webview in minutes; a state older than this is refused.
 DEFAULT_STATE_TTL = timedelta(minutes=15)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_key TEXT NOT NULL UNIQUE,
-    received_at TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    connection_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    summary TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS connect_states (
-    state TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    used_at TEXT
-);
-"""
 
 
 def _utc(stamp: str) -> datetime:
@@ -75,7 +59,7 @@ class Inbox:
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA)
+        self._conn.executescript(load_sql(__name__, "inbox_schema"))
 
     def close(self) -> None:
         self._conn.close()

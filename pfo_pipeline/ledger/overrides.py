@@ -8,11 +8,13 @@ import duckdb
 
 from pfo_pipeline.categoriser.rules import CATEGORIES
 from pfo_pipeline.ledger.lake import run_transaction
+from pfo_pipeline.sql_files import load_sql
 
 
 def set_category_override(
     conn: duckdb.DuckDBPyConnection, tenant_id: str, transaction_id: str, category: str
 ) -> None:
+    """Record the user's category (replacing an earlier one) and apply it, in one commit."""
     if category not in CATEGORIES:
         raise ValueError(f"category: {category!r} is not in the taxonomy {CATEGORIES}")
     found = conn.execute(
@@ -41,10 +43,5 @@ def set_category_override(
 def apply_category_overrides(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
     """Re-apply every override of a tenant (set-based); returns the rows changed."""
     return conn.execute(
-        "UPDATE ledger.bank_transactions t SET standardized_category = o.category, "
-        "category_source = 'user', transfer_pair_id = NULL "
-        "FROM ledger.category_overrides o "
-        "WHERE o.tenant_id = ? AND t.tenant_id = o.tenant_id AND t.id = o.transaction_id "
-        "AND (t.standardized_category IS DISTINCT FROM o.category OR t.category_source <> 'user')",
-        [tenant_id],
+        load_sql(__name__, "apply_category_overrides"), {"tenant": tenant_id}
     ).fetchall()[0][0]

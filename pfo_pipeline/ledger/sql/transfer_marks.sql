@@ -1,19 +1,6 @@
-"""Internal transfers between a family's own accounts, recognised from both legs (set-based SQL).
-
-A debit on one account and the opposite credit on another own account within 3 days are one
-internal transfer: both legs are marked and share a `transfer_pair_id`, so cashflow excludes them.
-A row whose counterparty IBAN is one of the family's own accounts is one too, even unpaired.
-Loan accounts are left out: a mortgage instalment stays housing spending on the checking account.
-User overrides are never touched; running it twice changes nothing.
-"""
-
-from __future__ import annotations
-
-import duckdb
-
-# Which rows are legs of an internal transfer, and their pair id. Computed into a temp table first:
-# DuckLake cannot UPDATE a table from a CTE over its own uncommitted rows ("Out of buffer").
-MARKS_SQL = """
+-- Which rows of a tenant are legs of an internal transfer, and their pair id. Computed into
+-- a temp table first: DuckLake cannot UPDATE a table from a CTE over its own uncommitted rows
+-- ("Out of buffer").
 CREATE OR REPLACE TEMP TABLE _transfer_marks AS
 WITH own AS (
     SELECT id, iban FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
@@ -52,23 +39,3 @@ marked AS (
       AND t.id NOT IN (SELECT debit_id FROM pairs UNION ALL SELECT credit_id FROM pairs)
 )
 SELECT id, pair_id FROM marked
-"""
-
-PAIRING_SQL = """
-UPDATE ledger.bank_transactions t
-SET standardized_category = 'internal_transfer', category_source = 'transfer', transfer_pair_id = m.pair_id
-FROM _transfer_marks m
-WHERE t.id = m.id
-  AND (t.standardized_category IS DISTINCT FROM 'internal_transfer'
-       OR t.category_source IS DISTINCT FROM 'transfer'
-       OR t.transfer_pair_id IS DISTINCT FROM m.pair_id)
-"""
-
-
-def mark_internal_transfers(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
-    """Mark both legs of every internal transfer of a tenant; returns the rows changed."""
-    conn.execute(MARKS_SQL, {"tenant": tenant_id})
-    try:
-        return conn.execute(PAIRING_SQL).fetchall()[0][0]
-    finally:
-        conn.execute("DROP TABLE IF EXISTS _transfer_marks")

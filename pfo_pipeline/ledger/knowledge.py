@@ -1,0 +1,109 @@
+"""The knowledge space's tables (`knowledge.financial_overview` and its chunks): replacing an
+entry atomically and the 180-day retention sweep. What an entry says is the knowledge package's
+business; this module only keeps the rows consistent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import duckdb
+import pyarrow as pa
+
+from pfo_pipeline.ledger.lake import registered, run_transaction
+from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.sql_files import load_sql
+
+
+@dataclass(frozen=True)
+class OverviewEntry:
+    """One row of `knowledge.financial_overview`, ready to store."""
+
+    entry_id: str
+    tenant_id: str
+    period: str
+    period_start: date
+    period_end: date
+    generated_at: datetime
+    expires_at: date
+    content_hash: str
+    markdown: str
+    summary_json: str
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    entries_removed: int
+    chunks_removed: int
+    entry_ids: tuple[str, ...]
+
+
+def ensure_knowledge_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """The knowledge tables are lake migrations (`ledger.schema`): apply any pending."""
+    migrate(conn)
+
+
+def replace_overview_entry(
+    conn: duckdb.DuckDBPyConnection, entry: OverviewEntry, chunks: list[tuple[str, int]]
+) -> bool:
+    """Store the entry and its chunks (text, token count), replacing any earlier entry of the
+    same id and its chunks in one transaction; whether one existed."""
+    ensure_knowledge_schema(conn)
+    chunk_table = pa.table(
+        {
+            "chunk_index": list(range(len(chunks))),
+            "content": [text for text, _ in chunks],
+            "token_count": [tokens for _, tokens in chunks],
+        },
+        schema=pa.schema(
+            [("chunk_index", pa.int64()), ("content", pa.string()), ("token_count", pa.int64())]
+        ),
+    )
+    key = [entry.entry_id]
+
+    def work() -> bool:
+        existed = conn.execute(
+            "SELECT count(*) FROM knowledge.financial_overview WHERE entry_id = ?", key
+        ).fetchall()[0][0]
+        conn.execute("DELETE FROM knowledge.financial_overview_chunks WHERE entry_id = ?", key)
+        conn.execute("DELETE FROM knowledge.financial_overview WHERE entry_id = ?", key)
+        conn.execute(
+            "INSERT INTO knowledge.financial_overview VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [entry.entry_id, entry.tenant_id, entry.period, entry.period_start, entry.period_end,
+             entry.generated_at, entry.expires_at, entry.content_hash, entry.markdown,
+             entry.summary_json],
+        )  # fmt: skip
+        conn.execute(
+            load_sql(__name__, "insert_overview_chunks"),
+            {
+                "entry_id": entry.entry_id,
+                "tenant_id": entry.tenant_id,
+                "expires_at": entry.expires_at,
+            },
+        )
+        return bool(existed)
+
+    with registered(conn, _chunks=chunk_table):
+        return run_transaction(conn, work, what="write the overview")
+
+
+def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date) -> SweepReport:
+    """Delete entries (and chunks) whose expiry has passed; running it again removes nothing."""
+    ensure_knowledge_schema(conn)
+
+    def work() -> SweepReport:
+        expired = [
+            e for (e,) in conn.execute(
+                "SELECT entry_id FROM knowledge.financial_overview WHERE expires_at < ? ORDER BY 1",
+                [today],
+            ).fetchall()
+        ]  # fmt: skip
+        chunks = conn.execute(
+            "DELETE FROM knowledge.financial_overview_chunks WHERE expires_at < ? "
+            "OR list_contains(?, entry_id)",
+            [today, expired],
+        ).fetchall()[0][0]
+        conn.execute("DELETE FROM knowledge.financial_overview WHERE expires_at < ?", [today])
+        return SweepReport(len(expired), chunks, tuple(expired))
+
+    return run_transaction(conn, work, what="sweep expired knowledge")
