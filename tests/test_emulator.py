@@ -231,6 +231,8 @@ def test_every_kind_of_change_happens_whatever_the_start_date(seed, transactions
         ({"connection_states": {"one": "SCARequired"}}, "connection_states"),
         ({"connection_states": {"1": 5}}, "connection_states"),
         ({"rate_4299": 0.1}, "rate_4299"),
+        ({"latency_ms": -1}, "latency_ms"),
+        ({"jitter_ms": "x"}, "jitter_ms"),
         ([0.1], "body"),
     ],
 )
@@ -301,6 +303,9 @@ def serve_cli(monkeypatch: pytest.MonkeyPatch):
         (["--faults", "connection_states=one:SCARequired"], "--faults"),
         (["--faults", "bogus=1"], "--faults"),
         (["--seed", "-1"], "--seed"),
+        (["--latency-ms", "-5"], "--latency-ms"),
+        (["--latency-ms", "soon"], "--latency-ms"),
+        (["--jitter-ms", "nan"], "--jitter-ms"),
     ],
 )
 def test_serve_refuses_bad_values_with_a_usage_error(serve_cli, args: list[str], option) -> None:
@@ -321,6 +326,13 @@ def test_serve_banner_names_the_credentials_without_printing_them(serve_cli) -> 
     for secret in (config.client_secret, world.initial_token(1), world.initial_token(2)):
         assert secret not in result.output
     assert "EmulatorConfig.client_secret" in result.output and "/auth/renew" in result.output
+
+
+def test_serve_takes_latency_options(serve_cli) -> None:
+    result, served = serve_cli("--latency-ms", "250", "--jitter-ms", "20", "--faults", "seed=3")
+    assert result.exit_code == 0, result.output
+    assert served[0].faults == FaultConfig(seed=3, latency_ms=250, jitter_ms=20)
+    assert "250 ms" in result.output
 
 
 def test_the_state_route_answers_with_connection_state_faults_set() -> None:
