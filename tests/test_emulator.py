@@ -342,3 +342,27 @@ def test_the_state_route_answers_with_connection_state_faults_set() -> None:
         response = httpx.get(f"{e.base_url}/__emulator/state")
     assert response.status_code == 200
     assert response.json()["faults"]["connection_states"] == {"1": "SCARequired"}
+
+
+@pytest.mark.parametrize("malformed", [0.0, 0.2])
+def test_pages_are_encoded_exactly_as_the_transaction_objects(malformed: float) -> None:
+    """Pages are written column by column (fast); their bytes must be those of the transaction
+    dicts through orjson, in every state the world goes through (edits, bookings, churn)."""
+    import numpy as np
+    import orjson
+
+    from pfo_pipeline.emulator.churn import churn
+    from pfo_pipeline.emulator.data import FamilyWorld
+    from pfo_pipeline.emulator.encoding import RowEncoder
+    from pfo_pipeline.emulator.shaping import transaction_json
+
+    world = FamilyWorld(seed=5, transactions=4000, history_days=3 * 365, now=NOW)
+    encoder = RowEncoder(world)
+    for _ in range(3):
+        rows = np.random.default_rng(1).permutation(len(world.rows))
+        for page in (rows[:1], rows[:1000], rows):
+            expected = orjson.dumps([transaction_json(world, int(i), malformed) for i in page])
+            assert encoder.encode(page, malformed) == expected
+        world.advance(2)
+        churn(world, 8)
+    assert encoder.encode(np.zeros(0, np.int64)) == b"[]"

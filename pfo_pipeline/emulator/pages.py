@@ -3,6 +3,7 @@ id desc), and the page's JSON body."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -11,10 +12,11 @@ import orjson
 
 from pfo_pipeline.emulator.clock import fmt_day, parse_day, parse_ts
 from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.shaping import transaction_json
+from pfo_pipeline.emulator.encoding import RowEncoder
 
 MAX_LIMIT = 1000
-CACHE_SIZE = 64
+CACHE_SIZE = 256  # filters whose matching rows are kept...
+CACHE_ROWS = 8_000_000  # ...as long as they hold no more row indexes than this (64 MB)
 
 
 class QueryError(ValueError):
@@ -64,28 +66,36 @@ class TransactionQuery:
 
 
 class TransactionIndex:
-    """Row indexes per filter, in Powens' order, cached until the world changes (its version).
-
-    Callers hold the world's lock."""
+    """Row indexes per filter, in Powens' order, cached until the world changes (its version):
+    a client paging through many filters at once (date windows, accounts) gets each page without
+    a pass over every row. Callers hold the world's lock."""
 
     def __init__(self, world: FamilyWorld) -> None:
         self.world = world
-        self._matching: dict[Filter, tuple[int, np.ndarray]] = {}
+        self.encoder = RowEncoder(world)
+        self._matching: OrderedDict[Filter, tuple[int, np.ndarray]] = OrderedDict()
+        self._owned: dict[tuple[int, int | None], tuple[int, np.ndarray]] = {}
         self._dates: dict[tuple[int, int | None], tuple[int, str | None, str | None]] = {}
 
-    def _owned(self, user: int, account: int | None) -> np.ndarray:
-        r = self.world.rows
-        if account is not None:
-            return r.account == account
-        return np.isin(r.account, self.world.user_account_ids(user))
+    def owned(self, user: int, account: int | None) -> np.ndarray:
+        """Mask of the user's rows (or of one of their accounts'); do not modify it."""
+        key, world = (user, account), self.world
+        cached = self._owned.get(key)
+        if cached is not None and cached[0] == world.version:
+            return cached[1]
+        accounts = [account] if account is not None else world.user_account_ids(user)
+        mask = np.isin(world.rows.account, accounts)
+        self._owned[key] = (world.version, mask)
+        return mask
 
     def matching(self, where: Filter) -> np.ndarray:
         world = self.world
         cached = self._matching.get(where)
         if cached is not None and cached[0] == world.version:
+            self._matching.move_to_end(where)
             return cached[1]
         r = world.rows
-        mask = self._owned(where.user, where.account)
+        mask = self.owned(where.user, where.account).copy()
         if not where.include_all:
             mask &= r.deleted < 0
         if where.last_update is not None:
@@ -97,9 +107,12 @@ class TransactionIndex:
         index = np.flatnonzero(mask)
         order = np.lexsort((-r.id[index], -r.day[index].astype(np.int64)))
         index = index[order]
-        if len(self._matching) > CACHE_SIZE:
-            self._matching.clear()
         self._matching[where] = (world.version, index)
+        self._matching.move_to_end(where)
+        held = sum(len(rows) for _, rows in self._matching.values())
+        while len(self._matching) > 1 and (len(self._matching) > CACHE_SIZE or held > CACHE_ROWS):
+            _, (_, dropped) = self._matching.popitem(last=False)  # the least recently used
+            held -= len(dropped)
         return index
 
     def available_dates(self, user: int, account: int | None) -> tuple[str | None, str | None]:
@@ -109,7 +122,7 @@ class TransactionIndex:
         cached = self._dates.get(key)
         if cached is not None and cached[0] == self.world.version:
             return cached[1], cached[2]
-        days = self.world.rows.day[self._owned(user, account)]
+        days = self.world.rows.day[self.owned(user, account)]
         first = fmt_day(days.min()) if len(days) else None
         last = fmt_day(days.max()) if len(days) else None
         self._dates[key] = (self.world.version, first, last)
@@ -129,7 +142,7 @@ def page_body(
     rows = index.matching(query.filter)
     offset, limit, total = query.offset, query.limit, len(rows)
     page = rows[offset : offset + limit]
-    items = [transaction_json(world, int(i), malformed_rate) for i in page]
+    items = orjson.Fragment(index.encoder.encode(page, malformed_rate))
     first, last = index.available_dates(query.filter.user, query.filter.account)
     result_days = world.rows.day[page]
     return orjson.dumps({
