@@ -48,9 +48,6 @@ class Memo(dict):
         value = self[key] = self.compute(key)
         return value
 
-    def column(self, keys: np.ndarray) -> list[bytes]:
-        return [self[k] for k in keys.tolist()]
-
 
 def _account(account: int) -> bytes:
     return b',"id_account":%d,' % account
