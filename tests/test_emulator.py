@@ -231,6 +231,8 @@ def test_every_kind_of_change_happens_whatever_the_start_date(seed, transactions
         ({"connection_states": {"one": "SCARequired"}}, "connection_states"),
         ({"connection_states": {"1": 5}}, "connection_states"),
         ({"rate_4299": 0.1}, "rate_4299"),
+        ({"latency_ms": -1}, "latency_ms"),
+        ({"jitter_ms": "x"}, "jitter_ms"),
         ([0.1], "body"),
     ],
 )
@@ -301,6 +303,9 @@ def serve_cli(monkeypatch: pytest.MonkeyPatch):
         (["--faults", "connection_states=one:SCARequired"], "--faults"),
         (["--faults", "bogus=1"], "--faults"),
         (["--seed", "-1"], "--seed"),
+        (["--latency-ms", "-5"], "--latency-ms"),
+        (["--latency-ms", "soon"], "--latency-ms"),
+        (["--jitter-ms", "nan"], "--jitter-ms"),
     ],
 )
 def test_serve_refuses_bad_values_with_a_usage_error(serve_cli, args: list[str], option) -> None:
@@ -323,6 +328,13 @@ def test_serve_banner_names_the_credentials_without_printing_them(serve_cli) -> 
     assert "EmulatorConfig.client_secret" in result.output and "/auth/renew" in result.output
 
 
+def test_serve_takes_latency_options(serve_cli) -> None:
+    result, served = serve_cli("--latency-ms", "250", "--jitter-ms", "20", "--faults", "seed=3")
+    assert result.exit_code == 0, result.output
+    assert served[0].faults == FaultConfig(seed=3, latency_ms=250, jitter_ms=20)
+    assert "250 ms" in result.output
+
+
 def test_the_state_route_answers_with_connection_state_faults_set() -> None:
     """User ids are integer keys in the fault config; JSON keys are strings (this answered 500)."""
     faults = FaultConfig(connection_states={1: "SCARequired"})
@@ -330,3 +342,27 @@ def test_the_state_route_answers_with_connection_state_faults_set() -> None:
         response = httpx.get(f"{e.base_url}/__emulator/state")
     assert response.status_code == 200
     assert response.json()["faults"]["connection_states"] == {"1": "SCARequired"}
+
+
+@pytest.mark.parametrize("malformed", [0.0, 0.2])
+def test_pages_are_encoded_exactly_as_the_transaction_objects(malformed: float) -> None:
+    """Pages are written column by column (fast); their bytes must be those of the transaction
+    dicts through orjson, in every state the world goes through (edits, bookings, churn)."""
+    import numpy as np
+    import orjson
+
+    from pfo_pipeline.emulator.churn import churn
+    from pfo_pipeline.emulator.data import FamilyWorld
+    from pfo_pipeline.emulator.encoding import RowEncoder
+    from pfo_pipeline.emulator.shaping import transaction_json
+
+    world = FamilyWorld(seed=5, transactions=4000, history_days=3 * 365, now=NOW)
+    encoder = RowEncoder(world)
+    for _ in range(3):
+        rows = np.random.default_rng(1).permutation(len(world.rows))
+        for page in (rows[:1], rows[:1000], rows):
+            expected = orjson.dumps([transaction_json(world, int(i), malformed) for i in page])
+            assert encoder.encode(page, malformed) == expected
+        world.advance(2)
+        churn(world, 8)
+    assert encoder.encode(np.zeros(0, np.int64)) == b"[]"

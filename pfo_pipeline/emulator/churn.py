@@ -16,7 +16,9 @@ from datetime import timedelta
 
 import numpy as np
 
-from pfo_pipeline.emulator.data import FamilyWorld, T, _day, _ts
+from pfo_pipeline.emulator.catalog import T
+from pfo_pipeline.emulator.clock import day_number, seconds
+from pfo_pipeline.emulator.data import FamilyWorld
 
 KINDS = ("insert_on_top", "pending_moves_up", "edit", "backdated")
 
@@ -29,7 +31,7 @@ def churn(world: FamilyWorld, count: int) -> list[str]:
             kind = KINDS[world.churned % len(KINDS)]
             world.churned += 1
             world.now += timedelta(minutes=1)
-            stamp, today = _ts(world.now), _day(world.now.date())
+            stamp, today = seconds(world.now), day_number(world.now.date())
             if kind == "pending_moves_up" and not _book_pending_later(world, today, stamp):
                 kind = "insert_on_top"
             if kind == "edit" and not _edit_old_row(world, today, stamp):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import click
 
-from pfo_pipeline.emulator.app import FaultConfig, FaultConfigError
+from pfo_pipeline.emulator.faults import FaultConfig, FaultConfigError
 from pfo_pipeline.emulator.runner import EmulatorConfig, default_now, serve_forever
 
 NOW_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -15,6 +16,19 @@ NOW_FORMAT = "%Y-%m-%d %H:%M:%S"
 def _parse_faults(ctx: click.Context, param: click.Parameter, value: str) -> FaultConfig:
     try:
         return FaultConfig.parse(value)
+    except FaultConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _parse_milliseconds(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> float | None:
+    """A latency option, checked as the faults route checks it (finite, >= 0)."""
+    if value is None:
+        return None
+    key = (param.name or "").replace("-", "_")
+    try:
+        return FaultConfig.parse(f"{key}={value}").to_json()[key]
     except FaultConfigError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
@@ -52,18 +66,40 @@ def emulator_cli() -> None:
     help='e.g. "rate_429=0.1,rate_503=0.05,connection_states=1:SCARequired"',
 )
 @click.option(
+    "--latency-ms",
+    default=None,
+    callback=_parse_milliseconds,
+    help="Delay every Powens request by this many milliseconds (real Powens: hundreds).",
+)
+@click.option(
+    "--jitter-ms",
+    default=None,
+    callback=_parse_milliseconds,
+    help="Plus up to this many milliseconds more per request, drawn from the faults' seed.",
+)
+@click.option(
     "--now",
     default=None,
     callback=_parse_now,
     help='Clock start, naive Paris time "YYYY-MM-DD HH:MM:SS".',
 )
 def serve(
-    port: int, seed: int, transactions: int, faults: FaultConfig, now: datetime | None
+    port: int,
+    seed: int,
+    transactions: int,
+    faults: FaultConfig,
+    latency_ms: float | None,
+    jitter_ms: float | None,
+    now: datetime | None,
 ) -> None:
     """Serve the Powens API v2.0 on 127.0.0.1."""
+    latency = {"latency_ms": latency_ms, "jitter_ms": jitter_ms}
+    faults = replace(faults, **{k: v for k, v in latency.items() if v is not None})
     clock = now or default_now()
     config = EmulatorConfig(seed=seed, transactions=transactions, now=clock, faults=faults)
     click.echo(f"Powens emulator: http://127.0.0.1:{port}/2.0  (seed {seed}, clock {clock})")
+    if faults.latency_ms or faults.jitter_ms:
+        click.echo(f"Latency: {faults.latency_ms:g} ms + up to {faults.jitter_ms:g} ms of jitter.")
     # Credentials are named, never printed: even demo secrets should not be copied out of a log.
     click.echo(
         f"client_id={config.client_id}; its secret is EmulatorConfig.client_secret "

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import uvicorn
-
-from pfo_pipeline.emulator.app import EmulatorApp, FaultConfig, create_app
+from pfo_pipeline.emulator.app import EmulatorApp
+from pfo_pipeline.emulator.clock import PARIS
 from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.http_server import BackgroundServer, start_in_thread
+from pfo_pipeline.emulator.faults import FaultConfig
+from pfo_pipeline.emulator.middleware import Traffic
+from pfo_pipeline.emulator.routes import create_app
+from pfo_pipeline.emulator.server import ServerThread, serve_in_foreground
 
 
 @dataclass
@@ -22,6 +23,7 @@ class EmulatorConfig:
     now: datetime | None = None  # naive Europe/Paris; default today 08:00
     client_id: str = "pfo-demo-client"
     client_secret: str = "pfo-demo-secret"
+    # Faults and latency (`FaultConfig(latency_ms=200, jitter_ms=50)`); changeable while serving.
     faults: FaultConfig = field(default_factory=FaultConfig)
     # Powens user id -> URL that receives a signed CONNECTION_SYNCED after each clock advance.
     webhook_urls: dict[int, str] = field(default_factory=dict)
@@ -29,7 +31,7 @@ class EmulatorConfig:
 
 
 def default_now() -> datetime:
-    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    today = datetime.now(PARIS).date()
     return datetime(today.year, today.month, today.day, 8, 0, 0)
 
 
@@ -49,12 +51,17 @@ def build_emulator(config: EmulatorConfig) -> EmulatorApp:
 class EmulatorHandle:
     """A running emulator: its base URL, its state, and the control calls tests use."""
 
-    def __init__(self, emulator: EmulatorApp, server: BackgroundServer) -> None:
+    def __init__(self, emulator: EmulatorApp, server: ServerThread) -> None:
         self.emulator = emulator
         self.state = emulator.world
         self._server = server
         self.port = server.port
         self.base_url = f"http://127.0.0.1:{server.port}/2.0"
+
+    @property
+    def traffic(self) -> Traffic:
+        """Requests served, in flight (now and at most at once) and the latency applied."""
+        return self.emulator.traffic
 
     def token_for(self, user_id: int) -> str:
         return self.emulator.token_for(user_id)
@@ -81,16 +88,8 @@ class EmulatorHandle:
 def start_emulator(config: EmulatorConfig | None = None, port: int = 0) -> EmulatorHandle:
     """Serve on 127.0.0.1 from a background thread; returns once the socket accepts."""
     emulator = build_emulator(config or EmulatorConfig())
-    return EmulatorHandle(emulator, start_in_thread(create_app(emulator), port, date_header=False))
+    return EmulatorHandle(emulator, ServerThread(create_app(emulator), port).start())
 
 
 def serve_forever(config: EmulatorConfig, port: int) -> None:
-    emulator = build_emulator(config)
-    uvicorn.run(
-        create_app(emulator),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        date_header=False,
-    )
+    serve_in_foreground(create_app(build_emulator(config)), port)

@@ -1,0 +1,153 @@
+"""The Powens API v2.0 routes the emulator serves, and the Starlette app around them."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pfo_pipeline.emulator import control
+from pfo_pipeline.emulator.app import EmulatorApp
+from pfo_pipeline.emulator.auth import renew_body
+from pfo_pipeline.emulator.catalog import CONNECTORS, USER_CONNECTIONS
+from pfo_pipeline.emulator.churn import churn
+from pfo_pipeline.emulator.middleware import PowensClockDate, PowensLatency
+from pfo_pipeline.emulator.pages import QueryError, TransactionQuery, page_body
+from pfo_pipeline.emulator.shaping import accounts_json, connection_json, json_response
+
+PREFIX = "/2.0"
+
+
+class PowensRoutes:
+    """Handlers of the Powens routes over one `EmulatorApp`."""
+
+    def __init__(self, emulator: EmulatorApp) -> None:
+        self.e = emulator
+
+    async def renew(self, request: Request) -> Response:
+        e = self.e
+        raw = await request.body()
+        fault = await e.transport_faults()
+        if fault is not None:
+            return fault
+        try:
+            body = renew_body(raw)
+        except ValueError as exc:
+            return e.error(400, "invalidValue", str(exc))
+        if body.get("client_id") != e.client_id or body.get("client_secret") != e.client_secret:
+            return e.error(401, "invalidClient", "Unknown client or wrong secret")
+        try:
+            user = int(body.get("id_user"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return e.error(400, "missingParameter", "id_user is required")
+        if user not in USER_CONNECTIONS:
+            return e.error(404, "notFound", "User not found")
+        revoke = str(body.get("revoke_previous")).lower() in ("true", "1")
+        token = e.tokens.renew(user, revoke_previous=revoke)
+        return json_response({"access_token": token, "token_type": "Bearer"})
+
+    async def token_code(self, request: Request) -> Response:
+        user = await self.e.guard(request)
+        if isinstance(user, Response):
+            return user
+        code = self.e.tokens.new_code(user)
+        return json_response(
+            {"code": code, "type": "temporary", "access": "single", "expires_in": 1800}
+        )
+
+    async def user(self, request: Request) -> Response:
+        user = await self.e.guard(request)
+        if isinstance(user, Response):
+            return user
+        return json_response(
+            {"id": user, "signin": "2023-01-15 10:00:00", "platform": "sharedAccess"}
+        )
+
+    async def connectors(self, request: Request) -> Response:
+        fault = await self.e.transport_faults()
+        return fault or json_response({"connectors": CONNECTORS, "total": len(CONNECTORS)})
+
+    async def connections(self, request: Request) -> Response:
+        e = self.e
+        user = await e.guard(request)
+        if isinstance(user, Response):
+            return user
+        expand = "connector" in request.query_params.get("expand", "")
+        state = e.faults.connection_states.get(user)
+        connection = connection_json(e.world, user, state, expand=expand)
+        return json_response({"connections": [connection], "total": 1})
+
+    async def accounts(self, request: Request) -> Response:
+        user = await self.e.guard(request)
+        if isinstance(user, Response):
+            return user
+        world = self.e.world
+        with world.lock:
+            body = accounts_json(world, user, include_all="all" in request.query_params)
+        return json_response(body)
+
+    async def transactions(self, request: Request) -> Response:
+        """`GET /users/{u}/transactions` and its per-account alias
+        `GET /users/{u}/accounts/{id}/transactions` (same parameters, one account's rows)."""
+        e = self.e
+        user = await e.guard(request)
+        if isinstance(user, Response):
+            return user
+        account = None
+        if "account" in request.path_params:
+            account = _user_account(e, user, request.path_params["account"])
+            if account is None:
+                return e.error(404, "notFound", "Account not found")
+        params = request.query_params
+        try:
+            query = TransactionQuery.from_params(params, user, account)
+        except QueryError as exc:
+            return e.error(400, exc.code, str(exc))
+        world = e.world
+        if query.offset > 0 and e.faults.churn_per_page:
+            churn(world, e.faults.churn_per_page)
+
+        def href(offset: int) -> str:
+            return str(request.url.include_query_params(**{**dict(params), "offset": str(offset)}))
+
+        with world.lock:
+            body = page_body(e.index, query, e.faults.rate_malformed, str(request.url), href)
+        return Response(body, media_type="application/json")
+
+
+def _user_account(emulator: EmulatorApp, user: int, segment: str) -> int | None:
+    """The account id of the path when it is one of the user's accounts."""
+    try:
+        account_id = int(segment)
+    except ValueError:
+        return None
+    account = emulator.world.accounts.get(account_id)
+    return account_id if account is not None and account.user_id == user else None
+
+
+def create_app(emulator: EmulatorApp) -> Starlette:
+    powens = PowensRoutes(emulator)
+    users = f"{PREFIX}/users/{{user}}"
+    routes = [
+        Route(f"{PREFIX}/auth/renew", powens.renew, methods=["POST"]),
+        Route(f"{PREFIX}/auth/token/code", powens.token_code, methods=["GET"]),
+        Route(f"{PREFIX}/connectors", powens.connectors, methods=["GET"]),
+        Route(users, powens.user, methods=["GET"]),
+        Route(f"{users}/connections", powens.connections, methods=["GET"]),
+        Route(f"{users}/accounts", powens.accounts, methods=["GET"]),
+        Route(f"{users}/transactions", powens.transactions, methods=["GET"]),
+        Route(f"{users}/accounts/{{account}}/transactions", powens.transactions, methods=["GET"]),
+        *control.routes(emulator, f"{PREFIX}/__emulator"),
+    ]
+    middleware = [
+        Middleware(PowensClockDate, world=emulator.world),
+        Middleware(
+            PowensLatency,
+            traffic=emulator.traffic,
+            delay_ms=emulator.next_delay_ms,
+            sleep=lambda: emulator.sleep,
+        ),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
