@@ -181,7 +181,7 @@ def test_tokens_never_reach_logs_errors_or_reprs(emulator, faults, caplog) -> No
     faults(FaultConfig(rate_token_expiry=0.3, rate_429=0.2, retry_after_s=0.01, seed=5))
     with make_client(emulator, api_key=token, max_attempts=10) as client:
         all_ids(client)
-        renewed = client._token
+        renewed = client._auth._token
         assert token not in repr(client) and renewed not in repr(client)
     faults(FaultConfig(rate_token_expiry=1.0))
     with PowensClient(emulator.base_url, user_id=1, api_key=token) as client:
