@@ -82,6 +82,18 @@ def emulator_ids(emulator, include_deleted: bool) -> set[int]:
     return ids
 
 
+def test_lists_come_as_powens_sent_them(emulator) -> None:
+    """One form per endpoint: the sync layer parses, so one malformed account is quarantined
+    instead of failing the call."""
+    with make_client(emulator) as client:
+        connections = client.list_connections()
+        accounts = client.list_accounts(include_disabled=True)
+        enabled = client.list_accounts(include_disabled=False)
+    assert connections and all(isinstance(c["connector"], dict) for c in connections)
+    assert all(isinstance(a, dict) and isinstance(a["id"], int) for a in accounts)
+    assert len(enabled) <= len(accounts)
+
+
 def test_deleted_rows_only_with_all(emulator) -> None:
     with make_client(emulator) as client:
         with_deleted = set(all_ids(client, include_deleted=True))
