@@ -121,7 +121,8 @@ class TransactionFetch:
             batch.records.extend(page.records)
             batch.rejects.extend(page.rejects)
             batch.pages += 1
-            batch.total = self.total if self.total is not None else page.total
+            # A window's `total` is its own; the load's size is the first page's.
+            batch.total = self.total if self.windows else page.total
             batch.upstream_moved |= moved
             batch.rows_may_be_skipped |= skipped
             if len(batch) >= batch_rows:
