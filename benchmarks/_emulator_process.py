@@ -62,6 +62,15 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
         time.sleep(0.3)
 
 
+def set_latency(base_url: str, latency_ms: float) -> None:
+    """Ask the emulator to answer every request `latency_ms` late (its `latency_ms` setting, on
+    the faults control route); exits with the emulator's own message if it does not know it."""
+    response = httpx.post(f"{base_url}/__emulator/faults", json={"latency_ms": latency_ms})
+    if response.status_code != 200:
+        detail = response.json().get("description", response.text)
+        raise SystemExit(f"the emulator refused latency_ms={latency_ms:g}: {detail}")
+
+
 def renew_token(base_url: str, user_id: int = 1) -> str:
     response = httpx.post(
         f"{base_url}/auth/renew",

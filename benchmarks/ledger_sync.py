@@ -2,6 +2,11 @@
 incremental sync after about 1% of the rows changed upstream (issue 3, SPEC §11).
 
     python -m benchmarks.ledger_sync --transactions 1000000
+    python -m benchmarks.ledger_sync --transactions 1000000 --latency-ms 250 --concurrency 4
+
+`--latency-ms` makes the emulator answer every request that late (Powens answers a page in
+hundreds of ms); `--concurrency` is the transactions sync's `fetch_concurrency` (page chains over
+date windows read side by side; 1 = one chain).
 
 Runs the same operations the Dagster assets call (client -> mapping -> Pandera -> ledger) in this
 process, with the emulator in its own process; prints times, rows and this process's peak memory.
@@ -18,7 +23,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from benchmarks._emulator_process import emulator_process, renew_token
+from benchmarks._emulator_process import emulator_process, renew_token, set_latency
 from pfo_pipeline.ledger import lake
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations import sync
@@ -31,16 +36,19 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed_sync(conn: duckdb.DuckDBPyConnection, client: PowensClient, what: str) -> float:
+def timed_sync(
+    conn: duckdb.DuckDBPyConnection, client: PowensClient, what: str, concurrency: int
+) -> float:
     ctx = sync.new_context(TENANT, CONNECTION, 1)
     started = time.perf_counter()
-    result = sync.sync_transactions(conn, client, ctx)
+    result = sync.sync_transactions(conn, client, ctx, concurrency=concurrency)
     elapsed = time.perf_counter() - started
     stats = result.stats
     print(
         f"{what}: {elapsed:.1f}s mode={result.mode} rows_in={stats.rows_in:,} "
         f"upserted={stats.upserted:,} quarantined={stats.quarantined:,} "
-        f"tombstoned={stats.tombstoned:,} peak_rss={peak_mb():.0f} MB"
+        f"tombstoned={stats.tombstoned:,} retries={client.retries} "
+        f"backoff_pauses={client.backoff_pauses} peak_rss={peak_mb():.0f} MB"
     )
     return elapsed
 
@@ -49,16 +57,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transactions", type=int, default=1_000_000)
     parser.add_argument("--ledger", type=Path, default=None)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="emulator delay per request")
+    parser.add_argument("--concurrency", type=int, default=sync.DEFAULT_FETCH_CONCURRENCY)
     args = parser.parse_args()
     ledger = args.ledger or Path(tempfile.mkdtemp()) / "bench-lake"
     with emulator_process(args.transactions) as base_url:
         token = renew_token(base_url)
+        if args.latency_ms:
+            set_latency(base_url, args.latency_ms)
+        print(f"latency={args.latency_ms:g} ms per request, fetch concurrency={args.concurrency}")
         conn = lake.connect(lake.LakeLocation.in_folder(ledger))
         migrate(conn)
         with PowensClient(base_url, user_id=1, api_key=token, timeout_s=60) as client:
             ctx = sync.new_context(TENANT, CONNECTION, 1)
             sync.sync_accounts(conn, client, ctx)
-            timed_sync(conn, client, "full sync")
+            timed_sync(conn, client, "full sync", args.concurrency)
             total = conn.execute("SELECT count(*) FROM ledger.bank_transactions").fetchall()[0][0]
             changed, days = 0, 0
             while changed < total // 100:
@@ -68,7 +81,7 @@ def main() -> None:
             print(f"advanced {days} day(s): {changed:,} upstream changes ({changed / total:.1%})")
             # the accounts job runs before the transactions job, as in production
             sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))
-            timed_sync(conn, client, "incremental sync")
+            timed_sync(conn, client, "incremental sync", args.concurrency)
         size_mb = sum(p.stat().st_size for p in ledger.rglob("*") if p.is_file()) / 1e6
         print(f"ledger={ledger} size={size_mb:.0f} MB rows={total:,}")
 

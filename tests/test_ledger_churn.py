@@ -189,8 +189,8 @@ class _AccountNotListedYet:
     def __init__(self, client: PowensClient, hidden: int) -> None:
         self._client, self._hidden = client, hidden
 
-    def list_accounts_raw(self, include_disabled: bool = True) -> list:
-        rows = self._client.list_accounts_raw(include_disabled=include_disabled)
+    def list_accounts(self, include_disabled: bool = True) -> list:
+        rows = self._client.list_accounts(include_disabled=include_disabled)
         return [a for a in rows if a.get("id") != self._hidden]
 
     def __getattr__(self, name: str):

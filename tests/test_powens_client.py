@@ -82,6 +82,18 @@ def emulator_ids(emulator, include_deleted: bool) -> set[int]:
     return ids
 
 
+def test_lists_come_as_powens_sent_them(emulator) -> None:
+    """One form per endpoint: the sync layer parses, so one malformed account is quarantined
+    instead of failing the call."""
+    with make_client(emulator) as client:
+        connections = client.list_connections()
+        accounts = client.list_accounts(include_disabled=True)
+        enabled = client.list_accounts(include_disabled=False)
+    assert connections and all(isinstance(c["connector"], dict) for c in connections)
+    assert all(isinstance(a, dict) and isinstance(a["id"], int) for a in accounts)
+    assert len(enabled) <= len(accounts)
+
+
 def test_deleted_rows_only_with_all(emulator) -> None:
     with make_client(emulator) as client:
         with_deleted = set(all_ids(client, include_deleted=True))
@@ -181,7 +193,7 @@ def test_tokens_never_reach_logs_errors_or_reprs(emulator, faults, caplog) -> No
     faults(FaultConfig(rate_token_expiry=0.3, rate_429=0.2, retry_after_s=0.01, seed=5))
     with make_client(emulator, api_key=token, max_attempts=10) as client:
         all_ids(client)
-        renewed = client._token
+        renewed = client._auth._token
         assert token not in repr(client) and renewed not in repr(client)
     faults(FaultConfig(rate_token_expiry=1.0))
     with PowensClient(emulator.base_url, user_id=1, api_key=token) as client:

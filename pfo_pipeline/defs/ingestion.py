@@ -80,6 +80,12 @@ class TransactionsSyncConfig(dg.Config):
     overlap_minutes: int = 60
     batch_rows: int = 100_000
     page_size: int = Field(default=1000, ge=1, le=1000, description="Powens `limit` per page.")
+    fetch_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="Page chains over date windows read from Powens side by side (1: one chain).",
+    )
 
 
 def _telemetry(
@@ -113,7 +119,7 @@ def _guarded_sync(
     with client, ledger_connection(duckdb_resource) as conn:
         try:
             guard = ensure_primary_open_banking(
-                tenant, client.list_connections_raw, started, lambda: client.last_server_time
+                tenant, client.list_connections, started, lambda: client.last_server_time
             )
             if not guard.ok:
                 _skip_blocked(context, tenant, guard, conn)
@@ -245,7 +251,7 @@ def powens_connection_health(
     with client:
         guard = fail_fast_if_permanent(
             lambda: ensure_primary_open_banking(
-                tenant, client.list_connections_raw, now, lambda: client.last_server_time
+                tenant, client.list_connections, now, lambda: client.last_server_time
             ),
             "check the Powens connection",
         )
@@ -340,6 +346,7 @@ def bank_transactions(
             overlap=timedelta(minutes=config.overlap_minutes),
             batch_rows=config.batch_rows,
             page_size=config.page_size,
+            concurrency=config.fetch_concurrency,
             progress=context.log.info,
         )
         metadata = _load_metadata(result)

@@ -34,9 +34,20 @@ from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.ledger.transfers import mark_internal_transfers
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK, LoadStats, Reject, SyncContext
 from pfo_pipeline.ledger.validation import validate_batch
-from pfo_pipeline.powens.client import PAGE_LIMIT, PowensClient, TransactionBatch
-from pfo_pipeline.powens.errors import PowensParseError
-from pfo_pipeline.powens.models import PowensAccount, PowensTransaction, parse_account
+from pfo_pipeline.operations.transaction_fetch import (
+    DEFAULT_FETCH_CONCURRENCY,
+    TransactionBatch,
+    TransactionFetch,
+)
+from pfo_pipeline.powens.client import PAGE_LIMIT, PowensClient
+from pfo_pipeline.powens.errors import PowensInvalidResponseError, PowensParseError
+from pfo_pipeline.powens.models import (
+    PowensAccount,
+    PowensConnector,
+    PowensTransaction,
+    parse_account,
+    parse_connection,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_OVERLAP = timedelta(hours=1)
@@ -103,6 +114,22 @@ def _parse_accounts(raw_accounts: list) -> tuple[list[PowensAccount], list[Rejec
     return accounts, rejects
 
 
+def _connectors(raw_connections: list[dict]) -> dict[int, PowensConnector]:
+    """Each connection's connector; a malformed connection fails the call, as Powens broke
+    its own contract."""
+    connectors = {}
+    for raw in raw_connections:
+        try:
+            connection = parse_connection(raw)
+        except PowensParseError as exc:
+            raise PowensInvalidResponseError(
+                f"malformed record ({exc})", operation="list connections"
+            ) from None
+        if connection.connector:
+            connectors[connection.id] = connection.connector
+    return connectors
+
+
 def _resolve(conn: duckdb.DuckDBPyConnection, ctx: SyncContext, accounts: list[PowensAccount]):
     aliases, identities = store.known_account_identities(conn, ctx.tenant_id, ctx.connection_id)
     return resolve_accounts(accounts, ctx, aliases, identities)
@@ -121,8 +148,8 @@ def sync_accounts(
     migrate(conn)
     store.start_load(conn, ctx, "accounts", "full", now)
     try:
-        connectors = {c.id: c.connector for c in client.list_connections() if c.connector}
-        accounts, rejects = _parse_accounts(client.list_accounts_raw(include_disabled=True))
+        connectors = _connectors(client.list_connections())
+        accounts, rejects = _parse_accounts(client.list_accounts(include_disabled=True))
         resolution = _resolve(conn, ctx, accounts)
         frame = map_accounts(resolution, connectors, ctx)
         valid, invalid = validate_batch(BankAccountRecord, frame)
@@ -154,6 +181,7 @@ def sync_transactions(
     overlap: timedelta = DEFAULT_OVERLAP,
     batch_rows: int = 100_000,
     page_size: int = PAGE_LIMIT,
+    concurrency: int = DEFAULT_FETCH_CONCURRENCY,
     now: datetime | None = None,
     on_batch: Callable[[int], None] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -162,7 +190,8 @@ def sync_transactions(
 
     Incremental by default: Powens rows updated after (cursor - overlap), deleted ones included.
     `full_refresh` re-reads the whole history; `backfill_days` / `min_date`..`max_date` re-read a
-    date window. The cursor only moves forward and commits with the rows it covers.
+    date window. The cursor only moves forward and commits with the rows it covers. Up to
+    `concurrency` page chains over date windows are read side by side (`transaction_fetch`).
     """
     now = now or utc_now()
     migrate(conn)
@@ -194,18 +223,18 @@ def sync_transactions(
             refs.update(store.account_refs(conn, ctx.tenant_id, ctx.connection_id))
 
         stage = store.TransactionStage(conn, ctx)
-        batches = client.iter_transaction_batches(
-            batch_rows=batch_rows,
+        fetch = TransactionFetch(
+            client,
             last_update=since,
             min_date=min_date,
             max_date=max_date,
-            include_deleted=True,
             limit=page_size,
+            concurrency=concurrency,
         )
         report = progress or (lambda _message: None)
         report(f"transactions sync ({mode}): fetching from Powens")
         fetch_started, pages = time.monotonic(), 0
-        for number, batch in enumerate(batches, start=1):
+        for number, batch in enumerate(fetch.batches(batch_rows), start=1):
             learn_accounts(batch.records)
             _stage_batch(stage, batch, ctx, refs, include_pending)
             pages += batch.pages
@@ -214,6 +243,11 @@ def sync_transactions(
                 f"transactions sync: fetched and validated {pages:,} pages, {stage.rows_in:,} rows "
                 f"({stage.rows_in / elapsed:,.0f} rows/s)"
                 + (f" of about {batch.total:,}" if batch.total else "")
+                + (
+                    f"; {len(fetch.windows)} date windows, {concurrency} at a time"
+                    if fetch.windows
+                    else ""
+                )
             )
             if on_batch is not None:
                 on_batch(number)
@@ -258,7 +292,10 @@ def _stage_batch(
     include_pending: bool,
 ) -> None:
     records, duplicates, moved = newest_copies(batch.records)
-    stage.note_pages(batch.totals, batch.first_server_time, duplicates, moved)
+    # `total`s belong to each chain (`ChainWatch` read them); the stage gets their verdict.
+    stage.note_pages([], batch.first_server_time, duplicates, moved)
+    stage.upstream_moved |= batch.upstream_moved
+    stage.rows_may_be_skipped |= batch.rows_may_be_skipped
     if not include_pending:
         records = [r for r in records if not r.coming or r.deleted is not None]
     frame, rejects = map_transactions(records, ctx, refs, categorise_frame)
@@ -314,7 +351,7 @@ def refresh_balances(
     migrate(conn)
     store.start_load(conn, ctx, "balances", "snapshot", now)
     try:
-        accounts, rejects = _parse_accounts(client.list_accounts_raw(include_disabled=True))
+        accounts, rejects = _parse_accounts(client.list_accounts(include_disabled=True))
         resolution = _resolve(conn, ctx, accounts)
         known = _known_account_ids(conn, ctx)
         unknown = [a for a in accounts if resolution.by_powens_id[a.id] not in known]

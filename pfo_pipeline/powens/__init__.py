@@ -1,6 +1,8 @@
-"""Read-only client for the Powens API v2.0: typed parsing, retries, pagination, errors."""
+"""Read-only client for the Powens API v2.0: `client` (endpoints) over `transport` (httpx,
+retries, shared back-off), `auth` (token renewal), `pagination` (next links, pages), `responses`
+(errors from answers) and `errors`; typed parsing in `models`."""
 
-from pfo_pipeline.powens.client import PowensClient, TransactionBatch, TransactionPage
+from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.powens.errors import (
     PowensAuthError,
     PowensError,
@@ -11,6 +13,7 @@ from pfo_pipeline.powens.errors import (
     PowensRequestError,
     PowensUnavailableError,
 )
+from pfo_pipeline.powens.pagination import TransactionPage
 
 __all__ = [
     "PowensAuthError",
@@ -22,6 +25,5 @@ __all__ = [
     "PowensRateLimitError",
     "PowensRequestError",
     "PowensUnavailableError",
-    "TransactionBatch",
     "TransactionPage",
 ]

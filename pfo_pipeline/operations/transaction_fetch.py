@@ -1,0 +1,244 @@
+"""How a transactions load reads Powens: one `_links.next` chain, or several over date windows
+fetched side by side, and the pages grouped into batches for mapping and validation.
+
+The first page decides. When it is the whole answer (the usual incremental sync) nothing else is
+asked. When there is more and concurrency allows, the read is split into date windows
+(`date_windows`, which also argues why their union is the single chain's result) whose chains run
+in up to `concurrency` threads; a bounded queue keeps memory flat whatever Powens' speed. A 429 on
+any chain pauses them all (the client's shared back-off); a failure in one chain stops the others
+and is raised, naming the call, so the load commits nothing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pfo_pipeline.operations.date_windows import DateWindow, plan_windows
+from pfo_pipeline.powens.client import PAGE_LIMIT, PREFETCH_PAGES, PowensClient
+from pfo_pipeline.powens.models import PowensTransaction
+from pfo_pipeline.powens.pagination import RejectedRecord, TransactionPage, prefetch
+
+DEFAULT_FETCH_CONCURRENCY = 4
+# Windows per concurrent chain: small enough windows that one dense stretch of history does not
+# leave the other threads idle, few enough that each still spans several pages.
+WINDOWS_PER_CHAIN = 4
+_CHAIN_DONE = object()
+
+
+@dataclass(slots=True)
+class TransactionBatch:
+    """Several pages gathered so mapping and validation run once per batch, not per page."""
+
+    records: list[PowensTransaction] = field(default_factory=list)
+    rejects: list[RejectedRecord] = field(default_factory=list)
+    pages: int = 0
+    # The read's size as Powens announced it (for progress messages).
+    total: int | None = None
+    first_server_time: datetime | None = None
+    # A chain saw Powens' data move under it; an unchanged row may have been skipped.
+    upstream_moved: bool = False
+    rows_may_be_skipped: bool = False
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.rejects)
+
+
+class ChainWatch:
+    """What one chain's pages say about Powens moving its data while the chain is read."""
+
+    def __init__(self, started_by_powens: datetime | None, windowed: bool) -> None:
+        self._started = started_by_powens
+        self._windowed = windowed
+        self._total: int | None = None
+        self._pages = 0
+
+    def see(self, page: TransactionPage) -> tuple[bool, bool]:
+        """(the data moved, an unchanged row may have been skipped) as of this page."""
+        moved = skipped = False
+        if self._pages and page.total is not None and self._total is not None:
+            moved = page.total != self._total
+            skipped = page.total < self._total  # a row left the result: offsets shifted up
+        started = self._started
+        # A row changed after the load began, served past a window chain's first page, may have
+        # entered the window as another left it above the read position (see date_windows).
+        if (
+            self._pages
+            and self._windowed
+            and started is not None
+            and any(r.last_update is not None and r.last_update > started for r in page.records)
+        ):
+            moved = skipped = True
+        if page.total is not None:
+            self._total = page.total
+        self._pages += 1
+        return moved, skipped
+
+
+class TransactionFetch:
+    """One load's read of `GET /users/{id}/transactions`, deleted rows included."""
+
+    def __init__(
+        self,
+        client: PowensClient,
+        *,
+        last_update: datetime | None = None,
+        min_date: date | None = None,
+        max_date: date | None = None,
+        limit: int = PAGE_LIMIT,
+        concurrency: int = DEFAULT_FETCH_CONCURRENCY,
+        read_ahead: int = PREFETCH_PAGES,
+    ) -> None:
+        self.client = client
+        self.last_update = last_update
+        self.min_date = min_date
+        self.max_date = max_date
+        self.limit = limit
+        self.concurrency = max(1, concurrency)
+        self.read_ahead = max(1, read_ahead)
+        self.windows: list[DateWindow] = []
+        self.started_by_powens: datetime | None = None
+        self.total: int | None = None
+        self._first_seen = False
+
+    def batches(self, batch_rows: int) -> Iterator[TransactionBatch]:
+        """Pages grouped into batches of about `batch_rows` rows; memory stays bounded."""
+        watches: dict[int, ChainWatch] = {}
+        batch = TransactionBatch()
+        first = True
+        for chain, page in self.pages():
+            watch = watches.get(chain)
+            if watch is None:
+                watch = watches[chain] = ChainWatch(self.started_by_powens, len(self.windows) > 1)
+            moved, skipped = watch.see(page)
+            if not batch.pages:
+                # The first batch carries the load's first clock: the cursor never passes it.
+                batch.first_server_time = self.started_by_powens if first else page.server_time
+                first = False
+            batch.records.extend(page.records)
+            batch.rejects.extend(page.rejects)
+            batch.pages += 1
+            # A window's `total` is its own; the load's size is the first page's.
+            batch.total = self.total if self.windows else page.total
+            batch.upstream_moved |= moved
+            batch.rows_may_be_skipped |= skipped
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = TransactionBatch()
+        if batch.pages:
+            yield batch
+
+    def pages(self) -> Iterator[tuple[int, TransactionPage]]:
+        """(chain number, page) in the order served; one chain unless the first page shows
+        more to read and concurrency allows windows."""
+        if self.concurrency == 1:
+            for page in self._chain(DateWindow(self.min_date, self.max_date), self.read_ahead):
+                self._note_first(page)
+                yield 0, page
+            return
+        chain = self._chain(DateWindow(self.min_date, self.max_date), read_ahead=0)
+        probe = next(chain, None)
+        if probe is None:
+            return
+        self._note_first(probe)
+        windows = self._plan(probe) if probe.has_next else []
+        if len(windows) < 2:
+            yield 0, probe
+            yield from ((0, page) for page in prefetch(chain, depth=self.read_ahead))
+            return
+        chain.close()  # its rows are read again, window by window
+        self.windows = windows
+        yield from self._concurrent(windows)
+
+    def _note_first(self, page: TransactionPage) -> None:
+        if not self._first_seen:
+            self._first_seen = True
+            self.started_by_powens = page.server_time
+            self.total = page.total
+
+    def _plan(self, probe: TransactionPage) -> list[DateWindow]:
+        pages = -(-probe.total // self.limit) if probe.total else WINDOWS_PER_CHAIN
+        return plan_windows(
+            min(self.concurrency * WINDOWS_PER_CHAIN, pages),
+            first_date=probe.first_date,
+            last_date=probe.last_date,
+            min_date=self.min_date,
+            max_date=self.max_date,
+        )
+
+    def _chain(self, window: DateWindow, read_ahead: int) -> Iterator[TransactionPage]:
+        return self.client.iter_transaction_pages(
+            last_update=self.last_update,
+            min_date=window.min_date,
+            max_date=window.max_date,
+            include_deleted=True,
+            limit=self.limit,
+            read_ahead=read_ahead,
+        )
+
+    def _concurrent(self, windows: list[DateWindow]) -> Iterator[tuple[int, TransactionPage]]:
+        """Every window's chain, up to `concurrency` at a time, through one bounded queue."""
+        todo: queue.SimpleQueue[tuple[int, DateWindow]] = queue.SimpleQueue()
+        for number, window in enumerate(windows):
+            todo.put((number, window))
+        served: queue.Queue = queue.Queue(maxsize=self.read_ahead)
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def put(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    served.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def run_chains() -> None:
+            try:
+                while not stop.is_set():
+                    try:
+                        number, window = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    chain = self._chain(window, read_ahead=0)
+                    try:
+                        for page in chain:
+                            if not put((number, page)):
+                                return
+                    finally:
+                        chain.close()
+            except BaseException as exc:
+                failures.append(exc)
+                stop.set()
+            finally:
+                put(_CHAIN_DONE)
+
+        workers = [
+            threading.Thread(target=run_chains, name=f"powens-chain-{n}", daemon=True)
+            for n in range(min(self.concurrency, len(windows)))
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            finished = 0
+            while finished < len(workers):
+                if failures:
+                    raise failures[0]
+                try:
+                    item = served.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is _CHAIN_DONE:
+                    finished += 1
+                    continue
+                yield item  # type: ignore[misc]
+            if failures:
+                raise failures[0]
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=1)
