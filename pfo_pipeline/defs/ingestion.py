@@ -1,11 +1,11 @@
 """Ledger assets, partitioned by tenant: Powens connection health, accounts, transactions, balances.
 
-Each sync runs the `ensure_primary_open_banking` guardrail first; a blocked (or degraded) tenant is
-skipped with a clear message and a telemetry event, and its partition is not materialised, so the
-other tenants' runs are unaffected. Every ledger write is in the `duckdb_ledger` pool: one writer.
+Each sync goes through `operations.guarded_sync` (capability, guardrail, telemetry, permanent
+errors); a skipped tenant's partition is not materialised, so the other tenants' runs are
+unaffected. Every ledger write is in the `duckdb_ledger` pool.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ from pydantic import Field
 
 from pfo_pipeline.defs.partitions import tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
-from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
 from pfo_pipeline.ledger.records import (
     DAY,
     MONEY,
@@ -29,12 +28,16 @@ from pfo_pipeline.ledger.records import (
 )
 from pfo_pipeline.ledger.store import record_connection_health
 from pfo_pipeline.operations import sync
-from pfo_pipeline.powens.client import PowensClient
-from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError
+from pfo_pipeline.operations.guarded_sync import (
+    RunLoad,
+    SyncAttempt,
+    SyncSpec,
+    fail_fast_if_permanent,
+    guarded_sync,
+)
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.tenancy.blueprint import CAP_ACCOUNTS, CAP_BALANCES, CAP_TRANSACTIONS
-from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError
-from pfo_pipeline.tenancy.guardrail import GuardResult, ensure_primary_open_banking
+from pfo_pipeline.tenancy.guardrail import ensure_primary_open_banking
 
 OWNERS = ["team:platform-finance"]
 GROUP = "openbanking"
@@ -80,14 +83,6 @@ class TransactionsSyncConfig(dg.Config):
     page_size: int = Field(default=1000, ge=1, le=1000, description="Powens `limit` per page.")
 
 
-def _telemetry(
-    conn: duckdb.DuckDBPyConnection | None, tenant: TenantConfig, name: str, props: dict[str, Any]
-) -> None:
-    events.emit(
-        events.build_event(name, events.TelemetryContext.for_tenant(tenant), props), conn=conn
-    )
-
-
 def _guarded_sync(
     context: dg.AssetExecutionContext,
     powens: PowensResource,
@@ -96,117 +91,26 @@ def _guarded_sync(
     capability: str,
     success_event: str,
     failure_event: str,
-    run: Callable[[duckdb.DuckDBPyConnection, PowensClient, Any], tuple[dict[str, Any], dict]],
+    run: RunLoad,
 ) -> Iterator[dg.MaterializeResult]:
-    """The shared shape of the three syncs: capability, guardrail, one load, telemetry."""
+    """The asset's side of `guarded_sync`: its tenant, resources, retry count and log."""
     tenant = powens.tenant(context.partition_key)
-    if not tenant.capability_enabled(capability):
-        context.log.warning(
-            f"Tenant {tenant.tenant_id}: capability {capability} is switched off; sync skipped."
-        )
-        return
-    started = datetime.now(UTC)
-    binding = tenant.primary_open_banking
-    client = fail_fast_if_permanent(lambda: powens.client_for(tenant), "build the Powens client")
-    with client, ledger_connection(duckdb_resource) as conn:
-        try:
-            guard = ensure_primary_open_banking(
-                tenant, client.list_connections_raw, started, lambda: client.last_server_time
-            )
-            if not guard.ok:
-                _skip_blocked(context, tenant, guard, conn)
-                return
-            ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
-            metadata, props = run(conn, client, ctx)
-        except Exception as exc:
-            # Every failed attempt is reported, the last one (retries exhausted) included.
-            permanent = is_permanent(exc)
-            _telemetry(
-                conn,
-                tenant,
-                failure_event,
-                {
-                    "error_kind": getattr(exc, "kind", type(exc).__name__),
-                    "error": str(exc),
-                    "duration_ms": _ms_since(started),
-                    "attempt": context.retry_number + 1,
-                    "retries_exhausted": permanent or context.retry_number >= _max_retries(context),
-                },
-            )
-            if permanent:
-                raise _no_retry(exc, context.asset_key.to_user_string()) from exc
-            raise
-        props["duration_ms"] = _ms_since(started)
-        props["retries"] = client.retries
-        _telemetry(conn, tenant, success_event, props)
-    metadata["powens_retries"] = client.retries
-    metadata["powens_token_renewals"] = client.renewals
-    metadata["duration_ms"] = _ms_since(started)
-    yield dg.MaterializeResult(metadata=metadata)
-
-
-# A retry cannot fix these: wrong or missing credentials, a request Powens refuses, a bad config,
-# a lake that cannot be opened. They fail at once, with their real message as the failure.
-PERMANENT_ERRORS = (
-    PowensAuthError,
-    PowensRequestError,
-    PowensNotFoundError,
-    TenantConfigError,
-    LakeError,
-)
-
-
-def is_permanent(exc: BaseException) -> bool:
-    return isinstance(exc, PERMANENT_ERRORS) and not isinstance(exc, LakeCommitConflict)
-
-
-def _no_retry(exc: BaseException, what: str) -> dg.Failure:
-    return dg.Failure(
-        description=f"{what}: {type(exc).__name__}: {exc} (not retried: a retry cannot fix this)",
-        allow_retries=False,
+    metadata = guarded_sync(
+        tenant,
+        SyncSpec(capability, success_event, failure_event, context.asset_key.to_user_string()),
+        run,
+        build_client=lambda: powens.client_for(tenant),
+        open_ledger=lambda: ledger_connection(duckdb_resource),
+        attempt=SyncAttempt(context.retry_number + 1, _max_retries(context)),
+        log=context.log,
     )
-
-
-def fail_fast_if_permanent(build: Callable[[], Any], what: str) -> Any:
-    try:
-        return build()
-    except Exception as exc:
-        if is_permanent(exc):
-            raise _no_retry(exc, what) from exc
-        raise
-
-
-def _ms_since(started: datetime) -> int:
-    return int((datetime.now(UTC) - started).total_seconds() * 1000)
+    if metadata is not None:
+        yield dg.MaterializeResult(metadata=metadata)
 
 
 def _max_retries(context: dg.AssetExecutionContext) -> int:
     policy = context.op_def.retry_policy
     return policy.max_retries if policy else 0
-
-
-def _skip_blocked(
-    context: dg.AssetExecutionContext,
-    tenant: TenantConfig,
-    guard: GuardResult,
-    conn: duckdb.DuckDBPyConnection,
-) -> None:
-    verdict = "retry later" if guard.retry_later else "needs the user"
-    context.log.warning(
-        f"Tenant {tenant.tenant_id} skipped ({guard.health.value}, {verdict}): {guard.reason}"
-    )
-    _telemetry(
-        conn,
-        tenant,
-        events.GUARDRAIL_BLOCKED,
-        {
-            "health": guard.health.value,
-            "state": guard.state,
-            "reason": guard.reason,
-            "retry_later": guard.retry_later,
-            "asset": context.asset_key.to_user_string(),
-        },
-    )
 
 
 def _load_metadata(result: Any) -> dict[str, Any]:
