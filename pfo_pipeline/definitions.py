@@ -4,32 +4,28 @@ import warnings
 
 import dagster as dg
 
-from pfo_pipeline.defs.checks import LEDGER_CHECKS
-from pfo_pipeline.defs.dbt_assets import dbt_resource, pfo_dbt_models
-from pfo_pipeline.defs.ingestion import (
+from pfo_pipeline.defs.analytics.assets import dbt_resource, pfo_dbt_models
+from pfo_pipeline.defs.analytics.automation import build_analytics_marts
+from pfo_pipeline.defs.knowledge.assets import financial_overview, knowledge_retention_sweep
+from pfo_pipeline.defs.knowledge.automation import (
+    daily_overview_schedule,
+    generate_openbanking_overview,
+    knowledge_retention_job,
+    retention_schedule,
+)
+from pfo_pipeline.defs.knowledge.checks import knowledge_space_has_no_pii
+from pfo_pipeline.defs.lake.assets import lake_maintenance
+from pfo_pipeline.defs.lake.automation import lake_maintenance_job, lake_maintenance_schedule
+from pfo_pipeline.defs.ledger.assets import (
     account_balances,
     bank_accounts,
     bank_transactions,
     powens_connection_health,
 )
-from pfo_pipeline.defs.jobs import SYNC_JOBS, build_analytics_marts
-from pfo_pipeline.defs.lake_maintenance import (
-    lake_maintenance,
-    lake_maintenance_job,
-    lake_maintenance_schedule,
-)
-from pfo_pipeline.defs.overview import (
-    daily_overview_schedule,
-    financial_overview,
-    generate_openbanking_overview,
-    knowledge_retention_job,
-    knowledge_retention_sweep,
-    knowledge_space_has_no_pii,
-    retention_schedule,
-)
+from pfo_pipeline.defs.ledger.automation import SYNC_JOBS, SYNC_SCHEDULES
+from pfo_pipeline.defs.ledger.checks import LEDGER_CHECKS
 from pfo_pipeline.defs.resources import PowensResource, ledger_resource
-from pfo_pipeline.defs.schedules import SYNC_SCHEDULES
-from pfo_pipeline.defs.sensors import (
+from pfo_pipeline.defs.webhooks.automation import (
     WebhookSensorConfig,
     powens_webhook_sensor,
     record_webhook_telemetry,

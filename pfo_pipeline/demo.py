@@ -48,7 +48,7 @@ def _instance() -> dg.DagsterInstance:
 def demo(port: int, transactions: int, seed: int) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
     from pfo_pipeline.definitions import build_resources
-    from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+    from pfo_pipeline.defs.analytics.assets import pfo_dbt_models
     from pfo_pipeline.emulator import EmulatorConfig, start_emulator
     from pfo_pipeline.tenancy.config import load_tenants
 

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from pfo_pipeline.definitions import defs
+from pfo_pipeline.defs.ledger.automation import cron_for, due_tenants, tick_minutes
 from pfo_pipeline.defs.resources import LEDGER_POOL
-from pfo_pipeline.defs.schedules import cron_for, due_tenants, tick_minutes
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations import queries
 from pfo_pipeline.tenancy.config import load_tenants

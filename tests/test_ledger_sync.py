@@ -166,7 +166,7 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
 
     # the marts reconstruct balances across both snapshots; dbt's reconciliation test agrees
     from pfo_pipeline.definitions import MATERIALIZABLE
-    from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+    from pfo_pipeline.defs.analytics.assets import pfo_dbt_models
 
     marts = dg.materialize(
         MATERIALIZABLE,

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from pfo_pipeline.definitions import MATERIALIZABLE as ALL_ASSETS
-from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+from pfo_pipeline.defs.analytics.assets import pfo_dbt_models
 from pfo_pipeline.knowledge.periods import period_window
 from tests.conftest import FAMILY, open_ledger, query, resources_for, synced_family
 

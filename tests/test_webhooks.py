@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from pfo_pipeline.definitions import defs
-from pfo_pipeline.defs.sensors import WebhookSensorConfig, powens_webhook_sensor
+from pfo_pipeline.defs.webhooks.automation import WebhookSensorConfig, powens_webhook_sensor
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.http_server import start_in_thread
 from pfo_pipeline.tenancy.config import load_tenants

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from pfo_pipeline.defs.jobs import sync_openbanking_accounts, sync_openbanking_transactions
+from pfo_pipeline.defs.ledger.automation import (
+    sync_openbanking_accounts,
+    sync_openbanking_transactions,
+)
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.webhooks.inbox import Inbox, inbox_path

@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from pfo_pipeline.defs.ingestion import account_balances, bank_accounts, bank_transactions
+from pfo_pipeline.defs.ledger.assets import account_balances, bank_accounts, bank_transactions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
 from pfo_pipeline.ledger.mapping import FAULT_HELD_BACK
 from pfo_pipeline.ledger.records import (
