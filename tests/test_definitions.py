@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pfo_pipeline.definitions import defs
+from pfo_pipeline.definitions import load_definitions
 from pfo_pipeline.defs.ledger.automation import cron_for, due_tenants, tick_minutes
 from pfo_pipeline.defs.resources import LEDGER_POOL
 from pfo_pipeline.ledger.schema import migrate
@@ -20,6 +20,7 @@ from pfo_pipeline.tenancy.config import load_tenants
 from tests.conftest import open_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
+defs = load_definitions()
 
 
 def test_workspace_loads_without_errors() -> None:
@@ -148,7 +149,7 @@ def test_loading_the_code_location_warns_nothing_of_ours() -> None:
         "import warnings\n"
         "warnings.simplefilter('always')\n"
         "import pfo_pipeline.definitions as d\n"
-        "d.defs.get_repository_def()\n"
+        "d.load_definitions().get_repository_def()\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120

@@ -165,12 +165,11 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
     assert edited
 
     # the marts reconstruct balances across both snapshots; dbt's reconciliation test agrees
-    from pfo_pipeline.definitions import MATERIALIZABLE
-    from pfo_pipeline.defs.analytics.assets import pfo_dbt_models
+    from pfo_pipeline.definitions import materializable
 
     marts = dg.materialize(
-        MATERIALIZABLE,
-        selection=dg.AssetSelection.assets(pfo_dbt_models),
+        materializable(),
+        selection=dg.AssetSelection.groups("analytics"),
         resources=resources_for(tenants, ledger),
     )
     dbt_checks = {e.check_name: e.passed for e in marts.get_asset_check_evaluations()}
@@ -453,11 +452,13 @@ def test_ledger_asset_metadata_shows_stored_types_and_both_row_counts(tmp_path, 
     )[0][0]
     assert metadata["table_rows"].value == metadata["partition_rows"].value + family_rows
     assert metadata["dagster/row_count"].value == metadata["partition_rows"].value
-    from pfo_pipeline.definitions import defs
+    from pfo_pipeline.definitions import load_definitions
 
-    spec = defs.resolve_assets_def("bank_transactions").specs_by_key[
-        dg.AssetKey("bank_transactions")
-    ]
+    spec = (
+        load_definitions()
+        .resolve_assets_def("bank_transactions")
+        .specs_by_key[dg.AssetKey("bank_transactions")]
+    )
     types = {c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}
     assert types["amount"] == "DECIMAL(18,2)" and types["description"] == "VARCHAR"
     assert types["date"] == "DATE" and not any("pyarrow" in t for t in types.values())

@@ -10,7 +10,7 @@ from typing import Literal
 
 import dagster as dg
 
-from pfo_pipeline.defs.partitions import overview_partitions
+from pfo_pipeline.defs.partitions import overview_partitions, partitioned
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.knowledge.chart import render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
@@ -47,7 +47,6 @@ def _chart_dir(duckdb: LakeResource) -> Path:
 
 
 @dg.asset(
-    partitions_def=overview_partitions,
     deps=MARTS,
     group_name="knowledge",
     owners=["team:platform-finance"],
@@ -149,4 +148,15 @@ def knowledge_retention_sweep(
             "removed_entry_ids": list(report.entry_ids)[:50],
             "entries_remaining": remaining[0][0],
         }
+    )
+
+
+@dg.definitions
+def knowledge_assets() -> dg.Definitions:
+    """The overview, partitioned by tenant and day (built here, at load), and the sweep."""
+    return dg.Definitions(
+        assets=[
+            *partitioned(overview_partitions(), [financial_overview]),
+            knowledge_retention_sweep,
+        ]
     )

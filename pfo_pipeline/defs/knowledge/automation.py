@@ -1,18 +1,19 @@
-"""Knowledge automation: the overview and retention jobs and their daily schedules."""
+"""Knowledge automation: the overview and retention jobs and their daily schedules.
+
+Assets are named by key, not imported: an imported asset would be a second definition here.
+"""
 
 import dagster as dg
-
-from pfo_pipeline.defs.knowledge.assets import financial_overview, knowledge_retention_sweep
 
 generate_openbanking_overview = dg.define_asset_job(
     name="generate_openbanking_overview",
     description="Aggregate balances, cashflow and categories into the knowledge document.",
-    selection=dg.AssetSelection.assets(financial_overview),
+    selection=dg.AssetSelection.assets("financial_overview"),
 )
 
 knowledge_retention_job = dg.define_asset_job(
     name="knowledge_retention_sweep_job",
-    selection=dg.AssetSelection.assets(knowledge_retention_sweep),
+    selection=dg.AssetSelection.assets("knowledge_retention_sweep"),
 )
 
 

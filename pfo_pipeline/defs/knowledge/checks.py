@@ -2,14 +2,13 @@
 
 import dagster as dg
 
-from pfo_pipeline.defs.knowledge.assets import financial_overview
 from pfo_pipeline.defs.resources import LakeResource, ledger_connection
 from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
 from pfo_pipeline.knowledge.store import ensure_knowledge_schema
 
 
 @dg.asset_check(
-    asset=financial_overview,
+    asset="financial_overview",
     blocking=True,
     description="No IBAN, account number, counterparty or transaction wording from the ledger "
     "appears anywhere in the knowledge space.",

@@ -2,10 +2,8 @@
 
 import dagster as dg
 
-from pfo_pipeline.defs.lake.assets import lake_maintenance
-
 lake_maintenance_job = dg.define_asset_job(
-    name="lake_maintenance_job", selection=dg.AssetSelection.assets(lake_maintenance)
+    name="lake_maintenance_job", selection=dg.AssetSelection.assets("lake_maintenance")
 )
 
 lake_maintenance_schedule = dg.ScheduleDefinition(

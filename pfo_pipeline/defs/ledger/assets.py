@@ -2,7 +2,8 @@
 
 Each sync goes through `operations.guarded_sync` (capability, guardrail, telemetry, permanent
 errors); a skipped tenant's partition is not materialised, so the other tenants' runs are
-unaffected. Every ledger write is in the `duckdb_ledger` pool.
+unaffected. Every ledger write is in the `duckdb_ledger` pool. The tenant partitions are
+applied when the code location loads (`ledger_assets`), not at import.
 """
 
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import duckdb
 import pandera.pandas as pa
 from pydantic import Field
 
-from pfo_pipeline.defs.partitions import tenant_partitions
+from pfo_pipeline.defs.partitions import partitioned, tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.ledger.records import (
     DAY,
@@ -129,7 +130,6 @@ def _load_metadata(result: Any) -> dict[str, Any]:
 
 
 @dg.asset(
-    partitions_def=tenant_partitions,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"powens", "duckdb"},
@@ -176,7 +176,6 @@ def powens_connection_health(
 
 
 @dg.asset(
-    partitions_def=tenant_partitions,
     deps=[powens_connection_health],
     group_name=GROUP,
     owners=OWNERS,
@@ -213,7 +212,6 @@ def bank_accounts(
 
 
 @dg.asset(
-    partitions_def=tenant_partitions,
     deps=[bank_accounts],
     group_name=GROUP,
     owners=OWNERS,
@@ -282,7 +280,6 @@ def bank_transactions(
 
 
 @dg.asset(
-    partitions_def=tenant_partitions,
     deps=[bank_accounts],
     group_name=GROUP,
     owners=OWNERS,
@@ -328,3 +325,14 @@ def _row_counts(conn: duckdb.DuckDBPyConnection, table: str, tenant_id: str) -> 
         f"SELECT count(*) FILTER (WHERE tenant_id = ?), count(*) FROM ledger.{table}", [tenant_id]
     ).fetchall()[0]
     return {"dagster/row_count": partition, "partition_rows": partition, "table_rows": total}
+
+
+@dg.definitions
+def ledger_assets() -> dg.Definitions:
+    """The ledger assets, one partition per tenant of the tenants file (read here, at load)."""
+    return dg.Definitions(
+        assets=partitioned(
+            tenant_partitions(),
+            [powens_connection_health, bank_accounts, bank_transactions, account_balances],
+        )
+    )

@@ -15,30 +15,24 @@ from math import gcd
 
 import dagster as dg
 
-from pfo_pipeline.defs.ledger.assets import (
-    account_balances,
-    bank_accounts,
-    bank_transactions,
-    powens_connection_health,
-)
 from pfo_pipeline.tenancy.config import TenantConfig, load_tenants
 
 sync_openbanking_accounts = dg.define_asset_job(
     name="sync_openbanking_accounts",
     description="Validate Powens connectivity, sync bank accounts into the ledger, then list them.",
-    selection=dg.AssetSelection.assets(powens_connection_health, bank_accounts),
+    selection=dg.AssetSelection.assets("powens_connection_health", "bank_accounts"),
 )
 
 sync_openbanking_transactions = dg.define_asset_job(
     name="sync_openbanking_transactions",
     description="Incremental transaction sync for every linked account, then list transactions.",
-    selection=dg.AssetSelection.assets(bank_transactions),
+    selection=dg.AssetSelection.assets("bank_transactions"),
 )
 
 refresh_openbanking_balances = dg.define_asset_job(
     name="refresh_openbanking_balances",
     description="Snapshot today's balances, then read them back.",
-    selection=dg.AssetSelection.assets(account_balances),
+    selection=dg.AssetSelection.assets("account_balances"),
 )
 
 SYNC_JOBS = [sync_openbanking_accounts, sync_openbanking_transactions, refresh_openbanking_balances]
@@ -101,5 +95,11 @@ def _polling_schedule(job, cron: str) -> dg.ScheduleDefinition:
     return _schedule
 
 
-_CRON = cron_for(tick_minutes(load_tenants()))
-SYNC_SCHEDULES = [_polling_schedule(job, _CRON) for job in SYNC_JOBS]
+@dg.definitions
+def ledger_automation() -> dg.Definitions:
+    """The sync jobs, and their schedules at the tenants' tick (the tenants file is read here, when
+    the code location loads, not at import)."""
+    cron = cron_for(tick_minutes(load_tenants()))
+    return dg.Definitions(
+        jobs=SYNC_JOBS, schedules=[_polling_schedule(job, cron) for job in SYNC_JOBS]
+    )

@@ -10,7 +10,6 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from pfo_pipeline.defs.ledger.assets import account_balances, bank_accounts, bank_transactions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
 from pfo_pipeline.ledger.mapping import FAULT_HELD_BACK
 from pfo_pipeline.ledger.records import (
@@ -61,20 +60,20 @@ def _schema_check(
     return dg.AssetCheckResult(passed=True, metadata={"rows": len(frame)})
 
 
-@dg.asset_check(asset=bank_accounts, blocking=True, description="Rows match BankAccountRecord.")
+@dg.asset_check(asset="bank_accounts", blocking=True, description="Rows match BankAccountRecord.")
 def bank_accounts_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _schema_check(duckdb, "bank_accounts", BankAccountRecord)
 
 
 @dg.asset_check(
-    asset=bank_transactions, blocking=True, description="Rows match BankTransactionRecord."
+    asset="bank_transactions", blocking=True, description="Rows match BankTransactionRecord."
 )
 def bank_transactions_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _schema_check(duckdb, "bank_transactions", BankTransactionRecord)
 
 
 @dg.asset_check(
-    asset=account_balances, blocking=True, description="Rows match AccountBalanceRecord."
+    asset="account_balances", blocking=True, description="Rows match AccountBalanceRecord."
 )
 def account_balances_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _schema_check(duckdb, "account_balances", AccountBalanceRecord)
@@ -90,13 +89,13 @@ def _unique_check(duckdb: LakeResource, table: str, key: str) -> dg.AssetCheckRe
     )
 
 
-@dg.asset_check(asset=bank_accounts, description="No duplicate canonical account ids.")
+@dg.asset_check(asset="bank_accounts", description="No duplicate canonical account ids.")
 def bank_accounts_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _unique_check(duckdb, "bank_accounts", "id")
 
 
 @dg.asset_check(
-    asset=bank_transactions,
+    asset="bank_transactions",
     description="No duplicate canonical ids, and no Powens id twice for one connection.",
 )
 def bank_transactions_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
@@ -114,13 +113,13 @@ def bank_transactions_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=account_balances, description="One snapshot per account, type and day.")
+@dg.asset_check(asset="account_balances", description="One snapshot per account, type and day.")
 def account_balances_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _unique_check(duckdb, "account_balances", "(account_id, balance_type, as_of_date)")
 
 
 @dg.asset_check(
-    asset=bank_transactions,
+    asset="bank_transactions",
     description="Quarantine holds only records that are themselves malformed: warns (with the "
     "count) when valid rows are held back through no fault of their own, e.g. rows of an account "
     "the accounts sync has not seen yet. They load, and their quarantine rows resolve, as soon as "
@@ -173,12 +172,12 @@ def _freshness(duckdb: LakeResource, stream: str) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=bank_transactions, description="A successful load in the last 26 hours.")
+@dg.asset_check(asset="bank_transactions", description="A successful load in the last 26 hours.")
 def bank_transactions_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _freshness(duckdb, "transactions")
 
 
-@dg.asset_check(asset=account_balances, description="A snapshot taken in the last 26 hours.")
+@dg.asset_check(asset="account_balances", description="A snapshot taken in the last 26 hours.")
 def account_balances_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _freshness(duckdb, "balances")
 
@@ -212,8 +211,8 @@ GROUP BY ALL
 
 
 @dg.asset_check(
-    asset=account_balances,
-    additional_deps=[bank_transactions],
+    asset="account_balances",
+    additional_deps=["bank_transactions"],
     description="Balance change between consecutive snapshots = booked transactions in between.",
 )
 def balances_reconcile_with_transactions(duckdb: LakeResource) -> dg.AssetCheckResult:
@@ -253,7 +252,7 @@ def _page_through(fetch) -> int:
 
 
 @dg.asset_check(
-    asset=bank_accounts,
+    asset="bank_accounts",
     retry_policy=RETRY_LIST_ACCOUNTS,
     pool=LEDGER_POOL,
     description="`accounts.list` (workflow step fetch-accounts) returns every ledger account.",
@@ -281,7 +280,7 @@ def accounts_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=bank_transactions,
+    asset="bank_transactions",
     retry_policy=RETRY_LIST_TRANSACTIONS,
     pool=LEDGER_POOL,
     description="`transactions.list` (workflow step list-transactions) pages through the newest "
@@ -314,7 +313,7 @@ def transactions_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=account_balances,
+    asset="account_balances",
     retry_policy=RETRY_GET_BALANCES,
     pool=LEDGER_POOL,
     description="`balances.get` (workflow step fetch-balances) returns a latest snapshot for "
@@ -329,20 +328,3 @@ def balances_readable(duckdb: LakeResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not missing, metadata={"accounts": len(accounts), "missing": missing}
     )
-
-
-LEDGER_CHECKS = [
-    bank_accounts_schema,
-    bank_transactions_schema,
-    account_balances_schema,
-    bank_accounts_unique_ids,
-    bank_transactions_unique_ids,
-    account_balances_unique_ids,
-    bank_transactions_freshness,
-    account_balances_freshness,
-    quarantine_holds_only_malformed_records,
-    balances_reconcile_with_transactions,
-    accounts_listing,
-    transactions_listing,
-    balances_readable,
-]
