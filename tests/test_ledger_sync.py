@@ -89,6 +89,15 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     assert not nothing.passed and nothing.severity == dg.AssetCheckSeverity.WARN
     assert nothing.metadata["snapshot_pairs_checked"].value == 0
     assert all(c.passed for c in checks.values()), checks
+    # Checks on the rows a sync just wrote report from the sync's own step.
+    steps = {
+        e.asset_check_evaluation_data.check_name: e.step_key
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    for table in ("bank_accounts", "bank_transactions", "account_balances"):
+        assert steps[f"{table}_schema"] == steps[f"{table}_unique_ids"] == table
+    assert steps["transactions_listing"] != "bank_transactions"
     materialization = result.asset_materializations_for_node("bank_transactions")[0]
     assert materialization.metadata["mode"].value == "full"
     assert materialization.metadata["rows_in"].value == len(served_transactions(emulator))

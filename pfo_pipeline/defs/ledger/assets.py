@@ -6,7 +6,7 @@ unaffected. Every ledger write is in the `duckdb_ledger` pool. The tenant partit
 applied when the code location loads (`ledger_assets`), not at import.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ import duckdb
 import pandera.pandas as pa
 from pydantic import Field
 
+from pfo_pipeline.defs.ledger.step_checks import step_check_results, step_check_specs
 from pfo_pipeline.defs.partitions import partitioned, tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.ledger.records import (
@@ -73,6 +74,42 @@ def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
     return dg.TableSchema(columns=columns)
 
 
+def ledger_sync_asset(
+    *,
+    deps: list[dg.AssetsDefinition],
+    retry_policy: dg.RetryPolicy,
+    record: type[pa.DataFrameModel],
+    description: str,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """A ledger sync: an asset named after its table, with the record's schema in the catalog and
+    the step's own checks (`step_checks`). The sync may skip a tenant (no materialisation), so the
+    asset is skippable and subsettable: its checks then do not run, as before when they were steps
+    of their own, and a check can be re-run alone from the UI without a sync."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        table = fn.__name__
+        spec = dg.AssetSpec(
+            table,
+            deps=deps,
+            group_name=GROUP,
+            owners=OWNERS,
+            kinds={"powens", "duckdb", "pandera"},
+            metadata={"dagster/column_schema": column_schema(record)},
+            description=description,
+            skippable=True,
+        )
+        return dg.multi_asset(
+            name=table,
+            specs=[spec],
+            check_specs=step_check_specs(table),
+            can_subset=True,
+            pool=LEDGER_POOL,
+            retry_policy=retry_policy,
+        )(fn)
+
+    return decorate
+
+
 class TransactionsSyncConfig(dg.Config):
     """Run config of the transactions sync (incremental by default)."""
 
@@ -93,20 +130,44 @@ def _guarded_sync(
     success_event: str,
     failure_event: str,
     run: RunLoad,
-) -> Iterator[dg.MaterializeResult]:
-    """The asset's side of `guarded_sync`: its tenant, resources, retry count and log."""
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The asset's side of `guarded_sync`: its tenant, resources, retry count and log; the step's
+    own checks run on the sync's connection right after its load."""
+    table = context.op_def.name
+    selected_checks = context.selected_asset_check_keys
+    check_results: list[dg.AssetCheckResult] = []
+
+    def run_checks(conn: duckdb.DuckDBPyConnection) -> None:
+        check_results.extend(
+            result
+            for result in step_check_results(conn, table)
+            if dg.AssetCheckKey(dg.AssetKey(table), result.check_name) in selected_checks
+        )
+
+    if not context.selected_asset_keys:  # only checks selected: re-run them, sync nothing
+        with ledger_connection(duckdb_resource) as conn:
+            run_checks(conn)
+        yield from check_results
+        return
+
+    def load_then_check(conn, client, ctx):
+        loaded = run(conn, client, ctx)
+        run_checks(conn)
+        return loaded
+
     tenant = powens.tenant(context.partition_key)
+
     metadata = guarded_sync(
         tenant,
-        SyncSpec(capability, success_event, failure_event, context.asset_key.to_user_string()),
-        run,
+        SyncSpec(capability, success_event, failure_event, table),
+        load_then_check,
         build_client=lambda: powens.client_for(tenant),
         open_ledger=lambda: ledger_connection(duckdb_resource),
         attempt=SyncAttempt(context.retry_number + 1, _max_retries(context)),
         log=context.log,
     )
     if metadata is not None:
-        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
 
 def _max_retries(context: dg.AssetExecutionContext) -> int:
@@ -175,15 +236,10 @@ def powens_connection_health(
     )
 
 
-@dg.asset(
+@ledger_sync_asset(
     deps=[powens_connection_health],
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"powens", "duckdb", "pandera"},
-    pool=LEDGER_POOL,
     retry_policy=RETRY_SYNC_ACCOUNTS,
-    output_required=False,
-    metadata={"dagster/column_schema": column_schema(BankAccountRecord)},
+    record=BankAccountRecord,
     description="ledger.bank_accounts: canonical accounts (`accounts.sync`), renumbering-proof.",
 )
 def bank_accounts(
@@ -211,15 +267,10 @@ def bank_accounts(
     )
 
 
-@dg.asset(
+@ledger_sync_asset(
     deps=[bank_accounts],
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"powens", "duckdb", "pandera"},
-    pool=LEDGER_POOL,
     retry_policy=RETRY_SYNC_TRANSACTIONS,
-    output_required=False,
-    metadata={"dagster/column_schema": column_schema(BankTransactionRecord)},
+    record=BankTransactionRecord,
     description="ledger.bank_transactions (`transactions.sync`): incremental on Powens "
     "`last_update` minus an overlap, tombstones for deletions, pending->booked in place.",
 )
@@ -279,15 +330,10 @@ def bank_transactions(
     )
 
 
-@dg.asset(
+@ledger_sync_asset(
     deps=[bank_accounts],
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"powens", "duckdb", "pandera"},
-    pool=LEDGER_POOL,
     retry_policy=RETRY_REFRESH_BALANCES,
-    output_required=False,
-    metadata={"dagster/column_schema": column_schema(AccountBalanceRecord)},
+    record=AccountBalanceRecord,
     description="ledger.account_balances (`balances.refresh`): one `current` snapshot per account "
     "per day; Powens keeps no history, so every day snapshotted is a day kept.",
 )
