@@ -12,15 +12,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from pfo_pipeline.defs.resources import (
-    PowensResource,
-    WebhookSensorConfig,
-    dbt_resource,
-    ledger_resource,
-)
-
 
 def build_resources(ledger=None, tenants_file=None) -> dict[str, object]:
+    """Every resource the definitions use, in one place (imported here: importing this module
+    stays light, the resources' dependencies load with the definitions)."""
+    from pfo_pipeline.defs.resources import (
+        PowensResource,
+        WebhookSensorConfig,
+        dbt_resource,
+        ledger_resource,
+    )
+
     return {
         "powens": PowensResource(tenants_file=str(tenants_file) if tenants_file else None),
         "duckdb": ledger_resource(ledger),

@@ -161,3 +161,27 @@ def test_loading_the_code_location_warns_nothing_of_ours() -> None:
         if "Warning" in line and "sqlglotrs" not in line  # a dependency's own import notice
     ]
     assert warnings == []
+
+
+@pytest.mark.parametrize("table", ["bank_accounts", "bank_transactions", "account_balances"])
+def test_checks_on_a_syncs_own_rows_are_reported_by_its_step(table: str) -> None:
+    """Contract and unique ids run in the sync's step (check_specs), the contract blocking."""
+    specs = {spec.name: spec.blocking for spec in defs.resolve_assets_def(table).check_specs}
+    assert specs == {f"{table}_schema": True, f"{table}_unique_ids": False}
+
+
+def test_the_demo_selects_what_the_definitions_group_and_label() -> None:
+    from pfo_pipeline import demo
+
+    graph = defs.resolve_asset_graph()
+    ledger = {key.to_user_string() for key in demo.LEDGER.resolve(graph)}
+    assert ledger == {
+        "powens_connection_health",
+        "bank_accounts",
+        "bank_transactions",
+        "account_balances",
+    }
+    assert {key.to_user_string() for key in demo.OVERVIEW.resolve(graph)} == {"financial_overview"}
+    marts = demo.MARTS.resolve(graph)
+    assert dg.AssetKey(["analytics", "fct_daily_cashflow"]) in marts
+    assert {key.path[0] for key in marts} == {"analytics", "staging"}

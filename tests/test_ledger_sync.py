@@ -110,6 +110,29 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     assert again["mode"].value == "incremental" and again["upserted"].value == 0
 
 
+def test_a_syncs_check_re_runs_alone_without_syncing(family) -> None:
+    """Selecting only a sync's own check (as the UI's "Execute" on a check does) re-checks the
+    table and loads nothing."""
+    _, tenants, ledger = family
+    assert materialize_ledger(tenants, ledger, FAMILY).success
+    loads = query(ledger, "SELECT count(*) FROM ledger.loads")
+    from pfo_pipeline.definitions import materializable
+
+    sync = [a for a in materializable() if dg.AssetKey("bank_transactions") in a.keys]
+    result = dg.materialize(
+        sync,
+        selection=dg.AssetSelection.checks(
+            dg.AssetCheckKey(dg.AssetKey("bank_transactions"), "bank_transactions_schema")
+        ),
+        resources=resources_for(tenants, ledger),
+    )
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.check_name == "bank_transactions_schema" and evaluation.passed
+    assert result.get_asset_materialization_events() == []
+    assert query(ledger, "SELECT count(*) FROM ledger.loads") == loads
+
+
 def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
     emulator, tenants, ledger = family
     assert materialize_ledger(tenants, ledger, FAMILY).success

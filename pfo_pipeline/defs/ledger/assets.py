@@ -245,10 +245,9 @@ def powens_connection_health(
 def bank_accounts(
     context: dg.AssetExecutionContext, powens: PowensResource, duckdb: LakeResource
 ) -> Iterator[dg.MaterializeResult]:
-    tenant = powens.tenant(context.partition_key)
-    interval = timedelta(milliseconds=tenant.primary_open_banking.config.polling_interval_ms)
-
     def run(conn, client, ctx):
+        binding = powens.tenant(ctx.tenant_id).primary_open_banking
+        interval = timedelta(milliseconds=binding.config.polling_interval_ms)
         result = sync.sync_accounts(conn, client, ctx, polling_interval=interval)
         metadata = _load_metadata(result)
         metadata.update(_row_counts(conn, "bank_accounts", ctx.tenant_id))
