@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks._emulator_process import emulator_process, renew_token
 from pfo_pipeline import settings
-from pfo_pipeline.defs.dbt_assets import dbt_environment
+from pfo_pipeline.defs.analytics.project import dbt_environment
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.store import write_overview
 from pfo_pipeline.ledger import lake

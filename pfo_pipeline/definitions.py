@@ -1,54 +1,28 @@
-"""The code location `workspace.yaml` loads: every asset, check, job, schedule and sensor."""
+"""The code location `workspace.yaml`, `dg dev` and `dagster dev -m` load.
+
+Definitions are found in `pfo_pipeline/defs/` (one folder per domain) by Dagster's
+`load_from_defs_folder`; resources are bound and the executor chosen here, at the top. Importing
+this module does no I/O: the tenants file and dbt's manifest are read when the code location loads
+(`defs`, a `@dg.definitions` loader), once per process.
+"""
 
 import warnings
+from functools import cache
+from pathlib import Path
 
 import dagster as dg
 
-from pfo_pipeline.defs.checks import LEDGER_CHECKS
-from pfo_pipeline.defs.dbt_assets import dbt_resource, pfo_dbt_models
-from pfo_pipeline.defs.ingestion import (
-    account_balances,
-    bank_accounts,
-    bank_transactions,
-    powens_connection_health,
-)
-from pfo_pipeline.defs.jobs import SYNC_JOBS, build_analytics_marts
-from pfo_pipeline.defs.lake_maintenance import (
-    lake_maintenance,
-    lake_maintenance_job,
-    lake_maintenance_schedule,
-)
-from pfo_pipeline.defs.overview import (
-    daily_overview_schedule,
-    financial_overview,
-    generate_openbanking_overview,
-    knowledge_retention_job,
-    knowledge_retention_sweep,
-    knowledge_space_has_no_pii,
-    retention_schedule,
-)
-from pfo_pipeline.defs.resources import PowensResource, ledger_resource
-from pfo_pipeline.defs.schedules import SYNC_SCHEDULES
-from pfo_pipeline.defs.sensors import (
-    WebhookSensorConfig,
-    powens_webhook_sensor,
-    record_webhook_telemetry,
-)
-
-LEDGER_ASSETS = [powens_connection_health, bank_accounts, bank_transactions, account_balances]
-ALL_ASSETS = [
-    *LEDGER_ASSETS,
-    pfo_dbt_models,
-    financial_overview,
-    knowledge_retention_sweep,
-    lake_maintenance,
-]
-ALL_CHECKS = [*LEDGER_CHECKS, knowledge_space_has_no_pii]
-# What `dagster.materialize` needs to run any selection with its checks (tests, the demo).
-MATERIALIZABLE = [*ALL_ASSETS, *ALL_CHECKS]
-
 
 def build_resources(ledger=None, tenants_file=None) -> dict[str, object]:
+    """Every resource the definitions use, in one place (imported here: importing this module
+    stays light, the resources' dependencies load with the definitions)."""
+    from pfo_pipeline.defs.resources import (
+        PowensResource,
+        WebhookSensorConfig,
+        dbt_resource,
+        ledger_resource,
+    )
+
     return {
         "powens": PowensResource(tenants_file=str(tenants_file) if tenants_file else None),
         "duckdb": ledger_resource(ledger),
@@ -65,26 +39,24 @@ warnings.filterwarnings(
     category=dg.BetaWarning,
 )
 
-# One process per run: a multiprocess step re-imports the code location (~7 s here) for work that
-# takes milliseconds, and a run's ledger steps are sequential anyway. Pools still apply.
-defs = dg.Definitions(
-    executor=dg.in_process_executor,
-    assets=ALL_ASSETS,
-    asset_checks=ALL_CHECKS,
-    jobs=[
-        *SYNC_JOBS,
-        build_analytics_marts,
-        generate_openbanking_overview,
-        knowledge_retention_job,
-        lake_maintenance_job,
-        record_webhook_telemetry,
-    ],
-    schedules=[
-        *SYNC_SCHEDULES,
-        daily_overview_schedule,
-        retention_schedule,
-        lake_maintenance_schedule,
-    ],
-    sensors=[powens_webhook_sensor],
-    resources=build_resources(),
-)
+
+@cache
+def load_definitions() -> dg.Definitions:
+    """Every asset, check, job, schedule and sensor under `defs/`, with resources bound."""
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        # One process per run: a multiprocess step re-imports the code location for work that
+        # takes milliseconds, and a run's ledger steps are sequential anyway. Pools still apply.
+        dg.Definitions(executor=dg.in_process_executor, resources=build_resources()),
+    )
+
+
+def materializable() -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    """What `dagster.materialize` needs to run any selection with its checks (tests, the demo)."""
+    loaded = load_definitions()
+    return [*(loaded.assets or []), *(loaded.asset_checks or [])]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return load_definitions()

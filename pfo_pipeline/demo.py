@@ -21,6 +21,13 @@ DEMO_ENV = {
     "PFO_POWENS_WEBHOOK_SECRET": "pfo-demo-webhook-secret",
 }
 
+# What the demo runs, selected the way the definitions group and label their assets: the ledger
+# syncs (group `openbanking`), the dbt marts (group `analytics`) and the knowledge documents the
+# overview writes (the `markdown` kind; the retention sweep beside them has nothing to sweep yet).
+LEDGER = dg.AssetSelection.groups("openbanking")
+MARTS = dg.AssetSelection.groups("analytics")
+OVERVIEW = dg.AssetSelection.groups("knowledge") & dg.AssetSelection.kind("markdown")
+
 
 def _instance() -> dg.DagsterInstance:
     """The persistent instance when DAGSTER_HOME is set (the UI then shows the demo's runs)."""
@@ -48,7 +55,6 @@ def _instance() -> dg.DagsterInstance:
 def demo(port: int, transactions: int, seed: int) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
     from pfo_pipeline.definitions import build_resources
-    from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
     from pfo_pipeline.emulator import EmulatorConfig, start_emulator
     from pfo_pipeline.tenancy.config import load_tenants
 
@@ -63,18 +69,15 @@ def demo(port: int, transactions: int, seed: int) -> None:
     ) as emulator:
         click.echo(f"Powens emulator on {emulator.base_url}")
         resources = build_resources()
-        ledger_assets = dg.AssetSelection.assets(
-            "powens_connection_health", "bank_accounts", "bank_transactions", "account_balances"
-        )
         for tenant_id in tenants:
             click.echo(f"Syncing {tenant_id} ...")
-            _run(instance, resources, ledger_assets, tenant_id)
+            _run(instance, resources, LEDGER, tenant_id)
         click.echo("Building the dbt marts ...")
-        _run(instance, resources, dg.AssetSelection.assets(pfo_dbt_models), None)
+        _run(instance, resources, MARTS, None)
         for tenant_id in tenants:
             click.echo(f"Writing the financial overview of {tenant_id} for {today} ...")
             key = dg.MultiPartitionKey({"tenant": tenant_id, "day": today})
-            _run(instance, resources, dg.AssetSelection.assets("financial_overview"), key)
+            _run(instance, resources, OVERVIEW, key)
     _print_summary(ledger, tenants)
 
 
@@ -84,10 +87,10 @@ def _run(
     selection: dg.AssetSelection,
     partition_key: str | dg.MultiPartitionKey | None,
 ) -> None:
-    from pfo_pipeline.definitions import MATERIALIZABLE
+    from pfo_pipeline.definitions import materializable
 
     result = dg.materialize(
-        MATERIALIZABLE,
+        materializable(),
         selection=selection,
         partition_key=partition_key,
         resources=resources,

@@ -36,9 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Build dbt's manifest once, before any worker imports the definitions (two workers
     parsing the project at once would write the same manifest file)."""
     if not hasattr(config, "workerinput"):
-        from pfo_pipeline.defs.dbt_assets import dbt_project, ensure_manifest
+        from pfo_pipeline.defs.analytics.project import dbt_project, ensure_manifest
 
-        ensure_manifest(dbt_project)
+        ensure_manifest(dbt_project())
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -126,7 +126,7 @@ def synced_family(tmp: Path, *, seed: int, transactions: int) -> Iterator[tuple]
 def resources_for(tenants_file: Path, ledger: Path, **powens_options: object) -> dict[str, object]:
     options = {"backoff_initial_s": 0.01, "timeout_s": 2.0, "max_attempts": 8}
     options.update(powens_options)
-    from pfo_pipeline.defs.dbt_assets import dbt_resource
+    from pfo_pipeline.defs.resources import dbt_resource
 
     return {
         "powens": PowensResource(tenants_file=str(tenants_file), **options),
@@ -151,10 +151,10 @@ def materialize_ledger(
     instance: dg.DagsterInstance | None = None,
     **powens_options: object,
 ) -> dg.ExecuteInProcessResult:
-    from pfo_pipeline.definitions import MATERIALIZABLE
+    from pfo_pipeline.definitions import materializable
 
     return dg.materialize(
-        MATERIALIZABLE,
+        materializable(),
         selection=dg.AssetSelection.assets(*assets),
         partition_key=tenant_id,
         resources=resources_for(tenants_file, ledger, **powens_options),

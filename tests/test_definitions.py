@@ -11,15 +11,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pfo_pipeline.definitions import defs
+from pfo_pipeline.definitions import load_definitions
+from pfo_pipeline.defs.ledger.automation import cron_for, due_tenants, tick_minutes
 from pfo_pipeline.defs.resources import LEDGER_POOL
-from pfo_pipeline.defs.schedules import cron_for, due_tenants, tick_minutes
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations import queries
 from pfo_pipeline.tenancy.config import load_tenants
 from tests.conftest import open_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
+defs = load_definitions()
 
 
 def test_workspace_loads_without_errors() -> None:
@@ -148,7 +149,7 @@ def test_loading_the_code_location_warns_nothing_of_ours() -> None:
         "import warnings\n"
         "warnings.simplefilter('always')\n"
         "import pfo_pipeline.definitions as d\n"
-        "d.defs.get_repository_def()\n"
+        "d.load_definitions().get_repository_def()\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
@@ -160,3 +161,27 @@ def test_loading_the_code_location_warns_nothing_of_ours() -> None:
         if "Warning" in line and "sqlglotrs" not in line  # a dependency's own import notice
     ]
     assert warnings == []
+
+
+@pytest.mark.parametrize("table", ["bank_accounts", "bank_transactions", "account_balances"])
+def test_checks_on_a_syncs_own_rows_are_reported_by_its_step(table: str) -> None:
+    """Contract and unique ids run in the sync's step (check_specs), the contract blocking."""
+    specs = {spec.name: spec.blocking for spec in defs.resolve_assets_def(table).check_specs}
+    assert specs == {f"{table}_schema": True, f"{table}_unique_ids": False}
+
+
+def test_the_demo_selects_what_the_definitions_group_and_label() -> None:
+    from pfo_pipeline import demo
+
+    graph = defs.resolve_asset_graph()
+    ledger = {key.to_user_string() for key in demo.LEDGER.resolve(graph)}
+    assert ledger == {
+        "powens_connection_health",
+        "bank_accounts",
+        "bank_transactions",
+        "account_balances",
+    }
+    assert {key.to_user_string() for key in demo.OVERVIEW.resolve(graph)} == {"financial_overview"}
+    marts = demo.MARTS.resolve(graph)
+    assert dg.AssetKey(["analytics", "fct_daily_cashflow"]) in marts
+    assert {key.path[0] for key in marts} == {"analytics", "staging"}

@@ -65,7 +65,7 @@ def test_an_analyst_reads_throughout_syncs_dbt_overview_and_sweep(
             assert materialize_ledger(tenants, ledger, FAMILY).success
             emulator.advance(days=2)
             assert materialize_ledger(tenants, ledger, FAMILY).success
-            from pfo_pipeline.definitions import MATERIALIZABLE
+            from pfo_pipeline.definitions import materializable
 
             day = date.today().isoformat()
             for selection, key in (
@@ -77,7 +77,7 @@ def test_an_analyst_reads_throughout_syncs_dbt_overview_and_sweep(
                 (dg.AssetSelection.assets("knowledge_retention_sweep"), None),
             ):
                 assert dg.materialize(
-                    MATERIALIZABLE,
+                    materializable(),
                     selection=selection,
                     partition_key=key,
                     resources=resources_for(tenants, ledger),
@@ -307,10 +307,10 @@ def test_lake_maintenance_compacts_and_expires_without_changing_content(
             assert materialize_ledger(tenants, ledger, FAMILY).success
             emulator.advance(days=1)
     before = ledger_digests(ledger)
-    from pfo_pipeline.definitions import MATERIALIZABLE
+    from pfo_pipeline.definitions import materializable
 
     result = dg.materialize(
-        MATERIALIZABLE,
+        materializable(),
         selection=dg.AssetSelection.assets("lake_maintenance"),
         resources=resources_for(tenants, ledger),
         run_config={"ops": {"lake_maintenance": {"config": {"time_travel_days": 0}}}},

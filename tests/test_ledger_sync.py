@@ -89,6 +89,15 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     assert not nothing.passed and nothing.severity == dg.AssetCheckSeverity.WARN
     assert nothing.metadata["snapshot_pairs_checked"].value == 0
     assert all(c.passed for c in checks.values()), checks
+    # Checks on the rows a sync just wrote report from the sync's own step.
+    steps = {
+        e.asset_check_evaluation_data.check_name: e.step_key
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    for table in ("bank_accounts", "bank_transactions", "account_balances"):
+        assert steps[f"{table}_schema"] == steps[f"{table}_unique_ids"] == table
+    assert steps["transactions_listing"] != "bank_transactions"
     materialization = result.asset_materializations_for_node("bank_transactions")[0]
     assert materialization.metadata["mode"].value == "full"
     assert materialization.metadata["rows_in"].value == len(served_transactions(emulator))
@@ -99,6 +108,29 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     assert ledger_digests(ledger) == before  # byte-for-byte, our own timestamps included
     again = rerun.asset_materializations_for_node("bank_transactions")[0].metadata
     assert again["mode"].value == "incremental" and again["upserted"].value == 0
+
+
+def test_a_syncs_check_re_runs_alone_without_syncing(family) -> None:
+    """Selecting only a sync's own check (as the UI's "Execute" on a check does) re-checks the
+    table and loads nothing."""
+    _, tenants, ledger = family
+    assert materialize_ledger(tenants, ledger, FAMILY).success
+    loads = query(ledger, "SELECT count(*) FROM ledger.loads")
+    from pfo_pipeline.definitions import materializable
+
+    sync = [a for a in materializable() if dg.AssetKey("bank_transactions") in a.keys]
+    result = dg.materialize(
+        sync,
+        selection=dg.AssetSelection.checks(
+            dg.AssetCheckKey(dg.AssetKey("bank_transactions"), "bank_transactions_schema")
+        ),
+        resources=resources_for(tenants, ledger),
+    )
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.check_name == "bank_transactions_schema" and evaluation.passed
+    assert result.get_asset_materialization_events() == []
+    assert query(ledger, "SELECT count(*) FROM ledger.loads") == loads
 
 
 def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
@@ -165,12 +197,11 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
     assert edited
 
     # the marts reconstruct balances across both snapshots; dbt's reconciliation test agrees
-    from pfo_pipeline.definitions import MATERIALIZABLE
-    from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+    from pfo_pipeline.definitions import materializable
 
     marts = dg.materialize(
-        MATERIALIZABLE,
-        selection=dg.AssetSelection.assets(pfo_dbt_models),
+        materializable(),
+        selection=dg.AssetSelection.groups("analytics"),
         resources=resources_for(tenants, ledger),
     )
     dbt_checks = {e.check_name: e.passed for e in marts.get_asset_check_evaluations()}
@@ -453,17 +484,19 @@ def test_ledger_asset_metadata_shows_stored_types_and_both_row_counts(tmp_path, 
     )[0][0]
     assert metadata["table_rows"].value == metadata["partition_rows"].value + family_rows
     assert metadata["dagster/row_count"].value == metadata["partition_rows"].value
-    from pfo_pipeline.definitions import defs
+    from pfo_pipeline.definitions import load_definitions
 
-    spec = defs.resolve_assets_def("bank_transactions").specs_by_key[
-        dg.AssetKey("bank_transactions")
-    ]
+    spec = (
+        load_definitions()
+        .resolve_assets_def("bank_transactions")
+        .specs_by_key[dg.AssetKey("bank_transactions")]
+    )
     types = {c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}
     assert types["amount"] == "DECIMAL(18,2)" and types["description"] == "VARCHAR"
     assert types["date"] == "DATE" and not any("pyarrow" in t for t in types.values())
     for asset in ("bank_accounts", "bank_transactions", "account_balances"):
         schema = (
-            defs.resolve_assets_def(asset)
+            load_definitions().resolve_assets_def(asset)
             .specs_by_key[dg.AssetKey(asset)]
             .metadata["dagster/column_schema"]
         )

@@ -14,8 +14,7 @@ import dagster as dg
 import orjson
 import pytest
 
-from pfo_pipeline.definitions import MATERIALIZABLE as ALL_ASSETS
-from pfo_pipeline.defs.dbt_assets import pfo_dbt_models
+from pfo_pipeline.definitions import materializable
 from pfo_pipeline.knowledge.chart import plan_panels
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
@@ -29,13 +28,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     with synced_family(tmp, seed=21, transactions=4000) as (_emulator, tenants, ledger):
         resources = resources_for(tenants, ledger)
         dbt_run = dg.materialize(
-            ALL_ASSETS, selection=dg.AssetSelection.assets(pfo_dbt_models), resources=resources
+            materializable(), selection=dg.AssetSelection.groups("analytics"), resources=resources
         )
         assert dbt_run.success
         day = date.today().isoformat()
         key = dg.MultiPartitionKey({"tenant": FAMILY, "day": day})
         overview_run = dg.materialize(
-            ALL_ASSETS,
+            materializable(),
             selection=dg.AssetSelection.assets("financial_overview"),
             partition_key=key,
             resources=resources,
@@ -169,7 +168,7 @@ def test_rematerialising_a_partition_replaces_its_entry(pipeline) -> None:
     before = {p: entry(ledger, p)["hash"] for p in ("week", "month", "quarter")}
     chunks_before = query(ledger, "SELECT count(*) FROM knowledge.financial_overview_chunks")[0][0]
     again = dg.materialize(
-        ALL_ASSETS,
+        materializable(),
         selection=dg.AssetSelection.assets("financial_overview"),
         partition_key=pipeline["key"],
         resources=pipeline["resources"],
@@ -226,13 +225,13 @@ def test_the_trend_chart_is_an_inline_image_with_a_panel_per_class_and_currency(
 def test_partitions_older_than_180_days_are_neither_offered_nor_accepted(pipeline) -> None:
     from pfo_pipeline.defs.partitions import overview_partitions
 
-    days = {key.keys_by_dimension["day"] for key in overview_partitions.get_partition_keys()}
+    days = {key.keys_by_dimension["day"] for key in overview_partitions().get_partition_keys()}
     assert (date.today() - timedelta(days=180)).isoformat() in days
     assert (date.today() - timedelta(days=181)).isoformat() not in days
     old = (date.today() - timedelta(days=181)).isoformat()
     with pytest.raises(dg.DagsterUnknownPartitionError):
         dg.materialize(
-            ALL_ASSETS,
+            materializable(),
             selection=dg.AssetSelection.assets("financial_overview"),
             partition_key=dg.MultiPartitionKey({"tenant": FAMILY, "day": old}),
             resources=pipeline["resources"],

@@ -16,8 +16,9 @@ import httpx
 import orjson
 import pytest
 
-from pfo_pipeline.definitions import defs
-from pfo_pipeline.defs.sensors import WebhookSensorConfig, powens_webhook_sensor
+from pfo_pipeline.definitions import load_definitions
+from pfo_pipeline.defs.resources import WebhookSensorConfig
+from pfo_pipeline.defs.webhooks.automation import powens_webhook_sensor
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.http_server import start_in_thread
 from pfo_pipeline.tenancy.config import load_tenants
@@ -390,11 +391,13 @@ def test_events_without_a_sync_become_telemetry_events_once(receiver, tmp_path: 
     }
     instance = dg.DagsterInstance.ephemeral()
     result = powens_webhook_sensor(
-        dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
+        dg.build_sensor_context(
+            instance=instance, resources=resources, definitions=load_definitions()
+        )
     )
     by_job = {r.job_name: r for r in result.run_requests}
     assert sorted(by_job) == ["record_webhook_telemetry", "sync_openbanking_transactions"]
-    job = defs.resolve_job_def("record_webhook_telemetry")
+    job = load_definitions().resolve_job_def("record_webhook_telemetry")
     for _ in range(2):
         run = job.execute_in_process(
             run_config=by_job["record_webhook_telemetry"].run_config,
@@ -437,7 +440,7 @@ def test_emulator_to_receiver_to_sensor_to_run_to_ledger(tmp_path: Path, powens_
                 "webhooks": WebhookSensorConfig(inbox_path=str(inbox.path)),
             }
             context = dg.build_sensor_context(
-                instance=instance, resources=resources, definitions=defs, cursor=None
+                instance=instance, resources=resources, definitions=load_definitions(), cursor=None
             )
             result = powens_webhook_sensor(context)
             assert [(r.job_name, r.partition_key) for r in result.run_requests] == [
@@ -445,11 +448,14 @@ def test_emulator_to_receiver_to_sensor_to_run_to_ledger(tmp_path: Path, powens_
             ]
             again = powens_webhook_sensor(
                 dg.build_sensor_context(
-                    instance=instance, resources=resources, definitions=defs, cursor=result.cursor
+                    instance=instance,
+                    resources=resources,
+                    definitions=load_definitions(),
+                    cursor=result.cursor,
                 )
             )
             assert not again.run_requests  # the cursor moved on; the run key guards re-deliveries
-            job = defs.resolve_job_def(result.run_requests[0].job_name)
+            job = load_definitions().resolve_job_def(result.run_requests[0].job_name)
             run = job.execute_in_process(
                 partition_key=FAMILY, resources=resources, instance=instance, raise_on_error=True
             )

@@ -1,1 +1,3 @@
-"""Dagster definitions, one concern per module (resources, partitions, assets, checks, jobs...)."""
+"""Dagster definitions, one folder per domain (ledger, analytics, knowledge, webhooks, lake), each
+with its assets, checks and automation; `resources.py` and `partitions.py` are shared. Loaded by
+`load_from_defs_folder` in `pfo_pipeline.definitions`; nothing else in the package imports them."""

@@ -1,7 +1,15 @@
 """Partitions: one per tenant (independent runs that share nothing), and tenant x day for the
-overview, whose days start 180 days back: older partitions are neither offered nor accepted."""
+overview, whose days start 180 days back: older partitions are neither offered nor accepted.
 
+The tenants come from the tenants file and the days from today's date, so both are built when the
+code location loads (then cached), never when a module is imported: importing does no I/O, and a
+broken tenants file fails the load with its own message. Assets are declared without partitions
+and given them by `partitioned` in their domain's `@dg.definitions` loader.
+"""
+
+from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import cache
 
 import dagster as dg
 
@@ -13,16 +21,27 @@ def tenant_ids() -> list[str]:
     return list(load_tenants())
 
 
-tenant_partitions = dg.StaticPartitionsDefinition(tenant_ids())
+@cache
+def tenant_partitions() -> dg.StaticPartitionsDefinition:
+    return dg.StaticPartitionsDefinition(tenant_ids())
 
 
 def retention_start(today: date | None = None) -> date:
     return (today or date.today()) - timedelta(days=RETENTION_DAYS)
 
 
-overview_day_partitions = dg.DailyPartitionsDefinition(
-    start_date=retention_start().isoformat(), timezone="Europe/Paris", end_offset=1
-)
-overview_partitions = dg.MultiPartitionsDefinition(
-    {"tenant": tenant_partitions, "day": overview_day_partitions}
-)
+@cache
+def overview_partitions() -> dg.MultiPartitionsDefinition:
+    days = dg.DailyPartitionsDefinition(
+        start_date=retention_start().isoformat(), timezone="Europe/Paris", end_offset=1
+    )
+    return dg.MultiPartitionsDefinition({"tenant": tenant_partitions(), "day": days})
+
+
+def partitioned(
+    partitions: dg.PartitionsDefinition, assets: Sequence[dg.AssetsDefinition]
+) -> list[dg.AssetsDefinition]:
+    """The assets, partitioned by `partitions` (everything else about them unchanged)."""
+    return list(
+        dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions), assets)
+    )

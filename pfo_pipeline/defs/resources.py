@@ -1,7 +1,8 @@
-"""Dagster resources: Powens (one client per tenant connection) and the DuckLake ledger.
+"""Dagster resources, all in one place: Powens (one client per tenant connection), the DuckLake
+ledger, dbt, and the webhook inbox the sensor reads. `pfo_pipeline.definitions` binds them.
 
 Secrets are never stored in config: the tenants file names environment variables and they are read
-through `dagster.EnvVar` at the moment a client is built.
+through `dagster.EnvVar` at the moment a client is built (`operations.powens_clients`).
 """
 
 from collections.abc import Iterator
@@ -10,17 +11,17 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
+from pfo_pipeline import settings
+from pfo_pipeline.defs.analytics.project import dbt_executable, dbt_project
 from pfo_pipeline.ledger.lake import LakeLocation, open_lake
 from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.operations.powens_clients import ClientOptions, powens_client_for
 from pfo_pipeline.powens.client import PowensClient
-from pfo_pipeline.tenancy.config import (
-    TenantConfig,
-    TenantConfigError,
-    load_tenants,
-    resolve_secret,
-)
+from pfo_pipeline.tenancy.config import TenantConfig, load_tenants
+from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
 
 LEDGER_POOL = "duckdb_ledger"
 
@@ -43,35 +44,8 @@ class PowensResource(dg.ConfigurableResource):
         return tenants[tenant_id]
 
     def client_for(self, tenant: TenantConfig) -> PowensClient:
-        binding = tenant.primary_open_banking
-        if binding is None:
-            raise dg.Failure(
-                f"tenant {tenant.tenant_id!r}: primaryOpenBanking slot is not bound",
-                allow_retries=False,
-            )
-        api_key = resolve_secret(binding.secrets.api_key)
-        if not api_key:
-            # Without a permanent user token the client renews one: both credentials must be set.
-            missing = [
-                name
-                for name in (binding.secrets.client_id, binding.secrets.client_secret)
-                if not name or not resolve_secret(name)
-            ]
-            if missing:
-                raise TenantConfigError(
-                    f"tenant {tenant.tenant_id!r}: no Powens credentials: set the environment "
-                    f"variable(s) {', '.join(repr(m) for m in missing if m) or 'named under secrets'}"
-                    " (client_id / client_secret, or an api_key)"
-                )
-        return PowensClient(
-            binding.config.resolved_base_url(),
-            user_id=binding.powens_user_id,
-            api_key=api_key,
-            client_id=resolve_secret(binding.secrets.client_id),
-            client_secret=resolve_secret(binding.secrets.client_secret),
-            timeout_s=self.timeout_s,
-            max_attempts=self.max_attempts,
-            backoff_initial_s=self.backoff_initial_s,
+        return powens_client_for(
+            tenant, ClientOptions(self.timeout_s, self.max_attempts, self.backoff_initial_s)
         )
 
 
@@ -112,3 +86,21 @@ def ledger_connection(resource: LakeResource) -> Iterator[duckdb.DuckDBPyConnect
     """A lake connection, migrated to the latest schema, closed whatever happens."""
     with resource.get_connection() as conn:
         yield conn
+
+
+class WebhookSensorConfig(dg.ConfigurableResource):
+    """Where the receiver's inbox lives (`PFO_WEBHOOK_INBOX`, default data/webhook_inbox.sqlite3)."""
+
+    inbox_path: str | None = None
+
+    def inbox(self) -> Inbox:
+        return Inbox(Path(self.inbox_path) if self.inbox_path else inbox_path())
+
+
+def dbt_resource() -> DbtCliResource:
+    """dbt on the project in `dbt_project/`, with the dbt installed beside this interpreter."""
+    return DbtCliResource(
+        project_dir=dbt_project(),
+        profiles_dir=str(settings.DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
+    )

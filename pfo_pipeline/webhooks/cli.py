@@ -7,7 +7,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import click
-import dagster as dg
 import uvicorn
 
 from pfo_pipeline.webhooks.inbox import DEFAULT_STATE_TTL, Inbox
@@ -64,22 +63,18 @@ def serve(
 @click.option("--lang", default="en", show_default=True)
 def connect(tenant_id: str, redirect_uri: str, inbox_file: Path | None, lang: str) -> None:
     """Print the Powens webview URL that links a bank to TENANT."""
-    from pfo_pipeline.defs.resources import PowensResource
+    from pfo_pipeline.operations.powens_clients import powens_client_for
     from pfo_pipeline.powens.errors import PowensError
-    from pfo_pipeline.tenancy.config import TenantConfigError, resolve_secret
+    from pfo_pipeline.tenancy.config import TenantConfigError, load_tenants, resolve_secret
 
     try:
-        resource = PowensResource()
-        tenant = resource.tenant(tenant_id)
-    except (TenantConfigError, dg.Failure) as exc:
-        raise click.ClickException(str(exc)) from None
-    binding = tenant.primary_open_banking
-    if binding is None:
-        raise click.ClickException(f"tenant {tenant_id!r}: primaryOpenBanking slot is not bound")
-    try:
-        with resource.client_for(tenant) as client:
+        tenant = load_tenants().get(tenant_id)
+        if tenant is None:
+            raise click.ClickException(f"tenant {tenant_id!r} is not in the tenants file")
+        binding = tenant.primary_open_banking
+        with powens_client_for(tenant) as client:
             code = client.create_temporary_code()["code"]
-    except PowensError as exc:
+    except (TenantConfigError, PowensError) as exc:
         raise click.ClickException(str(exc)) from None
     state = Inbox(inbox_file).new_connect_state(tenant_id)
     domain = binding.config.domain or "sandbox"

@@ -9,33 +9,28 @@ the sensor itself never opens the ledger, which has a single writer.
 
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import dagster as dg
 
-from pfo_pipeline.defs.jobs import sync_openbanking_accounts, sync_openbanking_transactions
-from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
+from pfo_pipeline.defs.ledger import automation as ledger_jobs
+from pfo_pipeline.defs.resources import (
+    LEDGER_POOL,
+    LakeResource,
+    PowensResource,
+    WebhookSensorConfig,
+    ledger_connection,
+)
 from pfo_pipeline.telemetry import events
-from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
 from pfo_pipeline.webhooks.receiver import CONNECT_EVENT
 
 EVENT_JOBS = {
-    "CONNECTION_SYNCED": sync_openbanking_transactions.name,
-    "ACCOUNT_SYNCED": sync_openbanking_transactions.name,
-    "ACCOUNTS_FETCHED": sync_openbanking_accounts.name,
-    CONNECT_EVENT: sync_openbanking_accounts.name,
+    "CONNECTION_SYNCED": ledger_jobs.sync_openbanking_transactions.name,
+    "ACCOUNT_SYNCED": ledger_jobs.sync_openbanking_transactions.name,
+    "ACCOUNTS_FETCHED": ledger_jobs.sync_openbanking_accounts.name,
+    CONNECT_EVENT: ledger_jobs.sync_openbanking_accounts.name,
 }
 # A fixed namespace: the same inbox event always gets the same telemetry event id.
 _EVENT_ID_NAMESPACE = uuid.UUID("5f0d9a52-3c1e-4e59-9d1e-6b1f2a7c9e40")
-
-
-class WebhookSensorConfig(dg.ConfigurableResource):
-    """Where the receiver's inbox lives (`PFO_WEBHOOK_INBOX`, default data/webhook_inbox.sqlite3)."""
-
-    inbox_path: str | None = None
-
-    def inbox(self) -> Inbox:
-        return Inbox(Path(self.inbox_path) if self.inbox_path else inbox_path())
 
 
 class UnmappedWebhooksConfig(dg.Config):
@@ -87,7 +82,11 @@ def record_webhook_telemetry() -> None:
 
 
 @dg.sensor(
-    jobs=[sync_openbanking_transactions, sync_openbanking_accounts, record_webhook_telemetry],
+    jobs=[
+        ledger_jobs.sync_openbanking_transactions,
+        ledger_jobs.sync_openbanking_accounts,
+        record_webhook_telemetry,
+    ],
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Turns verified Powens webhooks into the matching sync for that tenant.",

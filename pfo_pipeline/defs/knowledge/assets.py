@@ -9,12 +9,11 @@ from typing import Literal
 
 import dagster as dg
 
-from pfo_pipeline.defs.partitions import overview_partitions
+from pfo_pipeline.defs.partitions import overview_partitions, partitioned
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.knowledge.chart import chart_markdown, render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import is_within_retention
-from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
 from pfo_pipeline.knowledge.store import write_overview
 from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema, sweep_expired
 from pfo_pipeline.telemetry import events
@@ -41,7 +40,6 @@ class OverviewConfig(dg.Config):
 
 
 @dg.asset(
-    partitions_def=overview_partitions,
     deps=MARTS,
     group_name="knowledge",
     owners=["team:platform-finance"],
@@ -114,26 +112,6 @@ def financial_overview(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset_check(
-    asset=financial_overview,
-    blocking=True,
-    description="No IBAN, account number, counterparty or transaction wording from the ledger "
-    "appears anywhere in the knowledge space.",
-)
-def knowledge_space_has_no_pii(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
-        ensure_knowledge_schema(conn)
-        findings = scan_knowledge_for_pii(conn)
-    return dg.AssetCheckResult(
-        passed=not findings,
-        metadata={
-            "findings": len(findings),
-            "kinds": sorted({f.kind for f in findings}),
-            "entries": sorted({f.entry_id for f in findings})[:20],
-        },
-    )
-
-
 @dg.asset(
     deps=[financial_overview],
     group_name="knowledge",
@@ -164,44 +142,12 @@ def knowledge_retention_sweep(
     )
 
 
-generate_openbanking_overview = dg.define_asset_job(
-    name="generate_openbanking_overview",
-    description="Aggregate balances, cashflow and categories into the knowledge document.",
-    selection=dg.AssetSelection.assets(financial_overview),
-)
-
-knowledge_retention_job = dg.define_asset_job(
-    name="knowledge_retention_sweep_job",
-    selection=dg.AssetSelection.assets(knowledge_retention_sweep),
-)
-
-
-@dg.schedule(
-    job=generate_openbanking_overview,
-    cron_schedule="0 6 * * *",
-    execution_timezone="Europe/Paris",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Every morning, each tenant's overview for the day before (a complete day).",
-)
-def daily_overview_schedule(context: dg.ScheduleEvaluationContext):
-    from datetime import timedelta
-
-    from pfo_pipeline.tenancy.config import load_tenants
-
-    day = (context.scheduled_execution_time.date() - timedelta(days=1)).isoformat()
-    return [
-        dg.RunRequest(
-            partition_key=dg.MultiPartitionKey({"tenant": tenant_id, "day": day}),
-            run_key=f"overview:{tenant_id}:{day}",
-        )
-        for tenant_id in load_tenants()
-    ]
-
-
-retention_schedule = dg.ScheduleDefinition(
-    job=knowledge_retention_job,
-    cron_schedule="30 3 * * *",
-    execution_timezone="Europe/Paris",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Daily 180-day retention sweep of the knowledge space.",
-)
+@dg.definitions
+def knowledge_assets() -> dg.Definitions:
+    """The overview, partitioned by tenant and day (built here, at load), and the sweep."""
+    return dg.Definitions(
+        assets=[
+            *partitioned(overview_partitions(), [financial_overview]),
+            knowledge_retention_sweep,
+        ]
+    )

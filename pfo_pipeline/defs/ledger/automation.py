@@ -1,16 +1,41 @@
-"""Sync schedules derived from each tenant's `polling_interval_ms`.
+"""Ledger automation: the sync workflows as asset jobs, and their polling schedules.
 
-One schedule per sync job ticks at the shortest interval (whole minutes, at least 1); at each tick a
-tenant gets a run only when the tick falls on its own interval, with a run key so a re-evaluated
-tick never launches twice.
+The four workflows of the original design are asset jobs.
+
+Each workflow's first step is a ledger asset (its retry policy lives on the asset) and its second
+step the canonical read consumers use (`accounts_listing`, `transactions_listing`,
+`balances_readable`), an asset check with its own retry policy, run with the asset's other checks.
+
+One schedule per sync job ticks at the shortest `polling_interval_ms` of the tenants (whole
+minutes, at least 1); at each tick a tenant gets a run only when the tick falls on its own interval,
+with a run key so a re-evaluated tick never launches twice.
 """
 
 from math import gcd
 
 import dagster as dg
 
-from pfo_pipeline.defs.jobs import SYNC_JOBS
 from pfo_pipeline.tenancy.config import TenantConfig, load_tenants
+
+sync_openbanking_accounts = dg.define_asset_job(
+    name="sync_openbanking_accounts",
+    description="Validate Powens connectivity, sync bank accounts into the ledger, then list them.",
+    selection=dg.AssetSelection.assets("powens_connection_health", "bank_accounts"),
+)
+
+sync_openbanking_transactions = dg.define_asset_job(
+    name="sync_openbanking_transactions",
+    description="Incremental transaction sync for every linked account, then list transactions.",
+    selection=dg.AssetSelection.assets("bank_transactions"),
+)
+
+refresh_openbanking_balances = dg.define_asset_job(
+    name="refresh_openbanking_balances",
+    description="Snapshot today's balances, then read them back.",
+    selection=dg.AssetSelection.assets("account_balances"),
+)
+
+SYNC_JOBS = [sync_openbanking_accounts, sync_openbanking_transactions, refresh_openbanking_balances]
 
 
 def _interval_minutes(tenant: TenantConfig) -> int:
@@ -70,5 +95,11 @@ def _polling_schedule(job, cron: str) -> dg.ScheduleDefinition:
     return _schedule
 
 
-_CRON = cron_for(tick_minutes(load_tenants()))
-SYNC_SCHEDULES = [_polling_schedule(job, _CRON) for job in SYNC_JOBS]
+@dg.definitions
+def ledger_automation() -> dg.Definitions:
+    """The sync jobs, and their schedules at the tenants' tick (the tenants file is read here, when
+    the code location loads, not at import)."""
+    cron = cron_for(tick_minutes(load_tenants()))
+    return dg.Definitions(
+        jobs=SYNC_JOBS, schedules=[_polling_schedule(job, cron) for job in SYNC_JOBS]
+    )

@@ -1,8 +1,9 @@
 """Ledger assets, partitioned by tenant: Powens connection health, accounts, transactions, balances.
 
-Each sync runs the `ensure_primary_open_banking` guardrail first; a blocked (or degraded) tenant is
-skipped with a clear message and a telemetry event, and its partition is not materialised, so the
-other tenants' runs are unaffected. Every ledger write is in the `duckdb_ledger` pool: one writer.
+Each sync goes through `operations.guarded_sync` (capability, guardrail, telemetry, permanent
+errors); a skipped tenant's partition is not materialised, so the other tenants' runs are
+unaffected. Every ledger write is in the `duckdb_ledger` pool. The tenant partitions are
+applied when the code location loads (`ledger_assets`), not at import.
 """
 
 from collections.abc import Callable, Iterator
@@ -14,10 +15,10 @@ import duckdb
 import pandera.pandas as pa
 from pydantic import Field
 
-from pfo_pipeline.defs.partitions import tenant_partitions
+from pfo_pipeline.defs.ledger.step_checks import step_check_results, step_check_specs
+from pfo_pipeline.defs.partitions import partitioned, tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.ledger.health import record_connection_health
-from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
 from pfo_pipeline.ledger.records import (
     DAY,
     MONEY,
@@ -29,12 +30,16 @@ from pfo_pipeline.ledger.records import (
     BankTransactionRecord,
 )
 from pfo_pipeline.operations import sync
-from pfo_pipeline.powens.client import PowensClient
-from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError
+from pfo_pipeline.operations.guarded_sync import (
+    RunLoad,
+    SyncAttempt,
+    SyncSpec,
+    fail_fast_if_permanent,
+    guarded_sync,
+)
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.tenancy.blueprint import CAP_ACCOUNTS, CAP_BALANCES, CAP_TRANSACTIONS
-from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError
-from pfo_pipeline.tenancy.guardrail import GuardResult, ensure_primary_open_banking
+from pfo_pipeline.tenancy.guardrail import ensure_primary_open_banking
 
 OWNERS = ["team:platform-finance"]
 GROUP = "openbanking"
@@ -71,6 +76,42 @@ def column_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
     return dg.TableSchema(columns=columns)
 
 
+def ledger_sync_asset(
+    *,
+    deps: list[dg.AssetsDefinition],
+    retry_policy: dg.RetryPolicy,
+    record: type[pa.DataFrameModel],
+    description: str,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """A ledger sync: an asset named after its table, with the record's schema in the catalog and
+    the step's own checks (`step_checks`). The sync may skip a tenant (no materialisation), so the
+    asset is skippable and subsettable: its checks then do not run, as before when they were steps
+    of their own, and a check can be re-run alone from the UI without a sync."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        table = fn.__name__
+        spec = dg.AssetSpec(
+            table,
+            deps=deps,
+            group_name=GROUP,
+            owners=OWNERS,
+            kinds={"powens", "duckdb", "pandera"},
+            metadata={"dagster/column_schema": column_schema(record)},
+            description=description,
+            skippable=True,
+        )
+        return dg.multi_asset(
+            name=table,
+            specs=[spec],
+            check_specs=step_check_specs(table),
+            can_subset=True,
+            pool=LEDGER_POOL,
+            retry_policy=retry_policy,
+        )(fn)
+
+    return decorate
+
+
 class TransactionsSyncConfig(dg.Config):
     """Run config of the transactions sync (incremental by default)."""
 
@@ -88,14 +129,6 @@ class TransactionsSyncConfig(dg.Config):
     )
 
 
-def _telemetry(
-    conn: duckdb.DuckDBPyConnection | None, tenant: TenantConfig, name: str, props: dict[str, Any]
-) -> None:
-    events.emit(
-        events.build_event(name, events.TelemetryContext.for_tenant(tenant), props), conn=conn
-    )
-
-
 def _guarded_sync(
     context: dg.AssetExecutionContext,
     powens: PowensResource,
@@ -104,117 +137,50 @@ def _guarded_sync(
     capability: str,
     success_event: str,
     failure_event: str,
-    run: Callable[[duckdb.DuckDBPyConnection, PowensClient, Any], tuple[dict[str, Any], dict]],
-) -> Iterator[dg.MaterializeResult]:
-    """The shared shape of the three syncs: capability, guardrail, one load, telemetry."""
-    tenant = powens.tenant(context.partition_key)
-    if not tenant.capability_enabled(capability):
-        context.log.warning(
-            f"Tenant {tenant.tenant_id}: capability {capability} is switched off; sync skipped."
+    run: RunLoad,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The asset's side of `guarded_sync`: its tenant, resources, retry count and log; the step's
+    own checks run on the sync's connection right after its load."""
+    table = context.op_def.name
+    selected_checks = context.selected_asset_check_keys
+    check_results: list[dg.AssetCheckResult] = []
+
+    def run_checks(conn: duckdb.DuckDBPyConnection) -> None:
+        check_results.extend(
+            result
+            for result in step_check_results(conn, table)
+            if dg.AssetCheckKey(dg.AssetKey(table), result.check_name) in selected_checks
         )
+
+    if not context.selected_asset_keys:  # only checks selected: re-run them, sync nothing
+        with ledger_connection(duckdb_resource) as conn:
+            run_checks(conn)
+        yield from check_results
         return
-    started = datetime.now(UTC)
-    binding = tenant.primary_open_banking
-    client = fail_fast_if_permanent(lambda: powens.client_for(tenant), "build the Powens client")
-    with client, ledger_connection(duckdb_resource) as conn:
-        try:
-            guard = ensure_primary_open_banking(
-                tenant, client.list_connections, started, lambda: client.last_server_time
-            )
-            if not guard.ok:
-                _skip_blocked(context, tenant, guard, conn)
-                return
-            ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
-            metadata, props = run(conn, client, ctx)
-        except Exception as exc:
-            # Every failed attempt is reported, the last one (retries exhausted) included.
-            permanent = is_permanent(exc)
-            _telemetry(
-                conn,
-                tenant,
-                failure_event,
-                {
-                    "error_kind": getattr(exc, "kind", type(exc).__name__),
-                    "error": str(exc),
-                    "duration_ms": _ms_since(started),
-                    "attempt": context.retry_number + 1,
-                    "retries_exhausted": permanent or context.retry_number >= _max_retries(context),
-                },
-            )
-            if permanent:
-                raise _no_retry(exc, context.asset_key.to_user_string()) from exc
-            raise
-        props["duration_ms"] = _ms_since(started)
-        props["retries"] = client.retries
-        _telemetry(conn, tenant, success_event, props)
-    metadata["powens_retries"] = client.retries
-    metadata["powens_token_renewals"] = client.renewals
-    metadata["duration_ms"] = _ms_since(started)
-    yield dg.MaterializeResult(metadata=metadata)
 
+    def load_then_check(conn, client, ctx):
+        loaded = run(conn, client, ctx)
+        run_checks(conn)
+        return loaded
 
-# A retry cannot fix these: wrong or missing credentials, a request Powens refuses, a bad config,
-# a lake that cannot be opened. They fail at once, with their real message as the failure.
-PERMANENT_ERRORS = (
-    PowensAuthError,
-    PowensRequestError,
-    PowensNotFoundError,
-    TenantConfigError,
-    LakeError,
-)
+    tenant = powens.tenant(context.partition_key)
 
-
-def is_permanent(exc: BaseException) -> bool:
-    return isinstance(exc, PERMANENT_ERRORS) and not isinstance(exc, LakeCommitConflict)
-
-
-def _no_retry(exc: BaseException, what: str) -> dg.Failure:
-    return dg.Failure(
-        description=f"{what}: {type(exc).__name__}: {exc} (not retried: a retry cannot fix this)",
-        allow_retries=False,
+    metadata = guarded_sync(
+        tenant,
+        SyncSpec(capability, success_event, failure_event, table),
+        load_then_check,
+        build_client=lambda: powens.client_for(tenant),
+        open_ledger=lambda: ledger_connection(duckdb_resource),
+        attempt=SyncAttempt(context.retry_number + 1, _max_retries(context)),
+        log=context.log,
     )
-
-
-def fail_fast_if_permanent(build: Callable[[], Any], what: str) -> Any:
-    try:
-        return build()
-    except Exception as exc:
-        if is_permanent(exc):
-            raise _no_retry(exc, what) from exc
-        raise
-
-
-def _ms_since(started: datetime) -> int:
-    return int((datetime.now(UTC) - started).total_seconds() * 1000)
+    if metadata is not None:
+        yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
 
 def _max_retries(context: dg.AssetExecutionContext) -> int:
     policy = context.op_def.retry_policy
     return policy.max_retries if policy else 0
-
-
-def _skip_blocked(
-    context: dg.AssetExecutionContext,
-    tenant: TenantConfig,
-    guard: GuardResult,
-    conn: duckdb.DuckDBPyConnection,
-) -> None:
-    verdict = "retry later" if guard.retry_later else "needs the user"
-    context.log.warning(
-        f"Tenant {tenant.tenant_id} skipped ({guard.health.value}, {verdict}): {guard.reason}"
-    )
-    _telemetry(
-        conn,
-        tenant,
-        events.GUARDRAIL_BLOCKED,
-        {
-            "health": guard.health.value,
-            "state": guard.state,
-            "reason": guard.reason,
-            "retry_later": guard.retry_later,
-            "asset": context.asset_key.to_user_string(),
-        },
-    )
 
 
 def _load_metadata(result: Any) -> dict[str, Any]:
@@ -233,7 +199,6 @@ def _load_metadata(result: Any) -> dict[str, Any]:
 
 
 @dg.asset(
-    partitions_def=tenant_partitions,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"powens", "duckdb"},
@@ -279,25 +244,18 @@ def powens_connection_health(
     )
 
 
-@dg.asset(
-    partitions_def=tenant_partitions,
+@ledger_sync_asset(
     deps=[powens_connection_health],
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"powens", "duckdb", "pandera"},
-    pool=LEDGER_POOL,
     retry_policy=RETRY_SYNC_ACCOUNTS,
-    output_required=False,
-    metadata={"dagster/column_schema": column_schema(BankAccountRecord)},
+    record=BankAccountRecord,
     description="ledger.bank_accounts: canonical accounts (`accounts.sync`), renumbering-proof.",
 )
 def bank_accounts(
     context: dg.AssetExecutionContext, powens: PowensResource, duckdb: LakeResource
 ) -> Iterator[dg.MaterializeResult]:
-    tenant = powens.tenant(context.partition_key)
-    interval = timedelta(milliseconds=tenant.primary_open_banking.config.polling_interval_ms)
-
     def run(conn, client, ctx):
+        binding = powens.tenant(ctx.tenant_id).primary_open_banking
+        interval = timedelta(milliseconds=binding.config.polling_interval_ms)
         result = sync.sync_accounts(conn, client, ctx, polling_interval=interval)
         metadata = _load_metadata(result)
         metadata.update(_row_counts(conn, "bank_accounts", ctx.tenant_id))
@@ -316,16 +274,10 @@ def bank_accounts(
     )
 
 
-@dg.asset(
-    partitions_def=tenant_partitions,
+@ledger_sync_asset(
     deps=[bank_accounts],
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"powens", "duckdb", "pandera"},
-    pool=LEDGER_POOL,
     retry_policy=RETRY_SYNC_TRANSACTIONS,
-    output_required=False,
-    metadata={"dagster/column_schema": column_schema(BankTransactionRecord)},
+    record=BankTransactionRecord,
     description="ledger.bank_transactions (`transactions.sync`): incremental on Powens "
     "`last_update` minus an overlap, tombstones for deletions, pending->booked in place.",
 )
@@ -386,16 +338,10 @@ def bank_transactions(
     )
 
 
-@dg.asset(
-    partitions_def=tenant_partitions,
+@ledger_sync_asset(
     deps=[bank_accounts],
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"powens", "duckdb", "pandera"},
-    pool=LEDGER_POOL,
     retry_policy=RETRY_REFRESH_BALANCES,
-    output_required=False,
-    metadata={"dagster/column_schema": column_schema(AccountBalanceRecord)},
+    record=AccountBalanceRecord,
     description="ledger.account_balances (`balances.refresh`): one `current` snapshot per account "
     "per day; Powens keeps no history, so every day snapshotted is a day kept.",
 )
@@ -433,3 +379,14 @@ def _row_counts(conn: duckdb.DuckDBPyConnection, table: str, tenant_id: str) -> 
         f"SELECT count(*) FILTER (WHERE tenant_id = ?), count(*) FROM ledger.{table}", [tenant_id]
     ).fetchall()[0]
     return {"dagster/row_count": partition, "partition_rows": partition, "table_rows": total}
+
+
+@dg.definitions
+def ledger_assets() -> dg.Definitions:
+    """The ledger assets, one partition per tenant of the tenants file (read here, at load)."""
+    return dg.Definitions(
+        assets=partitioned(
+            tenant_partitions(),
+            [powens_connection_health, bank_accounts, bank_transactions, account_balances],
+        )
+    )

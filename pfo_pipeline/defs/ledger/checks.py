@@ -1,26 +1,17 @@
-"""Asset checks on the ledger: the Pandera contract, unique ids, freshness, reconciliation, and the
-second step of each workflow (the canonical listing consumers read).
+"""Asset checks on the ledger that need more than the rows a sync just wrote: held-back rows in
+quarantine, freshness, balance reconciliation, and the second step of each workflow (the canonical
+listing consumers read). The contract and unique-id checks run in the sync's own step
+(`step_checks`).
 
-Checks read whole tables across tenants: they guard the ledger file itself, which is shared.
+Checks read whole tables across tenants: they guard the ledger itself, which is shared.
 """
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pandas as pd
-import pandera.pandas as pa
 
-from pfo_pipeline.defs.ingestion import account_balances, bank_accounts, bank_transactions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
 from pfo_pipeline.ledger.reconciliation import reconcile_balances
-from pfo_pipeline.ledger.records import (
-    TEXT,
-    AccountBalanceRecord,
-    BankAccountRecord,
-    BankTransactionRecord,
-    failing_rows,
-    record_columns,
-)
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations import queries
 
@@ -30,98 +21,8 @@ RETRY_GET_BALANCES = dg.RetryPolicy(max_retries=2, delay=0.75, backoff=dg.Backof
 FRESHNESS_LIMIT = timedelta(hours=26)
 
 
-def _read_frame(duckdb: LakeResource, table: str, model: type[pa.DataFrameModel]) -> pd.DataFrame:
-    columns = [c for c in record_columns(model) if c != "original_currency"]
-    with ledger_connection(duckdb) as conn:
-        arrow = conn.sql(f"SELECT {', '.join(columns)} FROM ledger.{table}").to_arrow_table()
-    frame = arrow.to_pandas(types_mapper=pd.ArrowDtype)
-    for name in frame.columns:  # Arrow strings as the records' text dtype
-        if str(frame[name].dtype).startswith(("string", "large_string")):
-            frame[name] = frame[name].astype(TEXT)
-    if "original_currency" in record_columns(model):
-        frame["original_currency"] = pd.Series([None] * len(frame), dtype=TEXT)
-    return frame
-
-
-def _schema_check(
-    duckdb: LakeResource, table: str, model: type[pa.DataFrameModel]
-) -> dg.AssetCheckResult:
-    frame = _read_frame(duckdb, table, model)
-    try:
-        model.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        try:
-            rows = failing_rows(errors)
-            failing, checks = len(rows), sorted({r for v in rows.values() for r in v})[:20]
-        except pa.errors.SchemaErrors:
-            failing, checks = len(frame), ["column-level failure: dtype or missing column"]
-        return dg.AssetCheckResult(
-            passed=False,
-            metadata={"rows": len(frame), "failing_rows": failing, "failed_checks": checks},
-        )
-    return dg.AssetCheckResult(passed=True, metadata={"rows": len(frame)})
-
-
-@dg.asset_check(asset=bank_accounts, blocking=True, description="Rows match BankAccountRecord.")
-def bank_accounts_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
-    return _schema_check(duckdb, "bank_accounts", BankAccountRecord)
-
-
 @dg.asset_check(
-    asset=bank_transactions, blocking=True, description="Rows match BankTransactionRecord."
-)
-def bank_transactions_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
-    return _schema_check(duckdb, "bank_transactions", BankTransactionRecord)
-
-
-@dg.asset_check(
-    asset=account_balances, blocking=True, description="Rows match AccountBalanceRecord."
-)
-def account_balances_schema(duckdb: LakeResource) -> dg.AssetCheckResult:
-    return _schema_check(duckdb, "account_balances", AccountBalanceRecord)
-
-
-def _unique_check(duckdb: LakeResource, table: str, key: str) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
-        total, distinct = conn.execute(
-            f"SELECT count(*), count(DISTINCT {key}) FROM ledger.{table}"
-        ).fetchall()[0]
-    return dg.AssetCheckResult(
-        passed=total == distinct, metadata={"rows": total, "duplicates": total - distinct}
-    )
-
-
-@dg.asset_check(asset=bank_accounts, description="No duplicate canonical account ids.")
-def bank_accounts_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
-    return _unique_check(duckdb, "bank_accounts", "id")
-
-
-@dg.asset_check(
-    asset=bank_transactions,
-    description="No duplicate canonical ids, and no Powens id twice for one connection.",
-)
-def bank_transactions_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
-    by_id = _unique_check(duckdb, "bank_transactions", "id")
-    by_external = _unique_check(
-        duckdb, "bank_transactions", "(tenant_id, connection_id, external_id)"
-    )
-    return dg.AssetCheckResult(
-        passed=by_id.passed and by_external.passed,
-        metadata={
-            "rows": by_id.metadata["rows"],
-            "duplicate_ids": by_id.metadata["duplicates"],
-            "duplicate_powens_ids": by_external.metadata["duplicates"],
-        },
-    )
-
-
-@dg.asset_check(asset=account_balances, description="One snapshot per account, type and day.")
-def account_balances_unique_ids(duckdb: LakeResource) -> dg.AssetCheckResult:
-    return _unique_check(duckdb, "account_balances", "(account_id, balance_type, as_of_date)")
-
-
-@dg.asset_check(
-    asset=bank_transactions,
+    asset="bank_transactions",
     description="Quarantine holds only records that are themselves malformed: warns (with the "
     "count) when valid rows are held back through no fault of their own, e.g. rows of an account "
     "the accounts sync has not seen yet. They load, and their quarantine rows resolve, as soon as "
@@ -174,19 +75,19 @@ def _freshness(duckdb: LakeResource, stream: str) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=bank_transactions, description="A successful load in the last 26 hours.")
+@dg.asset_check(asset="bank_transactions", description="A successful load in the last 26 hours.")
 def bank_transactions_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _freshness(duckdb, "transactions")
 
 
-@dg.asset_check(asset=account_balances, description="A snapshot taken in the last 26 hours.")
+@dg.asset_check(asset="account_balances", description="A snapshot taken in the last 26 hours.")
 def account_balances_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     return _freshness(duckdb, "balances")
 
 
 @dg.asset_check(
-    asset=account_balances,
-    additional_deps=[bank_transactions],
+    asset="account_balances",
+    additional_deps=["bank_transactions"],
     description="Balance change between consecutive snapshots = booked transactions in between.",
 )
 def balances_reconcile_with_transactions(duckdb: LakeResource) -> dg.AssetCheckResult:
@@ -223,7 +124,7 @@ def _page_through(fetch) -> int:
 
 
 @dg.asset_check(
-    asset=bank_accounts,
+    asset="bank_accounts",
     retry_policy=RETRY_LIST_ACCOUNTS,
     pool=LEDGER_POOL,
     description="`accounts.list` (workflow step fetch-accounts) returns every ledger account.",
@@ -251,7 +152,7 @@ def accounts_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=bank_transactions,
+    asset="bank_transactions",
     retry_policy=RETRY_LIST_TRANSACTIONS,
     pool=LEDGER_POOL,
     description="`transactions.list` (workflow step list-transactions) pages through the newest "
@@ -284,7 +185,7 @@ def transactions_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=account_balances,
+    asset="account_balances",
     retry_policy=RETRY_GET_BALANCES,
     pool=LEDGER_POOL,
     description="`balances.get` (workflow step fetch-balances) returns a latest snapshot for "
@@ -299,20 +200,3 @@ def balances_readable(duckdb: LakeResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not missing, metadata={"accounts": len(accounts), "missing": missing}
     )
-
-
-LEDGER_CHECKS = [
-    bank_accounts_schema,
-    bank_transactions_schema,
-    account_balances_schema,
-    bank_accounts_unique_ids,
-    bank_transactions_unique_ids,
-    account_balances_unique_ids,
-    bank_transactions_freshness,
-    account_balances_freshness,
-    quarantine_holds_only_malformed_records,
-    balances_reconcile_with_transactions,
-    accounts_listing,
-    transactions_listing,
-    balances_readable,
-]

@@ -1,0 +1,1 @@
+"""Analytics: the dbt marts built in the lake (dagster-dbt), and their job."""

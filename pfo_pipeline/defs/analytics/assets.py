@@ -1,0 +1,62 @@
+"""The dbt marts as Dagster assets (dagster-dbt), downstream of the ledger assets.
+
+They are built from dbt's manifest, so they are built when the code location loads
+(`analytics_assets`, which parses the project first if needed), never on import.
+"""
+
+import os
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from pfo_pipeline.defs.analytics.project import dbt_environment, dbt_project, ensure_manifest
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
+
+LEDGER_SOURCE_ASSETS = {
+    "bank_accounts": dg.AssetKey("bank_accounts"),
+    "bank_transactions": dg.AssetKey("bank_transactions"),
+    "account_balances": dg.AssetKey("account_balances"),
+}
+
+
+class PfoDbtTranslator(DagsterDbtTranslator):
+    """Ledger sources map onto the ledger assets; marts live under the `analytics` prefix."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return LEDGER_SOURCE_ASSETS[dbt_resource_props["name"]]
+        schema = dbt_resource_props.get("config", {}).get("schema") or "analytics"
+        return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "analytics"
+
+
+@cache
+def dbt_models() -> dg.AssetsDefinition:
+    """Every dbt model, seed and test of the project, as one multi-asset (built once a process)."""
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=ensure_manifest(project),
+        project=project,
+        dagster_dbt_translator=PfoDbtTranslator(),
+        pool=LEDGER_POOL,
+    )
+    def pfo_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: LakeResource
+    ) -> Iterator[Any]:
+        """`dbt build`: staging views, analytics marts and their tests (as asset checks), in the
+        very lake the ledger resource points at."""
+        os.environ.update(dbt_environment(duckdb.location()))
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return pfo_dbt_models
+
+
+@dg.definitions
+def analytics_assets() -> dg.Definitions:
+    return dg.Definitions(assets=[dbt_models()])

@@ -1,0 +1,1 @@
+"""Knowledge: the financial-overview documents, their retention, and the PII check."""

@@ -1,0 +1,27 @@
+"""Knowledge checks: the knowledge space holds no personal data from the ledger."""
+
+import dagster as dg
+
+from pfo_pipeline.defs.resources import LakeResource, ledger_connection
+from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
+from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema
+
+
+@dg.asset_check(
+    asset="financial_overview",
+    blocking=True,
+    description="No IBAN, account number, counterparty or transaction wording from the ledger "
+    "appears anywhere in the knowledge space.",
+)
+def knowledge_space_has_no_pii(duckdb: LakeResource) -> dg.AssetCheckResult:
+    with ledger_connection(duckdb) as conn:
+        ensure_knowledge_schema(conn)
+        findings = scan_knowledge_for_pii(conn)
+    return dg.AssetCheckResult(
+        passed=not findings,
+        metadata={
+            "findings": len(findings),
+            "kinds": sorted({f.kind for f in findings}),
+            "entries": sorted({f.entry_id for f in findings})[:20],
+        },
+    )

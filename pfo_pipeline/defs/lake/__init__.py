@@ -1,0 +1,1 @@
+"""Lake maintenance: compaction, snapshot expiry and file clean-up, nightly."""

@@ -1,0 +1,1 @@
+"""Ledger ingestion: the Powens syncs into the DuckLake ledger, their checks and automation."""

@@ -1,0 +1,1 @@
+"""Webhooks: the sensor that turns verified Powens events into runs."""

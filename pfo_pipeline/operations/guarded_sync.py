@@ -1,0 +1,198 @@
+"""The shared shape of the three syncs (accounts, transactions, balances), outside Dagster.
+
+A sync runs only when the tenant's capability is on and the `ensure_primary_open_banking`
+guardrail lets it through; a blocked (or degraded) tenant is skipped with a warning and a telemetry
+event, which leaves other tenants unaffected. Every attempt reports telemetry, failed ones too.
+A permanent error (wrong or missing credentials, a request Powens refuses, a bad config, a lake
+that cannot be opened) fails at once with its real message; anything else is left to the caller's
+retries. The Dagster assets and any command-line caller share this one implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import dagster as dg
+import duckdb
+
+from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
+from pfo_pipeline.operations import sync
+from pfo_pipeline.powens.client import PowensClient
+from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError
+from pfo_pipeline.telemetry import events
+from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError
+from pfo_pipeline.tenancy.guardrail import GuardResult, ensure_primary_open_banking
+
+if TYPE_CHECKING:
+    from pfo_pipeline.ledger.types import SyncContext
+
+# A retry cannot fix these; a commit conflict (a LakeError) is the exception: it is transient.
+PERMANENT_ERRORS = (
+    PowensAuthError,
+    PowensRequestError,
+    PowensNotFoundError,
+    TenantConfigError,
+    LakeError,
+)
+
+RunLoad = Callable[
+    [duckdb.DuckDBPyConnection, PowensClient, "SyncContext"],
+    tuple[dict[str, Any], dict[str, Any]],
+]
+"""One load: returns (metadata for the caller, properties for the success telemetry event)."""
+T = TypeVar("T")
+
+
+class NotRetryable(dg.Failure):
+    """A failure no retry can fix: Dagster fails the step on this attempt (no retries), and any
+    other caller sees an exception whose message is the real cause."""
+
+    def __init__(self, what: str, exc: BaseException) -> None:
+        super().__init__(
+            description=f"{what}: {type(exc).__name__}: {exc} "
+            "(not retried: a retry cannot fix this)",
+            allow_retries=False,
+        )
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, PERMANENT_ERRORS) and not isinstance(exc, LakeCommitConflict)
+
+
+def fail_fast_if_permanent(build: Callable[[], T], what: str) -> T:
+    """`build()`, with a permanent error turned into `NotRetryable`."""
+    try:
+        return build()
+    except Exception as exc:
+        if is_permanent(exc):
+            raise NotRetryable(what, exc) from exc
+        raise
+
+
+class SyncLog(Protocol):
+    """Where skips are reported: a `logging.Logger` or Dagster's `context.log`."""
+
+    def warning(self, msg: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SyncAttempt:
+    """Which attempt this is (1-based) and how many retries the caller allows after the first."""
+
+    number: int = 1
+    max_retries: int = 0
+
+    @property
+    def is_last(self) -> bool:
+        return self.number > self.max_retries
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """What distinguishes one sync from another: its capability switch and telemetry events."""
+
+    capability: str
+    success_event: str
+    failure_event: str
+    source: str  # who asked (an asset name): recorded when the guardrail blocks the tenant
+
+
+def guarded_sync(
+    tenant: TenantConfig,
+    spec: SyncSpec,
+    run: RunLoad,
+    *,
+    build_client: Callable[[], PowensClient],
+    open_ledger: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    attempt: SyncAttempt | None = None,
+    log: SyncLog | None = None,
+) -> dict[str, Any] | None:
+    """Capability, guardrail, one load, telemetry. Returns the load's metadata (with the client's
+    retries, token renewals and the duration), or None when the tenant was skipped."""
+    attempt = attempt or SyncAttempt()
+    log = log or logging.getLogger(__name__)
+    if not tenant.capability_enabled(spec.capability):
+        log.warning(
+            f"Tenant {tenant.tenant_id}: capability {spec.capability} is switched off; sync skipped."
+        )
+        return None
+    started = datetime.now(UTC)
+    binding = tenant.primary_open_banking
+    client = fail_fast_if_permanent(build_client, "build the Powens client")
+    with client, open_ledger() as conn:
+        try:
+            guard = ensure_primary_open_banking(
+                tenant, client.list_connections, started, lambda: client.last_server_time
+            )
+            if not guard.ok:
+                _skip_blocked(log, conn, tenant, guard, spec.source)
+                return None
+            ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
+            metadata, props = run(conn, client, ctx)
+        except Exception as exc:
+            # Every failed attempt is reported, the last one (retries exhausted) included.
+            permanent = is_permanent(exc)
+            _telemetry(
+                conn,
+                tenant,
+                spec.failure_event,
+                {
+                    "error_kind": getattr(exc, "kind", type(exc).__name__),
+                    "error": str(exc),
+                    "duration_ms": _ms_since(started),
+                    "attempt": attempt.number,
+                    "retries_exhausted": permanent or attempt.is_last,
+                },
+            )
+            if permanent:
+                raise NotRetryable(spec.source, exc) from exc
+            raise
+        props["duration_ms"] = _ms_since(started)
+        props["retries"] = client.retries
+        _telemetry(conn, tenant, spec.success_event, props)
+    metadata["powens_retries"] = client.retries
+    metadata["powens_token_renewals"] = client.renewals
+    metadata["duration_ms"] = _ms_since(started)
+    return metadata
+
+
+def _telemetry(
+    conn: duckdb.DuckDBPyConnection | None, tenant: TenantConfig, name: str, props: dict[str, Any]
+) -> None:
+    events.emit(
+        events.build_event(name, events.TelemetryContext.for_tenant(tenant), props), conn=conn
+    )
+
+
+def _ms_since(started: datetime) -> int:
+    return int((datetime.now(UTC) - started).total_seconds() * 1000)
+
+
+def _skip_blocked(
+    log: SyncLog,
+    conn: duckdb.DuckDBPyConnection,
+    tenant: TenantConfig,
+    guard: GuardResult,
+    source: str,
+) -> None:
+    verdict = "retry later" if guard.retry_later else "needs the user"
+    log.warning(
+        f"Tenant {tenant.tenant_id} skipped ({guard.health.value}, {verdict}): {guard.reason}"
+    )
+    _telemetry(
+        conn,
+        tenant,
+        events.GUARDRAIL_BLOCKED,
+        {
+            "health": guard.health.value,
+            "state": guard.state,
+            "reason": guard.reason,
+            "retry_later": guard.retry_later,
+            "asset": source,
+        },
+    )
