@@ -496,7 +496,8 @@ def test_ledger_asset_metadata_shows_stored_types_and_both_row_counts(tmp_path, 
     assert types["date"] == "DATE" and not any("pyarrow" in t for t in types.values())
     for asset in ("bank_accounts", "bank_transactions", "account_balances"):
         schema = (
-            load_definitions().resolve_assets_def(asset)
+            load_definitions()
+            .resolve_assets_def(asset)
             .specs_by_key[dg.AssetKey(asset)]
             .metadata["dagster/column_schema"]
         )
