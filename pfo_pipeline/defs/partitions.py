@@ -3,8 +3,10 @@ overview, whose days start 180 days back: older partitions are neither offered n
 
 The tenants come from the tenants file and the days from today's date, so both are built when the
 code location loads (then cached), never when a module is imported: importing does no I/O, and a
-broken tenants file fails the load with its own message. Assets are declared without partitions
-and given them by `partitioned` in their domain's `@dg.definitions` loader.
+tenants file that cannot be read at all fails the load with its own message, while a broken
+tenant is left out (the `tenants_file_problems` sensor names it) and the others keep running.
+Assets are declared without partitions and given them by `partitioned` in their domain's
+`@dg.definitions` loader.
 """
 
 from collections.abc import Sequence
@@ -14,11 +16,11 @@ from functools import cache
 import dagster as dg
 
 from pfo_pipeline.knowledge.periods import RETENTION_DAYS
-from pfo_pipeline.tenancy.config import load_tenants
+from pfo_pipeline.tenancy.config import usable_tenants
 
 
 def tenant_ids() -> list[str]:
-    return list(load_tenants())
+    return list(usable_tenants())
 
 
 @cache

@@ -20,7 +20,7 @@ from pfo_pipeline.ledger.lake import LakeLocation, open_lake
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations.powens_clients import ClientOptions, powens_client_for
 from pfo_pipeline.powens.client import PowensClient
-from pfo_pipeline.tenancy.config import TenantConfig, load_tenants
+from pfo_pipeline.tenancy.config import TenantConfig, read_tenants_file
 from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
 
 LEDGER_POOL = "duckdb_ledger"
@@ -35,13 +35,21 @@ class PowensResource(dg.ConfigurableResource):
     backoff_initial_s: float = 0.2
 
     def tenants(self) -> dict[str, TenantConfig]:
-        return load_tenants(Path(self.tenants_file) if self.tenants_file else None)
+        """The tenants that validate (one broken tenant does not stop the others' runs)."""
+        return read_tenants_file(self._path()).tenants
 
     def tenant(self, tenant_id: str) -> TenantConfig:
-        tenants = self.tenants()
-        if tenant_id not in tenants:
-            raise dg.Failure(f"tenant {tenant_id!r} is not in the tenants file")
-        return tenants[tenant_id]
+        tenants_file = read_tenants_file(self._path())
+        if tenant_id in tenants_file.tenants:
+            return tenants_file.tenants[tenant_id]
+        named = [p for p in tenants_file.problems if f"tenant {tenant_id!r}:" in p]
+        raise dg.Failure(
+            named[0] if named else f"tenant {tenant_id!r} is not in the tenants file",
+            allow_retries=False,
+        )
+
+    def _path(self) -> Path | None:
+        return Path(self.tenants_file) if self.tenants_file else None
 
     def client_for(self, tenant: TenantConfig) -> PowensClient:
         return powens_client_for(

@@ -323,6 +323,12 @@ def load_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
     return tenants_file.tenants
 
 
+def usable_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
+    """The tenants that validate, for the code location: a broken tenant is left out (and
+    reported by the `tenants_file_problems` sensor) instead of taking every job down with it."""
+    return read_tenants_file(path).tenants
+
+
 def resolve_secret(env_var_name: str | None) -> str | None:
     """A secret's value through Dagster's EnvVar; None when not configured or not set.
 

@@ -27,7 +27,7 @@ knowledge_retention_job = dg.define_asset_job(
 def daily_overview_schedule(context: dg.ScheduleEvaluationContext):
     from datetime import timedelta
 
-    from pfo_pipeline.tenancy.config import load_tenants
+    from pfo_pipeline.tenancy.config import usable_tenants
 
     day = (context.scheduled_execution_time.date() - timedelta(days=1)).isoformat()
     return [
@@ -35,7 +35,7 @@ def daily_overview_schedule(context: dg.ScheduleEvaluationContext):
             partition_key=dg.MultiPartitionKey({"tenant": tenant_id, "day": day}),
             run_key=f"overview:{tenant_id}:{day}",
         )
-        for tenant_id in load_tenants()
+        for tenant_id in usable_tenants()
     ]
 
 

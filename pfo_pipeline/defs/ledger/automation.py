@@ -15,7 +15,7 @@ from math import gcd
 
 import dagster as dg
 
-from pfo_pipeline.tenancy.config import TenantConfig, load_tenants
+from pfo_pipeline.tenancy.config import TenantConfig, read_tenants_file, usable_tenants
 
 sync_openbanking_accounts = dg.define_asset_job(
     name="sync_openbanking_accounts",
@@ -79,7 +79,7 @@ def _polling_schedule(job, cron: str) -> dg.ScheduleDefinition:
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         minute = int(context.scheduled_execution_time.timestamp() // 60)
-        tenants = load_tenants()
+        tenants = usable_tenants()
         due = due_tenants(tenants, minute)
         if not due:
             return dg.SkipReason("no tenant is due at this tick")
@@ -95,11 +95,39 @@ def _polling_schedule(job, cron: str) -> dg.ScheduleDefinition:
     return _schedule
 
 
+class TenantsFileProblem(Exception):
+    """A tenant of the tenants file does not validate; the message names the tenant and key."""
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-reads the tenants file: fails, naming each broken tenant and key, while a "
+    "tenant is left out of the code location; says which secret variables are not set.",
+)
+def tenants_file_problems(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    tenants_file = read_tenants_file()
+    if tenants_file.problems:
+        raise TenantsFileProblem(
+            f"{len(tenants_file.problems)} tenant(s) left out until fixed: "
+            + " | ".join(tenants_file.problems)
+        )
+    warnings = tenants_file.warnings()
+    for warning in warnings:
+        context.log.warning(warning)
+    return dg.SkipReason(
+        f"all {len(tenants_file.tenants)} tenants load"
+        + (f"; {len(warnings)} secret variable(s) not set here" if warnings else "")
+    )
+
+
 @dg.definitions
 def ledger_automation() -> dg.Definitions:
     """The sync jobs, and their schedules at the tenants' tick (the tenants file is read here, when
     the code location loads, not at import)."""
-    cron = cron_for(tick_minutes(load_tenants()))
+    cron = cron_for(tick_minutes(usable_tenants()))
     return dg.Definitions(
-        jobs=SYNC_JOBS, schedules=[_polling_schedule(job, cron) for job in SYNC_JOBS]
+        jobs=SYNC_JOBS,
+        schedules=[_polling_schedule(job, cron) for job in SYNC_JOBS],
+        sensors=[tenants_file_problems],
     )
