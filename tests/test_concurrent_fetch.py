@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
-from pfo_pipeline.emulator.data import _day, _ts
+from pfo_pipeline.emulator.clock import day_number as _day
+from pfo_pipeline.emulator.clock import seconds as _ts
 from pfo_pipeline.operations import sync
 from pfo_pipeline.operations.date_windows import plan_windows
 from pfo_pipeline.operations.transaction_fetch import ChainWatch, TransactionFetch

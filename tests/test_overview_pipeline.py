@@ -248,11 +248,30 @@ def test_the_sweep_removes_only_expired_entries_idempotently(pipeline, tmp_path)
         end = conn.execute("SELECT max(period_end) FROM knowledge.financial_overview").fetchall()[
             0
         ][0]
-        kept = sweep_expired(conn, end + timedelta(days=180))
-        assert kept.entries_removed == 0
-        removed = sweep_expired(conn, end + timedelta(days=181))
+        # An orphan chunk (its entry gone) and an entry whose stored expiry drifted from the rule.
+        conn.execute(
+            "INSERT INTO knowledge.financial_overview_chunks VALUES "
+            "('gone-000', 'gone', ?, 0, 'orphan', 1, DATE '2999-01-01')",
+            [FAMILY],
+        )
+        conn.execute(
+            "UPDATE knowledge.financial_overview SET expires_at = DATE '2999-01-01' "
+            "WHERE period = 'week'"
+        )
+        kept = sweep_expired(conn, end + timedelta(days=180), 180)
+        assert kept.entries_removed == 0 and kept.chunks_removed == 1  # the orphan only
+        drifted = conn.execute(
+            "SELECT count(*) FROM knowledge.financial_overview WHERE expires_at <> period_end + 180"
+        ).fetchall()[0][0]
+        assert drifted == 0
+        stale_chunks = conn.execute(
+            "SELECT count(*) FROM knowledge.financial_overview_chunks c "
+            "JOIN knowledge.financial_overview e USING (entry_id) WHERE c.expires_at <> e.expires_at"
+        ).fetchall()[0][0]
+        assert stale_chunks == 0
+        removed = sweep_expired(conn, end + timedelta(days=181), 180)
         assert removed.entries_removed == 3 and removed.chunks_removed > 0
-        assert sweep_expired(conn, end + timedelta(days=181)).entries_removed == 0
+        assert sweep_expired(conn, end + timedelta(days=181), 180).entries_removed == 0
         assert (
             conn.execute("SELECT count(*) FROM knowledge.financial_overview_chunks").fetchall()[0][
                 0
@@ -261,3 +280,28 @@ def test_the_sweep_removes_only_expired_entries_idempotently(pipeline, tmp_path)
         )
     finally:
         conn.close()
+
+
+def test_the_sweep_deletes_expired_overview_runs_from_dagster(pipeline) -> None:
+    from pfo_pipeline.defs.knowledge.dagster_retention import (
+        OVERVIEW,
+        expired_overview_runs,
+        forget_expired_overview_runs,
+    )
+
+    day = date.fromisoformat(pipeline["key"].keys_by_dimension["day"])
+    with dg.DagsterInstance.ephemeral() as instance:
+        run = dg.materialize(
+            materializable(),
+            selection=dg.AssetSelection.assets("financial_overview"),
+            partition_key=pipeline["key"],
+            resources=pipeline["resources"],
+            instance=instance,
+        )
+        assert run.success
+        assert expired_overview_runs(instance, day + timedelta(days=180)) == []
+        deleted = forget_expired_overview_runs(instance, day + timedelta(days=181))
+        assert deleted == [run.run_id]
+        assert instance.get_run_by_id(run.run_id) is None
+        assert instance.get_materialized_partitions(OVERVIEW) == set()
+        assert forget_expired_overview_runs(instance, day + timedelta(days=181)) == []

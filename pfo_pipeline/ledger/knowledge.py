@@ -87,23 +87,44 @@ def replace_overview_entry(
         return run_transaction(conn, work, what="write the overview")
 
 
-def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date) -> SweepReport:
-    """Delete entries (and chunks) whose expiry has passed; running it again removes nothing."""
+def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date, retention_days: int) -> SweepReport:
+    """Delete every entry past its retention and every chunk without a live entry; running it
+    again removes nothing.
+
+    Expiry is derived one way, from the period's end (`period_end + retention_days`), whatever
+    `expires_at` a row carries (an older version or a hand edit may have stored another), and the
+    stored `expires_at` of what remains is brought back to that rule. Chunks go with their entry,
+    and chunks whose entry is gone (orphans) go too.
+    """
     ensure_knowledge_schema(conn)
+    params = {"today": today, "days": retention_days}
 
     def work() -> SweepReport:
         expired = [
             e for (e,) in conn.execute(
-                "SELECT entry_id FROM knowledge.financial_overview WHERE expires_at < ? ORDER BY 1",
-                [today],
+                "SELECT entry_id FROM knowledge.financial_overview "
+                "WHERE period_end + CAST($days AS INTEGER) < $today ORDER BY 1",
+                params,
             ).fetchall()
         ]  # fmt: skip
+        conn.execute(
+            "DELETE FROM knowledge.financial_overview WHERE period_end + CAST($days AS INTEGER) < $today",
+            params,
+        )
         chunks = conn.execute(
-            "DELETE FROM knowledge.financial_overview_chunks WHERE expires_at < ? "
-            "OR list_contains(?, entry_id)",
-            [today, expired],
+            "DELETE FROM knowledge.financial_overview_chunks c WHERE NOT EXISTS "
+            "(SELECT 1 FROM knowledge.financial_overview e WHERE e.entry_id = c.entry_id)"
         ).fetchall()[0][0]
-        conn.execute("DELETE FROM knowledge.financial_overview WHERE expires_at < ?", [today])
+        conn.execute(
+            "UPDATE knowledge.financial_overview SET expires_at = period_end + CAST($days AS "
+            "INTEGER) WHERE expires_at <> period_end + CAST($days AS INTEGER)",
+            {"days": retention_days},
+        )
+        conn.execute(
+            "UPDATE knowledge.financial_overview_chunks c SET expires_at = e.expires_at "
+            "FROM knowledge.financial_overview e "
+            "WHERE e.entry_id = c.entry_id AND c.expires_at <> e.expires_at"
+        )
         return SweepReport(len(expired), chunks, tuple(expired))
 
     return run_transaction(conn, work, what="sweep expired knowledge")

@@ -9,11 +9,12 @@ from typing import Literal
 
 import dagster as dg
 
+from pfo_pipeline.defs.knowledge.dagster_retention import forget_expired_overview_runs
 from pfo_pipeline.defs.partitions import overview_partitions, partitioned
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.knowledge.chart import chart_markdown, render_trend_chart
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
-from pfo_pipeline.knowledge.periods import is_within_retention
+from pfo_pipeline.knowledge.periods import RETENTION_DAYS, is_within_retention
 from pfo_pipeline.knowledge.store import write_overview
 from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema, sweep_expired
 from pfo_pipeline.telemetry import events
@@ -118,7 +119,9 @@ def financial_overview(
     owners=["team:platform-finance"],
     kinds={"duckdb"},
     pool=LEDGER_POOL,
-    description="Deletes knowledge entries and chunks past their 180-day expiry; idempotent.",
+    description="Deletes knowledge entries past their 180-day expiry, their chunks and any orphan "
+    "chunk, and the expired overview runs Dagster keeps (their metadata copies the Markdown); "
+    "idempotent.",
 )
 def knowledge_retention_sweep(
     context: dg.AssetExecutionContext, duckdb: LakeResource
@@ -126,10 +129,12 @@ def knowledge_retention_sweep(
     today = datetime.now(UTC).date()
     with ledger_connection(duckdb) as conn:
         ensure_knowledge_schema(conn)
-        report = sweep_expired(conn, today)
+        report = sweep_expired(conn, today, RETENTION_DAYS)
         remaining = conn.execute("SELECT count(*) FROM knowledge.financial_overview").fetchall()
+    forgotten = forget_expired_overview_runs(context.instance, today, context.run_id)
     context.log.info(
-        f"Retention sweep: removed {report.entries_removed} entries, {report.chunks_removed} chunks"
+        f"Retention sweep: removed {report.entries_removed} entries, {report.chunks_removed} "
+        f"chunks, and {len(forgotten)} expired overview runs from Dagster's storage"
     )
     return dg.MaterializeResult(
         metadata={
@@ -138,6 +143,7 @@ def knowledge_retention_sweep(
             "chunks_removed": report.chunks_removed,
             "removed_entry_ids": list(report.entry_ids)[:50],
             "entries_remaining": remaining[0][0],
+            "dagster_runs_deleted": len(forgotten),
         }
     )
 
