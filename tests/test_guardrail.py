@@ -37,6 +37,31 @@ def _connections(*rows: dict[str, Any]):
     return fetch
 
 
+# Powens' documented connection states and the health each must give, written out rather than
+# read from NEEDS_USER / TRANSIENT: moving a state from one list to the other must fail a test.
+DOCUMENTED_STATES = {
+    "SCARequired": ConnectionHealth.BLOCKED,
+    "webauthRequired": ConnectionHealth.BLOCKED,
+    "wrongpass": ConnectionHealth.BLOCKED,
+    "passwordExpired": ConnectionHealth.BLOCKED,
+    "actionNeeded": ConnectionHealth.BLOCKED,
+    "additionalInformationNeeded": ConnectionHealth.BLOCKED,
+    "decoupled": ConnectionHealth.BLOCKED,
+    "rateLimiting": ConnectionHealth.DEGRADED,
+    "websiteUnavailable": ConnectionHealth.DEGRADED,
+    "validating": ConnectionHealth.DEGRADED,
+    "bug": ConnectionHealth.BLOCKED,
+}
+
+
+def test_each_documented_powens_state_gives_its_health() -> None:
+    verdicts = {state: evaluate_connection_state(state, LATER, NOW) for state in DOCUMENTED_STATES}
+    assert {state: verdict.health for state, verdict in verdicts.items()} == DOCUMENTED_STATES
+    assert {state for state, verdict in verdicts.items() if verdict.retry_later} == {
+        state for state, health in DOCUMENTED_STATES.items() if health is ConnectionHealth.DEGRADED
+    }
+
+
 @pytest.mark.parametrize("state", sorted(NEEDS_USER))
 def test_states_that_need_the_user_block(state: str) -> None:
     verdict = evaluate_connection_state(state, LATER, NOW, 11)

@@ -177,13 +177,24 @@ scalars = (
 )
 
 
+nested_scalars = st.lists(scalars | st.dictionaries(other_keys, scalars, max_size=3), max_size=3)
+
+
+def _types(value: Any) -> Any:
+    """The type of every leaf, in the container's shape."""
+    if isinstance(value, dict):
+        return {key: _types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_types(item) for item in value]
+    return type(value)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(other_keys, scalars | st.lists(scalars, max_size=3), max_size=6))
+@given(st.dictionaries(other_keys, scalars | nested_scalars, max_size=6))
 def test_dates_and_numbers_under_other_keys_survive_unchanged(payload: dict[str, Any]) -> None:
     redacted = redact_openbanking_payload(payload)
     assert redacted == payload
-    for key, value in payload.items():
-        assert type(redacted[key]) is type(value)  # a date stays a date, never {}
+    assert _types(redacted) == _types(payload)  # a date stays a date, never {}, even in a list
 
 
 def test_non_text_values_under_listed_keys_are_stringified_then_masked() -> None:

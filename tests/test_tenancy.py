@@ -61,6 +61,7 @@ def test_the_sample_file_loads_both_tenants_in_file_order() -> None:
     assert family.config.environment == "sandbox" and family.config.region == "eu-west-1"
     assert family.config.resolved_base_url() == "http://127.0.0.1:8765/2.0"
     assert family.secrets.api_key == "PFO_POWENS_API_KEY_FAMILY"
+    assert family.secrets.client_secret == "PFO_POWENS_CLIENT_SECRET"  # a name, not a value
     assert second.secrets.api_key == "PFO_POWENS_API_KEY_SECOND"
     assert tenants[FAMILY].config_version == 1
     assert check_tenant_against_blueprint(tenants[FAMILY]) == []
@@ -111,6 +112,10 @@ def test_base_url_comes_from_the_domain_when_not_overridden() -> None:
         ),
         (
             lambda d: _second(d).update(capabilities={"openbanking.payments.write": False}),
+            "capabilities.openbanking.payments.write: not a capability",
+        ),
+        (  # switched on: a file must not grant a capability the blueprint does not have
+            lambda d: _second(d).update(capabilities={"openbanking.payments.write": True}),
             "capabilities.openbanking.payments.write: not a capability",
         ),
         (lambda d: _second(d).update(blueprint="other.app@9"), "blueprint: unknown blueprint"),
@@ -264,7 +269,10 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_capabilities_default_on_and_can_be_switched_off(tmp_path: Path) -> None:
     path = _write(tmp_path, lambda d: _second(d).update(capabilities={CAP_BALANCES: False}))
     tenants = load_tenants(path)
-    assert all(tenants[FAMILY].capability_enabled(c) for c in (CAP_ACCOUNTS, CAP_BALANCES))
+    assert all(
+        tenants[FAMILY].capability_enabled(c)
+        for c in (CAP_ACCOUNTS, CAP_TRANSACTIONS, CAP_BALANCES)
+    )
     second = tenants[SECOND]
     assert not second.capability_enabled(CAP_BALANCES)
     assert second.capability_enabled(CAP_ACCOUNTS) and second.capability_enabled(CAP_TRANSACTIONS)
