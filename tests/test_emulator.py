@@ -85,8 +85,16 @@ def test_filters_and_links(emulator) -> None:
     visible = all_transactions(emulator)
     assert len(visible) < len(every) and all(t["deleted"] is None for t in visible)
     assert any(t["coming"] for t in every) and any(t["counterparty"] for t in every)
-    window = all_transactions(emulator, min_date="2026-10-01", max_date="2026-10-31")
-    assert window and all("2026-10-01" <= t["date"] <= "2026-10-31" for t in window)
+    # Powens' date bounds apply to `application_date` unless `filter=date` asks for `date`; a card
+    # payment applies the day before its debit, so the two windows differ at the edges.
+    applied = all_transactions(emulator, min_date="2026-10-01", max_date="2026-10-31")
+    assert applied and all("2026-10-01" <= t["application_date"] <= "2026-10-31" for t in applied)
+    dated = all_transactions(emulator, min_date="2026-10-01", max_date="2026-10-31", filter="date")
+    assert dated and all("2026-10-01" <= t["date"] <= "2026-10-31" for t in dated)
+    assert {t["id"] for t in applied} != {t["id"] for t in dated}
+    assert any(t["application_date"] != t["date"] for t in dated)
+    refused = get(emulator, "/users/me/transactions", limit=10, filter="rdate")
+    assert refused.status_code == 400 and "filter must be one of" in refused.text
     body = get(emulator, "/users/me/transactions", limit=10, offset=10).json()
     assert body["total"] == len(visible) and body["_links"]["prev"] is not None
     assert (

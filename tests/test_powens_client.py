@@ -94,6 +94,22 @@ def test_lists_come_as_powens_sent_them(emulator) -> None:
     assert len(enabled) <= len(accounts)
 
 
+def test_date_bounds_select_by_transaction_date_not_application_date(emulator) -> None:
+    """Powens applies `min_date`/`max_date` to `application_date` unless asked for `date`; the
+    ledger's day is `date`, so a card paid on the 1st and debited on the 2nd must come with the
+    2nd's window (the emulator applies card payments the day before their debit)."""
+    with make_client(emulator) as client:
+        every = [r for p in client.iter_transaction_pages(include_deleted=True) for r in p.records]
+        day = next(r.date for r in every if r.application_date and r.application_date < r.date)
+        window = [
+            r
+            for p in client.iter_transaction_pages(min_date=day, max_date=day, include_deleted=True)
+            for r in p.records
+        ]
+    assert {r.id for r in window} == {r.id for r in every if r.date == day}
+    assert any(r.application_date != r.date for r in window)
+
+
 def test_deleted_rows_only_with_all(emulator) -> None:
     with make_client(emulator) as client:
         with_deleted = set(all_ids(client, include_deleted=True))

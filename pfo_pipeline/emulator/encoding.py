@@ -58,8 +58,10 @@ def _days(key: int) -> bytes:
     rdate = fmt_day(day - 1 if kind == CARD else day)
     vdate = fmt_day(day + 1 if kind == TRANSFER else day)
     d = fmt_day(day)
+    # A card payment applies on the day it was made (its rdate), as Powens' default date filter
+    # (`application_date`) sees it; `date` is the day the bank debited it.
     return (
-        f'"application_date":"{d}","date":"{d}","rdate":"{rdate}","vdate":"{vdate}",'
+        f'"application_date":"{rdate}","date":"{d}","rdate":"{rdate}","vdate":"{vdate}",'
         f'"bdate":"{d}","datetime":null,'
     ).encode()
 

@@ -12,7 +12,7 @@ import orjson
 
 from pfo_pipeline.emulator.clock import fmt_day, parse_day, parse_ts
 from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.encoding import RowEncoder
+from pfo_pipeline.emulator.encoding import IS_CARD, RowEncoder
 
 MAX_LIMIT = 1000
 CACHE_SIZE = 256  # filters whose matching rows are kept...
@@ -30,7 +30,8 @@ class QueryError(ValueError):
 @dataclass(frozen=True)
 class Filter:
     """Which rows a list shows: one user's (or one of their accounts'), optionally deleted ones,
-    updated after `last_update`, dated within [min_day, max_day]."""
+    updated after `last_update`, dated within [min_day, max_day] by `by` (Powens' `filter`:
+    `application_date` unless the client asks for `date`)."""
 
     user: int
     account: int | None = None
@@ -38,6 +39,10 @@ class Filter:
     last_update: int | None = None
     min_day: int | None = None
     max_day: int | None = None
+    by: str = "application_date"
+
+
+DATE_FILTERS = ("application_date", "date")
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,10 @@ class TransactionQuery:
             raise QueryError("invalidValue", str(exc)) from None
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             raise QueryError("invalidValue", f"limit must be between 1 and {MAX_LIMIT}")
-        return cls(Filter(user, account, "all" in params, last_update, lo, hi), limit, offset)
+        by = params.get("filter", "application_date")
+        if by not in DATE_FILTERS:
+            raise QueryError("invalidValue", f"filter must be one of {', '.join(DATE_FILTERS)}")
+        return cls(Filter(user, account, "all" in params, last_update, lo, hi, by), limit, offset)
 
 
 class TransactionIndex:
@@ -100,10 +108,12 @@ class TransactionIndex:
             mask &= r.deleted < 0
         if where.last_update is not None:
             mask &= r.last_update > where.last_update
-        if where.min_day is not None:
-            mask &= r.day >= where.min_day
-        if where.max_day is not None:
-            mask &= r.day <= where.max_day
+        if where.min_day is not None or where.max_day is not None:
+            days = r.day if where.by == "date" else r.day - IS_CARD[r.type]  # application dates
+            if where.min_day is not None:
+                mask &= days >= where.min_day
+            if where.max_day is not None:
+                mask &= days <= where.max_day
         index = np.flatnonzero(mask)
         order = np.lexsort((-r.id[index], -r.day[index].astype(np.int64)))
         index = index[order]

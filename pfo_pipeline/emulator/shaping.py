@@ -106,6 +106,7 @@ def transaction_json(world: FamilyWorld, i: int, malformed_rate: float = 0.0) ->
     deleted = int(r.deleted[i])
     fx = int(r.fx[i])
     kind = TYPES[int(r.type[i])]
+    applied = day - (1 if kind in CARD_TYPES else 0)  # a card payment applies when it was made
     counterparty = None
     if merchant.label:
         counterparty = {
@@ -115,8 +116,8 @@ def transaction_json(world: FamilyWorld, i: int, malformed_rate: float = 0.0) ->
             "type": "creditor" if value < 0 else "debtor",
         }
     body = {
-        "id": tx_id, "id_account": int(r.account[i]), "application_date": fmt_day(day),
-        "date": fmt_day(day), "rdate": fmt_day(day - (1 if kind in CARD_TYPES else 0)),
+        "id": tx_id, "id_account": int(r.account[i]), "application_date": fmt_day(applied),
+        "date": fmt_day(day), "rdate": fmt_day(applied),
         "vdate": fmt_day(day + (1 if kind == "transfer" else 0)), "bdate": fmt_day(day),
         "datetime": None, "date_scraped": fmt_ts(r.scraped[i]), "last_update": fmt_ts(r.last_update[i]),
         "value": value, "gross_value": value,
