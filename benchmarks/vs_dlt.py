@@ -10,7 +10,8 @@ printed is that tool's alone:
   write disposition on `id`, the parquet loader file format, into a DuckDB file;
 - pfo: the accounts sync then the transactions full sync (client -> mapping -> Pandera ->
   DuckLake, one atomic commit), into a fresh lake.
-Prints both times, rows, peak RSS and the ratio.
+Prints both times, rows, peak RSS and the ratio, plus each process's CPU time (imports included),
+a steadier figure when the machine is busy.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ DLT_RUN = textwrap.dedent(
     elapsed = time.perf_counter() - started
     with pipeline.sql_client() as client:
         rows = client.execute_sql("SELECT count(*) FROM transactions")[0][0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "rows": rows, "peak_rss_mb": peak}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": elapsed, "rows": rows, "peak_rss_mb": usage.ru_maxrss / 1024,
+                      "cpu_s": usage.ru_utime + usage.ru_stime}))
     """
 )
 
@@ -85,8 +87,9 @@ PFO_RUN = textwrap.dedent(
         sync.sync_transactions(conn, client, sync.new_context(tenant, connection, 1))
     elapsed = time.perf_counter() - started
     rows = conn.execute("SELECT count(*) FROM ledger.bank_transactions").fetchall()[0][0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "rows": rows, "peak_rss_mb": peak}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": elapsed, "rows": rows, "peak_rss_mb": usage.ru_maxrss / 1024,
+                      "cpu_s": usage.ru_utime + usage.ru_stime}))
     """
 )
 
@@ -105,7 +108,8 @@ def run_tool(name: str, script: str, base_url: str, token: str) -> dict[str, flo
         raise SystemExit(f"{name} failed:\n{done.stderr[-4000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(
-        f"{name}: {result['seconds']:.1f}s rows={result['rows']:,} "
+        f"{name}: {result['seconds']:.1f}s (process cpu {result['cpu_s']:.1f}s) "
+        f"rows={result['rows']:,} "
         f"peak_rss={result['peak_rss_mb']:.0f} MB",
         flush=True,
     )
