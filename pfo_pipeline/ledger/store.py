@@ -439,7 +439,8 @@ class TransactionStage:
     """Validated batches of one load, spilled to a local DuckDB file until the single commit.
 
     The file (a throwaway database attached to the same connection, under the system temp
-    folder) keeps memory bounded by the batch size, not the history: DuckDB pages it to disk.
+    folder) keeps staged rows out of the process's memory while it fetches: DuckDB pages them to
+    disk within its memory limit. (The commit's own statements still grow with the load.)
     Batches land there with their content hash already computed; the commit reads them in the
     load's one lake transaction. Also what the cursor rule needs: the largest `last_update`
     seen, Powens' clock when the load began, whether the data moved while it paged, and the
