@@ -19,7 +19,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def emulator_process(transactions: int, seed: int = 42) -> Iterator[str]:
+def emulator_process(transactions: int, seed: int = 42, timeout_s: float = 300) -> Iterator[str]:
     """Start `pfo emulator serve` and yield its base URL once it answers."""
     port = free_port()
     proc = subprocess.Popen(
@@ -41,7 +41,7 @@ def emulator_process(transactions: int, seed: int = 42) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}/2.0"
     try:
-        wait_until_up(f"{base_url}/connectors", proc, timeout_s=300)
+        wait_until_up(f"{base_url}/connectors", proc, timeout_s=timeout_s)
         yield base_url
     finally:
         proc.terminate()

@@ -147,3 +147,34 @@ def test_any_payload_parses_correctly_or_fails_clearly(patch: dict) -> None:
     assert tx.id == int(raw["id"])
     assert tx.date.isoformat() == raw["date"][:10]
     assert tx.coming is bool(raw.get("coming"))
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("value", 12.0),
+        ("value", 0.1 + 0.2),
+        ("value", 7),
+        ("coming", None),
+        ("coming", 1),
+        ("active", False),
+        ("deleted", "2026-01-03 10:00:00"),
+        ("deleted", "2026-01-03T09:00:00+00:00"),
+        ("counterparty", None),
+        ("counterparty", {"label": None}),
+        ("original_value", 3.5),
+        ("original_currency", {"id": "USD"}),
+        ("categories", [{"code": "food"}]),
+        ("vdate", "2026-01-02 00:00:00"),
+        ("id_category", None),
+        ("type", None),
+    ],
+)
+def test_the_fast_parse_gives_what_the_field_by_field_parse_gives(
+    field: str, value: object
+) -> None:
+    """Well-formed records skip the per-field parsers; the result must not change."""
+    from pfo_pipeline.powens.models import _parse_transaction_checked
+
+    raw = {**BASE_TX, field: value}
+    assert parse_transaction(raw) == _parse_transaction_checked(raw)

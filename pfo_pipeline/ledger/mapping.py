@@ -281,7 +281,7 @@ def map_transactions(
     ]
     last_update = [r.last_update for r in kept]
     columns: dict[str, list[Any]] = {
-        "id": [canonical_id("txn", ctx.tenant_id, ctx.connection_id, r.id) for r in kept],
+        "id": _transaction_ids(ctx, kept),
         "account_id": [ref.account_id for ref in refs],
         "tenant_id": [ctx.tenant_id] * len(kept),
         "connection_id": [ctx.connection_id] * len(kept),
@@ -322,6 +322,15 @@ def map_transactions(
     return frame, rejects
 
 
+def _transaction_ids(ctx: SyncContext, records: list[PowensTransaction]) -> list[str]:
+    """`canonical_id("txn", tenant, connection, id)` for a batch, without its per-call join."""
+    prefix = f"{ctx.tenant_id}|{ctx.connection_id}|"
+    md5 = hashlib.md5
+    return [
+        "txn_" + md5(f"{prefix}{r.id}".encode(), usedforsecurity=False).hexdigest() for r in records
+    ]
+
+
 def _raw_category(record: PowensTransaction) -> str | None:
     if record.categories:
         return record.categories[0]
@@ -331,22 +340,26 @@ def _raw_category(record: PowensTransaction) -> str | None:
 
 
 def _transaction_metadata(record: PowensTransaction) -> str:
-    """Non-PII provider facts worth keeping (no wording, counterparty or card)."""
-    return _json(
+    """Non-PII provider facts worth keeping (no wording, counterparty or card). Keys are
+    written in sorted order (what `_json` would sort them to), so no per-row sort."""
+    return _dumps(
         {
-            "powens_account_id": record.id_account,
-            "rdate": record.rdate.isoformat() if record.rdate else None,
+            "active": record.active,
             "application_date": (
                 record.application_date.isoformat() if record.application_date else None
             ),
+            "coming": record.coming,
+            "original_currency": record.original_currency.id if record.original_currency else None,
             "original_value": str(record.original_value)
             if record.original_value is not None
             else None,
-            "original_currency": record.original_currency.id if record.original_currency else None,
-            "coming": record.coming,
-            "active": record.active,
+            "powens_account_id": record.id_account,
+            "rdate": record.rdate.isoformat() if record.rdate else None,
         }
-    )
+    ).decode()
+
+
+_dumps = orjson.dumps
 
 
 def _transaction_payload(record: PowensTransaction) -> dict[str, Any]:
@@ -391,9 +404,19 @@ def _typed_frame(
         elif name in days:
             columns_out[name] = pd.Series(pa.array(values, type=pa.date32()), dtype=DAY)
         else:
-            columns_out[name] = pd.Series(values, dtype=TEXT)
+            columns_out[name] = _text_series(values)
     frame = pd.DataFrame(columns_out)
     return frame
+
+
+def _text_series(values: list[Any]) -> pd.Series:
+    """Arrow-backed text straight from Arrow (pandas' own path checks every value in Python);
+    anything but str/None takes pandas' path, which turns it into text."""
+    try:
+        array = pa.array(values, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.Series(values, dtype=TEXT)
+    return pd.Series(pd.arrays.ArrowStringArray(array), dtype=TEXT)
 
 
 def _money_series(values: list[Decimal | None]) -> pd.Series:

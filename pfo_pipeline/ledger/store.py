@@ -12,15 +12,20 @@ every ledger table's content equal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import tempfile
+import uuid
+import weakref
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import orjson
 import pandas as pd
 import pyarrow as pa
 
-from pfo_pipeline.ledger.lake import last_snapshot, registered, run_transaction
+from pfo_pipeline.ledger.lake import LAKE, last_snapshot, registered, run_transaction
 from pfo_pipeline.ledger.records import (
     VALIDATION_ONLY,
     AccountBalanceRecord,
@@ -48,6 +53,10 @@ def _hash_expr(columns: list[str], alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
     parts = ", ".join(f"coalesce(CAST({prefix}{c} AS VARCHAR), '\\N')" for c in columns)
     return f"md5(concat_ws('|', {parts}))"
+
+
+def _quote_sql(text: str) -> str:
+    return text.replace("'", "''")
 
 
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> pa.Table:
@@ -383,10 +392,16 @@ def read_cursor(
 
 
 class TransactionStage:
-    """Validated batches of one load, held in a temp table until the single commit.
+    """Validated batches of one load, spilled to a local DuckDB file until the single commit.
 
-    Also what the cursor rule needs: the largest `last_update` seen, Powens' clock when the load
-    began, whether the data moved while it paged, and the oldest row held back.
+    The file (a throwaway database attached to the same connection, under the system temp
+    folder) keeps staged rows out of the process's memory while it fetches: DuckDB pages them to
+    disk within its memory limit. (The commit's own statements still grow with the load.)
+    Batches land there with their content hash already computed; the commit reads them in the
+    load's one lake transaction. Also what the cursor rule needs: the largest `last_update`
+    seen, Powens' clock when the load began, whether the data moved while it paged, and the
+    oldest row held back. The file goes away when the commit ends, or when a load that failed
+    before its commit lets go of the stage (or the process exits).
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, ctx: SyncContext) -> None:
@@ -404,12 +419,31 @@ class TransactionStage:
         self._pages_noted = False
         self._last_total: int | None = None
         self._batches = 0
-        self._table = "_stage_transactions"
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {self._table} AS "
-            f"SELECT {', '.join(TRANSACTION_COLUMNS)}, 0::BIGINT AS stage_seq "
-            "FROM ledger.bank_transactions LIMIT 0"
+        self._folder = tempfile.TemporaryDirectory(prefix="pfo-stage-")
+        # Unique per load: attached databases are shared by every cursor of the process's lake.
+        self._alias = f"_stage_{uuid.uuid4().hex}"
+        self._table = f"{self._alias}.main.transactions"
+        path = Path(self._folder.name) / "stage.duckdb"
+        conn.execute(f"ATTACH '{_quote_sql(str(path))}' AS {self._alias}")
+        self._cleanup = weakref.finalize(self, _drop_stage, conn, self._alias, self._folder)
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+                "AND schema_name = 'ledger' AND table_name = 'bank_transactions'",
+                [LAKE],
+            ).fetchall()
         )
+        # The batch's Arrow columns cast to the ledger's own types, so the hash computed here is
+        # the one the ledger would compute (and stores in `row_hash`).
+        self._typed = ", ".join(f"CAST({c} AS {types[c]}) AS {c}" for c in TRANSACTION_COLUMNS)
+        conn.execute(
+            f"CREATE TABLE {self._table} AS SELECT {', '.join(TRANSACTION_COLUMNS)}, "
+            "row_hash, 0::BIGINT AS stage_seq FROM ledger.bank_transactions LIMIT 0"
+        )
+
+    def close(self) -> None:
+        """Detach and delete the staging file (idempotent)."""
+        self._cleanup()
 
     def add(self, frame: pd.DataFrame, rejects: list[Reject], raw_rows: int) -> None:
         self.rows_in += raw_rows
@@ -420,7 +454,9 @@ class TransactionStage:
         # `stage_seq` orders batches as served: among equal `last_update`s the later copy wins.
         with registered(self.conn, _stage_batch=_arrow(frame, TRANSACTION_COLUMNS)):
             self.conn.execute(
-                f"INSERT INTO {self._table} SELECT *, ? FROM _stage_batch", [self._batches]
+                f"INSERT INTO {self._table} SELECT *, {_hash_expr(_TRANSACTION_HASHED)}, ? "
+                f"FROM (SELECT {self._typed} FROM _stage_batch)",
+                [self._batches],
             )
 
     def note_watermark(self, value: datetime | None) -> None:
@@ -493,6 +529,32 @@ class TransactionStage:
                 return None
         return candidate
 
+    def _drop_older_copies(self) -> int:
+        """Several copies of one Powens row in a load (pages overlap when Powens' data moves
+        while we page) make one row: the newest by `last_update`, on a tie the copy served last.
+        Deletes the others from the stage; returns how many distinct rows remain."""
+        conn, stage = self.conn, self._table
+        # Repeated ids first (a plain aggregate DuckDB can spill), then the few copies' details.
+        copied = f"{self._alias}.main.copied_ids"
+        conn.execute(
+            f"CREATE OR REPLACE TABLE {copied} AS "
+            f"SELECT id FROM {stage} GROUP BY id HAVING count(*) > 1"
+        )
+        across, versions = conn.execute(
+            f"SELECT coalesce(sum(copies - 1), 0), count(*) FILTER (WHERE versions > 1) FROM "
+            f"(SELECT count(*) AS copies, count(DISTINCT provider_updated_at) AS versions "
+            f"FROM {stage} s SEMI JOIN {copied} c ON c.id = s.id GROUP BY s.id)"
+        ).fetchall()[0]
+        self.note_pages([], None, int(across), int(versions))
+        if across:
+            conn.execute(
+                f"DELETE FROM {stage} WHERE rowid IN (SELECT s.rowid FROM {stage} s "
+                f"SEMI JOIN {copied} c ON c.id = s.id "
+                "QUALIFY row_number() OVER (PARTITION BY s.id ORDER BY s.provider_updated_at "
+                "DESC NULLS LAST, s.stage_seq DESC) > 1)"
+            )
+        return conn.execute(f"SELECT count(*) FROM {stage}").fetchall()[0][0]
+
     def commit(
         self,
         now: datetime,
@@ -504,20 +566,11 @@ class TransactionStage:
         """Apply the whole load atomically: upsert, tombstones, twins, transfers, overrides,
         quarantine (and what it resolved), cursor and load record, or nothing at all."""
         conn, ctx, stage = self.conn, self.ctx, self._table
-        # Several copies of one Powens row in a load (pages overlap when Powens' data moves while
-        # we page) make one row: the newest by `last_update`, on a tie the copy served last.
-        across, versions = conn.execute(
-            f"SELECT coalesce(sum(copies - 1), 0), count(*) FILTER (WHERE versions > 1) FROM "
-            f"(SELECT count(*) AS copies, count(DISTINCT provider_updated_at) AS versions "
-            f"FROM {stage} GROUP BY id HAVING count(*) > 1)"
-        ).fetchall()[0]
-        self.note_pages([], None, int(across), int(versions))
-        conn.execute(
-            "CREATE OR REPLACE TEMP VIEW _stage_latest AS SELECT * EXCLUDE (stage_seq) FROM "
-            f"{stage} QUALIFY row_number() OVER "
-            "(PARTITION BY id ORDER BY provider_updated_at DESC NULLS LAST, stage_seq DESC) = 1"
-        )
-        staged = conn.execute(f"SELECT count(DISTINCT id) FROM {stage}").fetchall()[0][0]
+        try:
+            staged = self._drop_older_copies()
+        except BaseException:
+            self.close()
+            raise
         cursor_after = self.next_cursor(cursor_before)
 
         def work() -> LoadStats:
@@ -530,18 +583,17 @@ class TransactionStage:
                 cursor_held=self.rows_may_be_skipped,
             )
             stats.tombstoned = conn.execute(
-                "SELECT count(*) FROM _stage_latest s LEFT JOIN ledger.bank_transactions t "
+                f"SELECT count(*) FROM {stage} s LEFT JOIN ledger.bank_transactions t "
                 "ON t.id = s.id WHERE s.status = 'cancelled' AND t.status IS DISTINCT FROM 'cancelled'"
             ).fetchall()[0][0]
             # Rewrite the existing rows whose Powens content changed, then insert the ids the
             # ledger has never seen (DuckLake has no keys, and this is 3x cheaper than an upsert
             # returning rows on a million-row first load).
-            updated = _update_changed_transactions(conn, now, ctx.load_id)
+            updated = _update_changed_transactions(conn, now, ctx.load_id, stage)
             stats.inserted = conn.execute(
                 f"INSERT INTO ledger.bank_transactions ({', '.join(TRANSACTION_COLUMNS)}, "
                 "created_at, updated_at, first_seen_at, row_hash, load_id) "
-                f"SELECT {', '.join(TRANSACTION_COLUMNS)}, ?, ?, ?, "
-                f"{_hash_expr(_TRANSACTION_HASHED)}, ? FROM _stage_latest s "
+                f"SELECT {', '.join(TRANSACTION_COLUMNS)}, ?, ?, ?, row_hash, ? FROM {stage} s "
                 "WHERE NOT EXISTS (SELECT 1 FROM ledger.bank_transactions t WHERE t.id = s.id)",
                 [now, now, now, ctx.load_id],
             ).fetchall()[0][0]
@@ -551,8 +603,17 @@ class TransactionStage:
             for step in post_merge:
                 step(conn, ctx.tenant_id)
             stats.quarantined = _insert_quarantine(conn, ctx, "transactions", self.rejects, now)
+            # Only open quarantine rows are looked up in the stage (a join on the few, not a
+            # set of every staged id).
             stats.quarantine_resolved = _resolve_quarantine(
-                conn, ctx, "transactions", "SELECT external_id FROM _stage_latest", now
+                conn,
+                ctx,
+                "transactions",
+                f"SELECT s.external_id FROM {stage} s SEMI JOIN ledger.quarantine q "
+                "ON q.external_id = s.external_id AND q.resolved_at IS NULL "
+                "AND q.stream = 'transactions' AND q.tenant_id = "
+                f"'{_quote_sql(ctx.tenant_id)}'",
+                now,
             )
             set_cursor(conn, ctx, "transactions", cursor_after)
             _finish_load_sql(
@@ -560,11 +621,20 @@ class TransactionStage:
             )
             return stats
 
-        stats = run_transaction(conn, work, what="commit the transactions load")
+        try:
+            stats = run_transaction(conn, work, what="commit the transactions load")
+        finally:
+            self.close()
         record_snapshot(conn, ctx.load_id)
-        conn.execute(f"DROP TABLE IF EXISTS {stage}")
-        conn.execute("DROP VIEW IF EXISTS _stage_latest")
         return stats
+
+
+def _drop_stage(
+    conn: duckdb.DuckDBPyConnection, alias: str, folder: tempfile.TemporaryDirectory
+) -> None:
+    with contextlib.suppress(duckdb.Error):
+        conn.execute(f"DETACH DATABASE IF EXISTS {alias}")
+    folder.cleanup()
 
 
 def set_cursor(
@@ -587,7 +657,7 @@ def set_cursor(
 
 
 def _update_changed_transactions(
-    conn: duckdb.DuckDBPyConnection, now: datetime, load_id: str
+    conn: duckdb.DuckDBPyConnection, now: datetime, load_id: str, stage: str
 ) -> int:
     """Rewrite ledger rows whose Powens-owned content changed (content hash); how many.
 
@@ -607,7 +677,7 @@ def _update_changed_transactions(
         "ELSE n.category_source END, "
         "booked_at = coalesce(t.booked_at, n.booked_at), "
         "row_hash = n.row_hash, load_id = ?, updated_at = ? "
-        f"FROM (SELECT *, {_hash_expr(_TRANSACTION_HASHED)} AS row_hash FROM _stage_latest) n "
+        f"FROM {stage} n "
         "WHERE t.id = n.id AND t.row_hash <> n.row_hash",
         [load_id, now],
     ).fetchall()[0][0]

@@ -51,6 +51,8 @@ from pfo_pipeline.powens.models import (
 
 PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_OVERLAP = timedelta(hours=1)
+# Rows mapped, validated and staged at a time: the sync's memory follows this, not the history.
+DEFAULT_BATCH_ROWS = 50_000
 
 
 def utc_now() -> datetime:
@@ -179,7 +181,7 @@ def sync_transactions(
     max_date: date | None = None,
     include_pending: bool = True,
     overlap: timedelta = DEFAULT_OVERLAP,
-    batch_rows: int = 100_000,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
     page_size: int = PAGE_LIMIT,
     concurrency: int = DEFAULT_FETCH_CONCURRENCY,
     now: datetime | None = None,
@@ -317,6 +319,8 @@ def newest_copies(
     the record. Returns the kept records (in served order), how many copies were dropped, and how
     many ids came as two different versions (the row itself moved while we paged).
     """
+    if len({record.id for record in records}) == len(records):
+        return records, 0, 0  # the usual case: no copies, nothing to choose
     newest: dict[int, int] = {}
     versions: set[int] = set()
     for position, record in enumerate(records):

@@ -119,7 +119,7 @@ class TransactionsSyncConfig(dg.Config):
     backfill_days: int | None = None
     include_pending: bool = True
     overlap_minutes: int = 60
-    batch_rows: int = 100_000
+    batch_rows: int = sync.DEFAULT_BATCH_ROWS
     page_size: int = Field(default=1000, ge=1, le=1000, description="Powens `limit` per page.")
     fetch_concurrency: int = Field(
         default=4,
