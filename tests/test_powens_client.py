@@ -141,13 +141,38 @@ def test_html_503_is_retried_then_reported(emulator, faults) -> None:
     assert "list accounts" in message and "status=503" in message and "non-JSON" in message
 
 
-def test_token_renewal_is_never_replayed_after_a_5xx(emulator, faults) -> None:
-    """POST /auth/renew is not idempotent: after a 5xx it fails at once instead of retrying."""
+def test_a_failed_renewal_asks_for_a_fresh_token_a_bounded_number_of_times(
+    emulator, faults, monkeypatch
+) -> None:
+    """POST /auth/renew is never replayed by the transport after a 5xx; the auth layer asks for
+    a fresh token instead (a second token does not harm the first), RENEW_ATTEMPTS times."""
+    from pfo_pipeline.powens import auth
+
+    monkeypatch.setattr(auth, "RENEW_PAUSE_S", 0.0)
     faults(FaultConfig(rate_503=1.0))
     with make_client(emulator, max_attempts=5) as client:
-        with pytest.raises(PowensUnavailableError, match="renew token"):
+        with pytest.raises(PowensUnavailableError, match=r"renew token.*3 fresh renewals asked"):
             client.list_accounts()
-        assert client.retries == 0
+        assert client.retries == 0 and client.renewals == 0
+
+
+def test_one_failed_renewal_does_not_fail_the_load(emulator, monkeypatch) -> None:
+    from pfo_pipeline.powens import auth
+
+    monkeypatch.setattr(auth, "RENEW_PAUSE_S", 0.0)
+    real = auth.PowensTransport.post_not_replayed
+    calls: list[str] = []
+
+    def first_times_out(self, path, *, json, operation):
+        calls.append(path)
+        if len(calls) == 1:
+            raise PowensUnavailableError("timed out; not replayed", operation=operation)
+        return real(self, path, json=json, operation=operation)
+
+    monkeypatch.setattr(auth.PowensTransport, "post_not_replayed", first_times_out)
+    with make_client(emulator) as client:
+        assert client.list_accounts()
+        assert client.renewals == 1 and calls == ["auth/renew", "auth/renew"]
 
 
 def test_slow_responses_time_out_and_are_retried(emulator, faults) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from pfo_pipeline.powens.errors import (
     PowensInvalidResponseError,
     PowensNotFoundError,
     PowensRequestError,
+    PowensUnavailableError,
 )
 from pfo_pipeline.powens.responses import decode, error_for
 from pfo_pipeline.powens.transport import PowensTransport, TokenRejected
@@ -28,6 +30,11 @@ logger = logging.getLogger("pfo_pipeline.powens")
 # be the one that finds a just-renewed token expired, so a call may renew a little more, never
 # without bound (wrong credentials fail at the renewal itself).
 RENEWALS_PER_CALL = 3
+# A renewal that failed on Powens' side (5xx) or in flight (timeout) may have issued a token or
+# not; asking for a fresh one is safe (`revoke_previous` is false: a second token does not harm
+# the first), so it is asked again, a bounded number of times with a growing pause.
+RENEW_ATTEMPTS = 3
+RENEW_PAUSE_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +100,31 @@ class TokenAuth:
             return _Fresh(self._token, True)
 
     def renew(self) -> None:
-        """`POST /auth/renew` (server-side, BYOK). Retried only where Powens cannot have acted:
-        a 429 or a connection that never opened. Never after a 5xx or a timeout."""
+        """`POST /auth/renew` (server-side, BYOK). The transport retries it only where Powens
+        cannot have acted (a 429, a connection that never opened); after a 5xx or a timeout this
+        asks for a fresh token (a new renewal, not a replay), `RENEW_ATTEMPTS` times at most."""
+        for attempt in range(1, RENEW_ATTEMPTS + 1):
+            try:
+                self._renew_once()
+                return
+            except PowensUnavailableError as exc:
+                if attempt == RENEW_ATTEMPTS:
+                    raise PowensUnavailableError(
+                        f"{exc.reason} ({RENEW_ATTEMPTS} fresh renewals asked, none answered)",
+                        operation=exc.operation,
+                        status=exc.status,
+                        code=exc.code,
+                        request_id=exc.request_id,
+                    ) from None
+                logger.warning(
+                    "Powens renew token: attempt %d/%d failed (%s); asking for a fresh token",
+                    attempt,
+                    RENEW_ATTEMPTS,
+                    exc.reason,
+                )
+                time.sleep(RENEW_PAUSE_S * 2 ** (attempt - 1))
+
+    def _renew_once(self) -> None:
         operation = "renew token"
         if not self.can_renew:
             raise PowensAuthError(
