@@ -1,7 +1,8 @@
 """Scan the knowledge space for any IBAN, account number, counterparty or wording of the ledger.
 
 Set-based: one join of the ledger's sensitive values against every text of the knowledge tables.
-Findings name the entry and the kind of value, never the value itself.
+Findings name the entry and the kind of value, never the value itself. Names of the merchant
+directory (public businesses, which the overview may name) are blanked out of the texts first.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+
+from pfo_pipeline.categoriser.merchants import merchant_names_pattern
 
 SCAN_SQL = """
 WITH pii AS (
@@ -21,16 +24,19 @@ WITH pii AS (
     )
     WHERE length(value) >= 5 AND ($tenant IS NULL OR tenant_id = $tenant)
 ),
-texts AS (
+raw_texts AS (
     SELECT entry_id, markdown AS text FROM knowledge.financial_overview
     WHERE $tenant IS NULL OR tenant_id = $tenant
     UNION ALL SELECT entry_id, CAST(summary AS VARCHAR) FROM knowledge.financial_overview
     WHERE $tenant IS NULL OR tenant_id = $tenant
     UNION ALL SELECT entry_id, content FROM knowledge.financial_overview_chunks
     WHERE $tenant IS NULL OR tenant_id = $tenant
+),
+texts AS (  -- public business names (the merchant directory) are not personal data
+    SELECT entry_id, regexp_replace(lower(text), $businesses, ' ~ ', 'g') AS text FROM raw_texts
 )
 SELECT DISTINCT t.entry_id, p.kind, right(p.value, 4) AS suffix
-FROM texts t JOIN pii p ON contains(lower(t.text), lower(p.value))
+FROM texts t JOIN pii p ON contains(t.text, lower(p.value))
 ORDER BY 1, 2, 3
 """
 
@@ -45,5 +51,6 @@ class PiiFinding:
 def scan_knowledge_for_pii(
     conn: duckdb.DuckDBPyConnection, tenant_id: str | None = None
 ) -> list[PiiFinding]:
-    rows = conn.execute(SCAN_SQL, {"tenant": tenant_id}).fetchall()
+    params = {"tenant": tenant_id, "businesses": merchant_names_pattern()}
+    rows = conn.execute(SCAN_SQL, params).fetchall()
     return [PiiFinding(*row) for row in rows]
