@@ -221,3 +221,32 @@ def test_the_sweep_removes_only_expired_entries_idempotently(pipeline, tmp_path)
         )
     finally:
         conn.close()
+
+
+def test_every_entry_says_what_is_coming_and_what_is_odd(pipeline) -> None:
+    for period in ("week", "month", "quarter"):
+        summary = entry(pipeline["ledger"], period)["summary"]
+        assert {"commitments", "due_next", "anomalies", "net_worth", "category_changes",
+                "savings_rate"} <= set(summary)  # fmt: skip
+        worth = summary["net_worth"]
+        for position in worth["positions"]:
+            # converted with a stated rate, or named as not converted: never added without one
+            assert (position["rate"] is None) == (
+                position["currency"] in worth["unconverted_currencies"]
+            )
+    monthly = {
+        (c["payee"], c["cadence"])
+        for c in entry(pipeline["ledger"], "month")["summary"]["commitments"]
+    }
+    assert {
+        ("ACME SAS", "monthly"),
+        ("Home loan (bank)", "monthly"),
+        ("Netflix", "monthly"),
+    } <= monthly
+    markdown = query(
+        pipeline["ledger"],
+        "SELECT markdown FROM knowledge.financial_overview WHERE period = 'month'",
+    )[0][0]
+    for heading in ("## Recurring commitments", "## Due in the next 30 days", "## Unusual transactions",
+                    "## Net worth (EUR)", "## Change against the previous month"):  # fmt: skip
+        assert heading in markdown

@@ -31,7 +31,7 @@ FEE_CATEGORIES = frozenset({"fees"})
 
 @dataclass(frozen=True)
 class AnomalySettings:
-    category_multiple: float = 3.0  # x the category's 95th percentile
+    category_multiple: float = 4.0  # x the category's 95th percentile
     category_min_amount: Decimal = Decimal("100")
     category_min_history: int = 20
     new_payee_min_amount: Decimal = Decimal("500")
