@@ -47,7 +47,7 @@ class OverviewConfig(dg.Config):
     due_days: int = 30
     new_payee_min_amount: float = 500.0
     category_multiple: float = 4.0
-    duplicate_window_days: int = 3
+    duplicate_window_days: int = 1
     duplicate_min_amount: float = 20.0
     new_fee_quiet_days: int = 180
 

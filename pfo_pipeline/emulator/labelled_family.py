@@ -264,7 +264,7 @@ class LabelledFamilyWorld(FamilyWorld):
             twice = Merchant("CB FNAC PARIS", "FNAC")
             day, cents = day_in_window(6 + i), -int(rng.integers(6000, 15000))
             plans.append((day, 101, cents, twice, T["card"], f"duplicate_first#{i}"))
-            plans.append((day + timedelta(days=int(rng.integers(0, 3))), 101, cents, twice,
+            plans.append((day + timedelta(days=int(rng.integers(0, 2))), 101, cents, twice,
                           T["card"], f"duplicate_charge#{i}"))  # fmt: skip
         for day, account, cents, merchant, kind, label in plans:
             if first <= day <= last:

@@ -8,7 +8,8 @@ yardstick is the family, not a population. Four rules, cheap enough for a millio
   the year before the window, for categories with enough history);
 - a first payment to a payee never paid before, above a threshold (once the history is long
   enough for "never" to mean something);
-- the same charge twice within a few days (same account, payee and amount, above a minimum);
+- the same charge twice on the same or the next day (same account, payee and amount, above a
+  minimum; a wider window mostly finds coincidences at shops paid every day);
 - a fee or interest charge from a payee with no charge in the months before.
 """
 
@@ -36,7 +37,7 @@ class AnomalySettings:
     category_min_history: int = 20
     new_payee_min_amount: Decimal = Decimal("500")
     new_payee_min_history_days: int = 90
-    duplicate_window_days: int = 3
+    duplicate_window_days: int = 1  # the same day or the next
     duplicate_min_amount: Decimal = Decimal("20")
     new_fee_quiet_days: int = 180
 

@@ -69,6 +69,7 @@ class RecurringSettings:
     amount_tolerance: float = 0.05  # consecutive payments within 5 % are "the same amount"
     cluster_gap: float = 0.25  # amounts more than 25 % apart are different series
     min_share_on_cadence: float = 0.75
+    max_others_per_occurrence: int = 2  # the payee's other payments over the series' span
 
 
 def _month_add(year: int, month: int, months: int) -> tuple[int, int]:
@@ -208,9 +209,17 @@ def detect_recurring(
     for group in groups.values():
         for cluster in _clusters(group, settings.cluster_gap):
             series = _series(cluster, as_of, settings)
-            if series is not None:
+            if series is not None and _stands_out(cluster, group, settings):
                 found.append(series)
     return sorted(found, key=lambda s: (s.next_date, s.account, s.payee_label, s.payee_key))
+
+
+def _stands_out(cluster: list[Payment], group: list[Payment], settings: RecurringSettings) -> bool:
+    """The payee's other payments over the series' span are few: two purchases a year apart at a
+    shop paid every week are chance, not a yearly commitment."""
+    first, last = cluster[0].day, cluster[-1].day
+    others = sum(1 for p in group if first <= p.day <= last) - len(cluster)
+    return others <= settings.max_others_per_occurrence * len(cluster)
 
 
 def _series(
