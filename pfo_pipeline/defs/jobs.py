@@ -35,7 +35,7 @@ refresh_openbanking_balances = dg.define_asset_job(
 build_analytics_marts = dg.define_asset_job(
     name="build_analytics_marts",
     description="dbt build: staging views, analytics marts and their tests.",
-    selection=dg.AssetSelection.groups("analytics"),
+    selection=dg.AssetSelection.groups("analytics", "insights"),  # all dbt models
 )
 
 SYNC_JOBS = [sync_openbanking_accounts, sync_openbanking_transactions, refresh_openbanking_balances]

@@ -29,6 +29,8 @@ MARTS = [
         "fct_daily_cashflow",
         "fct_daily_category_flows",
         "fct_daily_balances",
+        "fct_payee_transactions",
+        "fct_fx_rates",
     )
 ]
 

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'group': 'insights'}}) }}
 -- Per tenant, day and currency: assets (every account that is not a liability), liabilities
 -- (loans and cards, as negative balances) and liquid balances (checking and savings). Only days
 -- every account of that currency has a balance for are complete (`accounts` says how many had).

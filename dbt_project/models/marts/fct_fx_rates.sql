@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'group': 'insights'}}) }}
 -- Exchange rates observed in Powens data: a row paid in one currency and booked in another
 -- (`original_value` / `original_currency`) says 1 original unit = amount / original_value units
 -- of the account's currency that day. Averaged per day and pair.

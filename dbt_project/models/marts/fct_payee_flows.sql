@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'group': 'insights'}}) }}
 -- Monthly money in and out per payee (business name or opaque key), category and currency.
 select
     tenant_id,

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'group': 'insights'}}) }}
 -- One row per transaction that moved money (not cancelled, not on a liability), with its payee
 -- as a business name, an own-account alias, "individual" or "unlisted payee", and an opaque
 -- payee key: what recurring-commitment and anomaly detection read. No wording, counterparty or
