@@ -25,7 +25,7 @@ DEMO_ENV = {
 # syncs (group `openbanking`), the dbt marts (group `analytics`) and the knowledge documents the
 # overview writes (the `markdown` kind; the retention sweep beside them has nothing to sweep yet).
 LEDGER = dg.AssetSelection.groups("openbanking")
-MARTS = dg.AssetSelection.groups("analytics")
+MARTS = dg.AssetSelection.groups("analytics", "insights")
 OVERVIEW = dg.AssetSelection.groups("knowledge") & dg.AssetSelection.kind("markdown")
 
 

@@ -69,7 +69,7 @@ def test_an_analyst_reads_throughout_syncs_dbt_overview_and_sweep(
 
             day = date.today().isoformat()
             for selection, key in (
-                (dg.AssetSelection.groups("analytics"), None),
+                (dg.AssetSelection.groups("analytics", "insights"), None),
                 (
                     dg.AssetSelection.assets("financial_overview"),
                     dg.MultiPartitionKey({"tenant": FAMILY, "day": day}),

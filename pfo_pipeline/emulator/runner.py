@@ -28,6 +28,7 @@ class EmulatorConfig:
     # Powens user id -> URL that receives a signed CONNECTION_SYNCED after each clock advance.
     webhook_urls: dict[int, str] = field(default_factory=dict)
     webhook_secret: str | None = None
+    family: str = "base"  # "labelled": planted commitments and anomalies (labelled_family.py)
 
 
 def default_now() -> datetime:
@@ -36,7 +37,10 @@ def default_now() -> datetime:
 
 
 def build_emulator(config: EmulatorConfig) -> EmulatorApp:
-    world = FamilyWorld(
+    world_class = FamilyWorld
+    if config.family == "labelled":
+        from pfo_pipeline.emulator.labelled_family import LabelledFamilyWorld as world_class
+    world = world_class(
         seed=config.seed,
         transactions=config.transactions,
         history_days=config.history_days,

@@ -7,12 +7,21 @@ accounts appear by alias ("checking 1"), categories by taxonomy name, money per 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 
+from pfo_pipeline.knowledge import insights_markdown as md
+from pfo_pipeline.knowledge.comparison import category_changes
+from pfo_pipeline.knowledge.insights import (
+    Insights,
+    InsightsSettings,
+    build_insights,
+    insights_summary,
+)
+from pfo_pipeline.knowledge.networth import savings_rate
 from pfo_pipeline.knowledge.periods import Period, period_window
 
 CENT = Decimal("0.01")
@@ -26,6 +35,8 @@ class OverviewRequest:
     account_ids: tuple[str, ...] | None = None
     include_categories: bool = True
     include_cashflow_trend: bool = True
+    include_insights: bool = True
+    insights: InsightsSettings = field(default_factory=InsightsSettings)
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,11 @@ def _balances(
     )
 
 
-def build_overview(conn: duckdb.DuckDBPyConnection, request: OverviewRequest) -> Overview:
+def build_overview(
+    conn: duckdb.DuckDBPyConnection, request: OverviewRequest, insights: Insights | None = None
+) -> Overview:
+    """`insights` (what is coming and what is odd, as of the day) may be shared by the periods
+    of one day; it is built here when not given."""
     start, end = period_window(request.period, request.as_of)
     tenant = request.tenant_id
     cashflow = _cashflow(conn, tenant, start, end)
@@ -183,7 +198,49 @@ def build_overview(conn: duckdb.DuckDBPyConnection, request: OverviewRequest) ->
     ]
     if request.account_ids:
         summary["account_filter_applies_to"] = "balances"
+    if request.include_insights:
+        if insights is None:
+            insights = build_insights(conn, tenant, request.as_of, request.insights)
+        summary.update(insights_summary(insights, start, end))
+        summary["savings_rate"] = [
+            {
+                "currency": c["currency"],
+                "inflow": c["inflow"],
+                "net": c["net"],
+                "savings_rate_pct": _str(savings_rate(Decimal(c["inflow"]), Decimal(c["outflow"]))),
+            }
+            for c in summary["cashflow"]
+        ]
+        summary["category_changes"] = _changes(conn, tenant, request.period, start, end)
     return Overview(request, start, end, summary, render_markdown(summary))
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _changes(conn, tenant: str, period: Period, start: date, end: date) -> list[dict[str, Any]]:
+    previous_start, previous_end = period_window(period, start - timedelta(days=1))
+
+    def flows(a: date, b: date) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+        return {
+            (r["currency"], r["category"]): (Decimal(r["inflow"]), Decimal(r["outflow"]))
+            for r in _categories(conn, tenant, a, b)
+        }
+
+    return [
+        {
+            "currency": c.currency,
+            "category": c.category,
+            "previous": _money(c.previous),
+            "current": _money(c.current),
+            "change": _money(c.change),
+            "change_pct": _str(c.change_pct),
+            "previous_period_start": previous_start.isoformat(),
+            "previous_period_end": previous_end.isoformat(),
+        }
+        for c in category_changes(flows(start, end), flows(previous_start, previous_end))
+    ]
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -221,6 +278,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         )
     else:
         lines.append("No activity in this period.")
+    if "commitments" in summary:
+        for section in (
+            md.render_due_next(summary),
+            md.render_anomalies(summary),
+            md.render_net_worth(summary),
+            md.render_savings(summary),
+            md.render_changes(summary, period),
+        ):
+            lines += ["", *section]
     if "cashflow_trend" in summary:
         lines += ["", "## Cashflow trend", ""]
         label = "Day" if period == "week" else "Week starting"
@@ -269,4 +335,6 @@ def render_markdown(summary: dict[str, Any]) -> str:
         ]
     else:
         lines.append("No balance history in this period.")
+    if "commitments" in summary:
+        lines += ["", *md.render_commitments(summary)]
     return "\n".join(lines) + "\n"

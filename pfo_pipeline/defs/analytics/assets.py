@@ -32,7 +32,9 @@ class PfoDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return "analytics"
+        """`analytics`, or the group a model names in `meta.dagster.group` (the insight marts)."""
+        meta = dbt_resource_props.get("config", {}).get("meta", {}) or {}
+        return meta.get("dagster", {}).get("group") or "analytics"
 
 
 @cache

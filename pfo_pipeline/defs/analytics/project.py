@@ -29,7 +29,7 @@ def dbt_executable() -> str:
 
 def _sources_mtime(project_dir: Path) -> float:
     files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-    for folder in ("models", "macros", "tests"):
+    for folder in ("models", "macros", "tests", "seeds"):
         files += [p for p in (project_dir / folder).rglob("*") if p.is_file()]
     return max(p.stat().st_mtime for p in files if p.exists())
 

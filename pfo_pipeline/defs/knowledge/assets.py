@@ -13,6 +13,7 @@ from pfo_pipeline.defs.knowledge.dagster_retention import forget_expired_overvie
 from pfo_pipeline.defs.partitions import overview_partitions, partitioned
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.knowledge.chart import chart_markdown, render_trend_chart
+from pfo_pipeline.knowledge.insights import InsightsSettings, build_insights, insights_settings
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import RETENTION_DAYS, is_within_retention
 from pfo_pipeline.knowledge.store import write_overview
@@ -28,16 +29,32 @@ MARTS = [
         "fct_daily_cashflow",
         "fct_daily_category_flows",
         "fct_daily_balances",
+        "fct_payee_transactions",
+        "fct_fx_rates",
     )
 ]
 
 
 class OverviewConfig(dg.Config):
-    """Mirrors `pfo.openbanking.generate-overview`: account filter and section toggles."""
+    """Mirrors `pfo.openbanking.generate-overview`: account filter, section toggles, and the
+    thresholds of the insight sections (commitments, due next, anomalies, net worth)."""
 
     account_ids: list[str] | None = None
     include_categories: bool = True
     include_cashflow_trend: bool = True
+    include_insights: bool = True
+    reporting_currency: str = "EUR"
+    fx_rates: dict[str, float] | None = None  # currency -> units of the reporting currency
+    low_balance_floor: float = 0.0
+    due_days: int = 30
+    new_payee_min_amount: float = 500.0
+    category_multiple: float = 4.0
+    duplicate_window_days: int = 1
+    duplicate_min_amount: float = 20.0
+    new_fee_quiet_days: int = 180
+
+    def insights(self) -> InsightsSettings:
+        return insights_settings(self.model_dump())
 
 
 @dg.asset(
@@ -66,6 +83,12 @@ def financial_overview(
     written, markdown_parts, chart_png = [], [], None
     with ledger_connection(duckdb) as conn:
         ensure_knowledge_schema(conn)
+        settings = config.insights()
+        insights = (
+            build_insights(conn, tenant.tenant_id, day, settings)
+            if config.include_insights
+            else None
+        )
         for period in PERIODS:
             overview = build_overview(
                 conn,
@@ -76,7 +99,10 @@ def financial_overview(
                     account_ids=tuple(config.account_ids) if config.account_ids else None,
                     include_categories=config.include_categories,
                     include_cashflow_trend=config.include_cashflow_trend,
+                    include_insights=config.include_insights,
+                    insights=settings,
                 ),
+                insights,
             )
             result = write_overview(conn, overview, generated_at)
             written.append((period, overview, result))
