@@ -1,4 +1,4 @@
-"""Benchmark: fetch and parse N transactions from the emulator (issue 2).
+"""Benchmark: fetch and parse N transactions from the emulator.
 
     python -m benchmarks.client_fetch --transactions 1000000
 

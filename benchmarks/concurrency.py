@@ -1,4 +1,4 @@
-"""Benchmark: what the lake buys (issue 10) — tenants loading side by side, analysts never blocked.
+"""Benchmark: what the lake buys — tenants loading side by side, analysts never blocked.
 
     python -m benchmarks.concurrency --tenants 8 --transactions 20000
 

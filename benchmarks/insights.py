@@ -1,4 +1,4 @@
-"""Benchmark: accuracy of the overview's insights on labelled families (issue 14).
+"""Benchmark: accuracy of the overview's insights on labelled families.
 
     python -m benchmarks.insights [--families 6] [--transactions 12000]
 

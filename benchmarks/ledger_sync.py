@@ -1,5 +1,5 @@
 """Benchmark: full sync of N transactions from the emulator into a fresh DuckLake ledger, then an
-incremental sync after about 1% of the rows changed upstream (issues 3 and 13, SPEC §11).
+incremental sync after about 1% of the rows changed upstream (docs/spec.md §11).
 
     python -m benchmarks.ledger_sync --transactions 1000000
     python -m benchmarks.ledger_sync --transactions 1000000 --latency-ms 250 --concurrency 8

@@ -1,4 +1,4 @@
-"""Benchmark: dbt build and the financial overview over a ledger of N transactions (issue 4).
+"""Benchmark: dbt build and the financial overview over a ledger of N transactions.
 
     python -m benchmarks.overview --transactions 1000000
 

@@ -1,5 +1,5 @@
 """Benchmark: the pfo full sync against dlt's `rest_api` source on the same emulator, same run
-(issue 13, SPEC §11: at least 3x faster).
+(docs/spec.md §11; the bar is 3x faster).
 
     pip install -e ".[bench]"        # dlt, only for this benchmark
     python -m benchmarks.vs_dlt --transactions 1000000

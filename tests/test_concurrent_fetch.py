@@ -1,4 +1,4 @@
-"""Transactions read as concurrent `_links.next` chains over date windows (issue 13, item 4):
+"""Transactions read as concurrent `_links.next` chains over date windows:
 the union of the windows is the single chain's result, exactly, also while Powens changes its
 data, under 429 storms, a failing chain and a killed process."""
 

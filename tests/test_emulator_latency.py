@@ -1,4 +1,4 @@
-"""Powens answers in hundreds of milliseconds (issue 13): the emulator's latency is a seeded
+"""Powens answers in hundreds of milliseconds: the emulator's latency is a seeded
 fixed + jitter delay per request, waited asynchronously so concurrent requests overlap, and
 independent chains (date windows, per-account lists) are served correctly side by side.
 

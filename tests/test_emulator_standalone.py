@@ -1,4 +1,4 @@
-"""The emulator stands apart from the product (issue 12): it imports nothing of `pfo_pipeline`
+"""The emulator stands apart from the product: it imports nothing of `pfo_pipeline`
 outside its own package, declares what it imports, stays in small modules, and signs webhooks with
 its own implementation of Powens' scheme — which the product's verifier must accept."""
 

@@ -1,4 +1,4 @@
-"""The SPEC §7 guardrail: binding, blueprint, then the worst Powens connection decides."""
+"""The docs/spec.md §7 guardrail: binding, blueprint, then the worst Powens connection decides."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ledger as a DuckLake (issue 10): analysts read while runs write, tenants load side by side in
+"""The ledger as a DuckLake: analysts read while runs write, tenants load side by side in
 separate processes, commit conflicts are retried, time travel, the file migration, maintenance."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Nothing valid is ever lost (issue 16): Powens keeps changing its data while we page through it,
+"""Nothing valid is ever lost: Powens keeps changing its data while we page through it,
 and a transactions sync may run before the accounts sync has seen a new account.
 
 A sync during which Powens changed, followed by one more sync, must equal a clean sync of the

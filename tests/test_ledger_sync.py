@@ -1,5 +1,5 @@
 """The ledger's loading rules, proven by materialising the real Dagster assets against the
-emulator over a socket (SPEC §5, issue 3 §5)."""
+emulator over a socket (docs/spec.md §5)."""
 
 from __future__ import annotations
 
@@ -442,7 +442,7 @@ def test_a_permanent_error_fails_at_once_with_its_real_message(
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert len(failures) == 1
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    assert retries == []  # the 3 retries of SPEC §6 are for transient errors only
+    assert retries == []  # the 3 retries of docs/spec.md §6 are for transient errors only
     message = failures[0].step_failure_data.error.message
     assert "PFO_TEST_POWENS_CLIENT_ID" in message and "not retried" in message
     assert elapsed < 30

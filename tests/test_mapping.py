@@ -1,4 +1,4 @@
-"""Mapping rules of SPEC §4 on hand-made Powens payloads (the end-to-end tests use the emulator)."""
+"""Mapping rules of docs/spec.md §4 on hand-made Powens payloads (the end-to-end tests use the emulator)."""
 
 from __future__ import annotations
 

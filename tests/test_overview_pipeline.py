@@ -140,7 +140,7 @@ def test_the_knowledge_space_holds_no_pii_and_the_check_passed(pipeline) -> None
         w for (w,) in query(ledger, "SELECT DISTINCT description FROM ledger.bank_transactions")
     ]
     assert ibans and wordings
-    # Businesses of the merchant directory may be named (issue 14): "NETFLIX" is a wording and a
+    # Businesses of the merchant directory may be named: "NETFLIX" is a wording and a
     # public merchant. Blank those names out, as the PII check does; nothing else may remain.
     # Opaque hex ids (transaction ids, payee keys) are blanked too: "edf" may occur inside one.
     public = re.sub(merchant_names_pattern(), " ~ ", text.lower())

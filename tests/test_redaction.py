@@ -1,4 +1,4 @@
-"""`redact_openbanking_payload` (SPEC §9) as properties: what must be masked at any depth is, what
+"""`redact_openbanking_payload` (docs/spec.md §9) as properties: what must be masked at any depth is, what
 must survive does, and the input is never touched."""
 
 from __future__ import annotations

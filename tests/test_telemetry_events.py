@@ -1,4 +1,4 @@
-"""Telemetry events (SPEC §9): common metadata, redacted properties, a JSON log line and a row in a
+"""Telemetry events (docs/spec.md §9): common metadata, redacted properties, a JSON log line and a row in a
 real DuckDB file, and an `emit` that never fails the run calling it."""
 
 from __future__ import annotations

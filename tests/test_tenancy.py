@@ -1,4 +1,4 @@
-"""The tenants file (SPEC §3) and the blueprint: strict validation, clear errors, no secret echoed."""
+"""The tenants file (docs/spec.md §3) and the blueprint: strict validation, clear errors, no secret echoed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How Powens signs a webhook (reference/powens-api.md §8.3), written from the documentation and
+"""How Powens signs a webhook (docs/powens-api.md §8.3), written from the documentation and
 independent of the product's verifier, so that a test can check one against the other.
 
     BI-Signature      = base64( HMAC-SHA256( secret_key,

@@ -1,5 +1,5 @@
 """Webhook pushes: after each clock advance, a signed CONNECTION_SYNCED to every receiver, carrying
-the user's accounts and the transactions that changed (reference/powens-api.md §8.2)."""
+the user's accounts and the transactions that changed (docs/powens-api.md §8.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The financial-overview document (SPEC §8), built only from the analytics marts.
+"""The financial-overview document (docs/spec.md §8), built only from the analytics marts.
 
 The marts carry no PII, so nothing here can leak an IBAN, account number, counterparty or wording:
 accounts appear by alias ("checking 1"), categories by taxonomy name, money per currency.

@@ -1,4 +1,4 @@
-"""Powens payloads -> canonical record frames (SPEC §4), columnar so a million rows stay cheap.
+"""Powens payloads -> canonical record frames (docs/spec.md §4), columnar so a million rows stay cheap.
 
 Rules: amounts keep Powens' sign (negative = money out) and `direction` follows it; status is
 `cancelled` when Powens set `deleted`, else `pending` when `coming`, else `booked`; the description

@@ -38,7 +38,7 @@ class _Config:
 
 
 class BankAccountRecord(pa.DataFrameModel):
-    """Canonical bank account (SPEC §4)."""
+    """Canonical bank account (docs/spec.md §4)."""
 
     id: Series[TEXT] = pa.Field(
         unique=True,
@@ -110,7 +110,7 @@ class BankAccountRecord(pa.DataFrameModel):
 
 
 class BankTransactionRecord(pa.DataFrameModel):
-    """Canonical transaction (SPEC §4), with the lineage columns of SPEC §5."""
+    """Canonical transaction (docs/spec.md §4), with its lineage columns (docs/spec.md §4; why they exist: §5)."""
 
     id: Series[TEXT] = pa.Field(
         unique=True,
@@ -209,7 +209,7 @@ class BankTransactionRecord(pa.DataFrameModel):
 
 
 class AccountBalanceRecord(pa.DataFrameModel):
-    """One balance snapshot per account, balance type and day (SPEC §4)."""
+    """One balance snapshot per account, balance type and day (docs/spec.md §4)."""
 
     id: Series[TEXT] = pa.Field(
         unique=True, **_NON_EMPTY, description="Stable key: account, balance type and day."

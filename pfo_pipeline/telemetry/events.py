@@ -1,4 +1,4 @@
-"""Telemetry events (SPEC §9): common tenant metadata plus redacted properties, written as one
+"""Telemetry events (docs/spec.md §9): common tenant metadata plus redacted properties, written as one
 structured log line and one row of `telemetry.events` (stored by `ledger.telemetry`).
 
 Emitting never raises: telemetry must not fail the run that emits it, so a failure becomes a warning

@@ -1,4 +1,4 @@
-"""`redact_openbanking_payload` (SPEC §9): what may leave the process in a log line or an event.
+"""`redact_openbanking_payload` (docs/spec.md §9): what may leave the process in a log line or an event.
 
 Sensitive keys keep their last 4 characters, at any depth, in snake_case or camelCase; IBAN-looking
 free text is masked too; secrets are replaced entirely. Dates, numbers and booleans under other keys

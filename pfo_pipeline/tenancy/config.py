@@ -1,4 +1,4 @@
-"""The tenants file (SPEC §3): validated whole on load, one clear error naming the tenant and key.
+"""The tenants file (docs/spec.md §3): validated whole on load, one clear error naming the tenant and key.
 
 Secrets appear only as the *names* of environment variables; their values are read through
 `dagster.EnvVar` when a client is built and never stored, logged or shown in a repr. Error messages

@@ -1,4 +1,4 @@
-"""`ensure_primary_open_banking` (SPEC §7): may this tenant sync now?
+"""`ensure_primary_open_banking` (docs/spec.md §7): may this tenant sync now?
 
 Healthy only when the slot is bound, the blueprint allows it, and Powens reports the connection
 usable (`state` null, consent not expired). States that need the user block; transient ones

@@ -1,4 +1,4 @@
-"""Powens webhook signatures (reference/powens-api.md §8.3).
+"""Powens webhook signatures (docs/powens-api.md §8.3).
 
 `BI-Signature` = base64(HMAC-SHA256(secret, METHOD + "." + PATH + "." + BI-Signature-Date + "." +
 RAW_BODY)), compared in constant time. `BI-Signature-Date` (RFC 3339 UTC) outside a small window

@@ -204,7 +204,7 @@ def _load_metadata(result: Any) -> dict[str, Any]:
     kinds={"powens", "duckdb"},
     pool=LEDGER_POOL,
     retry_policy=RETRY_SYNC_ACCOUNTS,
-    description="Health of the tenant's Powens connection (SPEC §7 guardrail), recorded in "
+    description="Health of the tenant's Powens connection (docs/spec.md §7 guardrail), recorded in "
     "ledger.connection_health. Blocked or degraded is a valid observation, not a failure.",
 )
 def powens_connection_health(
