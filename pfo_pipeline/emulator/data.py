@@ -68,11 +68,24 @@ class FamilyWorld:
         self.advances = 0
         self.churned = 0  # upstream changes made while a client paged (the churn fault)
         start = day_number(now.date()) - history_days + 1
-        fixed = generation.fixed_rows_estimate(history_days)
-        self.spend_per_day = max(0.0, (transactions - fixed) / history_days)
-        generation.generate_days(self, start, day_number(now.date()))
-        generation.initial_deletions(self)
+        self.spend_per_day = max(0.0, (transactions - self.fixed_rows_estimate()) / history_days)
+        self.generate_days(start, day_number(now.date()))
+        self.initial_deletions()
         generation.set_openings(self)
+
+    # --- generation: what a world of another family overrides -----------------------------
+
+    def fixed_rows_estimate(self) -> int:
+        """Rows of fixed events over the history (the rest of `transactions` is card spending)."""
+        return generation.fixed_rows_estimate(self.history_days)
+
+    def generate_days(self, first: int, last: int) -> int:
+        """Append the activity of days [first, last]; returns the number of new rows."""
+        return generation.generate_days(self, first, last)
+
+    def initial_deletions(self) -> None:
+        """Rows of the generated history the bank has since removed."""
+        generation.initial_deletions(self)
 
     def merchant_index(self, merchant: Merchant) -> int:
         """The merchant's index in `merchants`, registering it on first sight."""
@@ -134,7 +147,7 @@ class FamilyWorld:
                     changes.renumber_savings(self, stamp)
                     summary["renumbered"] = list(self.renumbered or ())
                 changes.book_pending(self, today, stamp, summary)
-                summary["new"] += generation.generate_days(self, today, today)
+                summary["new"] += self.generate_days(today, today)
                 summary["edited"] += changes.edit_some(self, today, stamp)
             self.version += 1
             return summary

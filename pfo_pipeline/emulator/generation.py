@@ -49,6 +49,15 @@ def generate_days(world: FamilyWorld, first: int, last: int) -> int:
     rows: list[Row] = []
     for day in range(first, last + 1):
         rows += _fixed_rows_of(world, day, spend)
+    return len(append_generated(world, rows, spend))
+
+
+def append_generated(
+    world: FamilyWorld, rows: list[Row], spend: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Append new activity (`rows`, then the `spend` columns) ordered by day and account, under
+    new ids, scraped the morning after and pending when a card row is a day old or less.
+    Returns the id given to each input row, in input order (`rows` first, then `spend`)."""
     fixed = _to_columns(rows)
     columns = {k: np.concatenate([fixed[k], spend[k]]) for k in fixed}
     order = np.lexsort((columns["account"], columns["day"]))
@@ -56,6 +65,8 @@ def generate_days(world: FamilyWorld, first: int, last: int) -> int:
     count = len(columns["day"])
     columns["id"] = np.arange(world.next_id, world.next_id + count, dtype=np.int64)
     world.next_id += count
+    ids = np.empty(count, np.int64)
+    ids[order] = columns["id"]
     scrape = columns["day"].astype(np.int64) * 86400 + 86400 + 6 * 3600
     scrape = np.minimum(scrape, seconds(world.now))
     columns["scraped"] = scrape
@@ -66,7 +77,7 @@ def generate_days(world: FamilyWorld, first: int, last: int) -> int:
     columns["coming"] = carded & (columns["day"] >= today - 1)
     world.rows.append(columns)
     world.version += 1
-    return count
+    return ids
 
 
 def _fixed_rows_of(world: FamilyWorld, day: int, spend: dict[str, np.ndarray]) -> list[Row]:
