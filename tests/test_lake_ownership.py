@@ -26,6 +26,8 @@ MIGRATIONS_DIR = LEDGER / "sql" / "migrations"
 NOT_THE_LAKE = {
     PACKAGE / "webhooks" / "inbox.py",
     PACKAGE / "webhooks" / "sql" / "inbox_schema.sql",
+    # A load's local staging database; it refuses (at run time) any table outside `_stage_*`.
+    PACKAGE / "ledger" / "stage_file.py",
 }
 # Where the migrations' own bookkeeping table (ledger.schema_migrations) is created.
 MIGRATION_RUNNER = LEDGER / "schema.py"
@@ -174,3 +176,14 @@ def test_the_migrations_create_every_lake_table_and_nothing_else_is_needed(
 @pytest.mark.parametrize("path", sorted(MIGRATIONS_DIR.glob("*.sql")), ids=lambda p: p.name)
 def test_migration_files_are_numbered_and_named(path: Path) -> None:
     assert re.fullmatch(r"\d{4}_[a-z0-9_]+\.sql", path.name)
+
+
+def test_the_staging_helper_refuses_a_lake_table() -> None:
+    import duckdb
+    import pytest
+
+    from pfo_pipeline.ledger.stage_file import create_stage_table
+
+    conn = duckdb.connect()
+    with pytest.raises(ValueError, match="not in a staging database"):
+        create_stage_table(conn, "ledger.bank_transactions", "SELECT 1 AS x")

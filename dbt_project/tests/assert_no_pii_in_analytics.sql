@@ -15,9 +15,6 @@ exposed as (
     union select ownership from {{ ref('dim_accounts') }}
     union select category from {{ ref('fct_daily_category_flows') }}
     union select category from {{ ref('fct_category_breakdown') }}
-    -- business names come from the public merchant directory; every other payee label is generic
-    union select payee_label from {{ ref('fct_payee_transactions') }} where not is_business
-    union select payee_key from {{ ref('fct_payee_transactions') }} where not is_business
 )
 select e.value
 from exposed e

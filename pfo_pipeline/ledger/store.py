@@ -33,6 +33,7 @@ from pfo_pipeline.ledger.records import (
     BankTransactionRecord,
     record_columns,
 )
+from pfo_pipeline.ledger.stage_file import STAGE_PREFIX, create_stage_table
 from pfo_pipeline.ledger.types import AccountRef, LoadStats, Reject, SyncContext
 from pfo_pipeline.sql_files import load_sql
 
@@ -421,7 +422,7 @@ class TransactionStage:
         self._batches = 0
         self._folder = tempfile.TemporaryDirectory(prefix="pfo-stage-")
         # Unique per load: attached databases are shared by every cursor of the process's lake.
-        self._alias = f"_stage_{uuid.uuid4().hex}"
+        self._alias = f"{STAGE_PREFIX}{uuid.uuid4().hex}"
         self._table = f"{self._alias}.main.transactions"
         path = Path(self._folder.name) / "stage.duckdb"
         conn.execute(f"ATTACH '{_quote_sql(str(path))}' AS {self._alias}")
@@ -436,9 +437,11 @@ class TransactionStage:
         # The batch's Arrow columns cast to the ledger's own types, so the hash computed here is
         # the one the ledger would compute (and stores in `row_hash`).
         self._typed = ", ".join(f"CAST({c} AS {types[c]}) AS {c}" for c in TRANSACTION_COLUMNS)
-        conn.execute(
-            f"CREATE TABLE {self._table} AS SELECT {', '.join(TRANSACTION_COLUMNS)}, "
-            "row_hash, 0::BIGINT AS stage_seq FROM ledger.bank_transactions LIMIT 0"
+        create_stage_table(
+            conn,
+            self._table,
+            f"SELECT {', '.join(TRANSACTION_COLUMNS)}, row_hash, 0::BIGINT AS stage_seq "
+            "FROM ledger.bank_transactions LIMIT 0",
         )
 
     def close(self) -> None:
@@ -536,10 +539,7 @@ class TransactionStage:
         conn, stage = self.conn, self._table
         # Repeated ids first (a plain aggregate DuckDB can spill), then the few copies' details.
         copied = f"{self._alias}.main.copied_ids"
-        conn.execute(
-            f"CREATE OR REPLACE TABLE {copied} AS "
-            f"SELECT id FROM {stage} GROUP BY id HAVING count(*) > 1"
-        )
+        create_stage_table(conn, copied, f"SELECT id FROM {stage} GROUP BY id HAVING count(*) > 1")
         across, versions = conn.execute(
             f"SELECT coalesce(sum(copies - 1), 0), count(*) FILTER (WHERE versions > 1) FROM "
             f"(SELECT count(*) AS copies, count(DISTINCT provider_updated_at) AS versions "
