@@ -34,8 +34,13 @@ from tests.conftest import (
     open_ledger,
     query,
 )
-from tests.test_ledger_churn import CONTENT, FAULT_MIX, NOW
-from tests.test_ledger_sync import KILLED_SYNC, assert_ledger_matches_emulator
+from tests.ledger_expectations import (
+    CONTENT,
+    FAULT_MIX,
+    KILLED_SYNC,
+    NOW,
+    assert_ledger_matches_emulator,
+)
 
 CONNECTION = "conn-powens-primary"
 
@@ -406,7 +411,7 @@ def test_a_killed_windowed_sync_reruns_to_the_same_ledger(family, tmp_path) -> N
         [sys.executable, str(script), str(tenants), str(killed), "between-batches"],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -16,7 +16,7 @@ from pfo_pipeline.defs.ledger.automation import cron_for, due_tenants, tick_minu
 from pfo_pipeline.defs.resources import LEDGER_POOL
 from pfo_pipeline.tenancy.config import load_tenants
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 defs = load_definitions()
 
 

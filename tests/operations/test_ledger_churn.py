@@ -7,7 +7,6 @@ final state; valid rows never end in quarantine for a reason that is not their o
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,23 +24,7 @@ from tests.conftest import (
     query,
     write_tenants_file,
 )
-from tests.test_ledger_sync import assert_ledger_matches_emulator
-
-NOW = datetime(2026, 5, 29, 8, 0, 0)
-FAULT_MIX = {
-    "rate_429": 0.1,
-    "retry_after_s": 0.01,
-    "rate_503": 0.1,
-    "rate_token_expiry": 0.1,
-    "seed": 7,
-}
-# What the ledger must agree on, row by row, whichever syncs built it (our own clock and load ids
-# differ by construction; `booked_at` keeps the first time a row was seen booked).
-CONTENT = (
-    "SELECT id, account_id, external_id, amount, currency, direction, date, booking_date, "
-    "description, standardized_category, transaction_type, status, provider_updated_at, "
-    "deleted_at, twin_of_id, transfer_pair_id FROM ledger.bank_transactions ORDER BY id"
-)
+from tests.ledger_expectations import CONTENT, FAULT_MIX, NOW, assert_ledger_matches_emulator
 
 
 def no_overlap() -> dict:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -30,44 +29,12 @@ from tests.conftest import (
     run_log_text,
     write_tenants_file,
 )
-
-
-def served_transactions(emulator, user_id: int = 1) -> dict[int, dict]:
-    """Everything the emulator serves to a user (deleted included), read independently."""
-    token = emulator.token_for(user_id)
-    rows: dict[int, dict] = {}
-    url = f"{emulator.base_url}/users/me/transactions"
-    params: dict | None = {"limit": 1000, "all": ""}
-    while url:
-        body = httpx.get(url, params=params, headers={"Authorization": f"Bearer {token}"}).json()
-        for tx in body["transactions"]:
-            rows[tx["id"]] = tx
-        url, params = (body["_links"]["next"] or {}).get("href"), None
-    return rows
-
-
-def expected_status(tx: dict) -> str:
-    return "cancelled" if tx.get("deleted") else ("pending" if tx.get("coming") else "booked")
-
-
-def ledger_transactions(ledger: Path, tenant: str = FAMILY) -> dict[int, tuple]:
-    rows = query(
-        ledger,
-        "SELECT external_id, status, amount, id, account_id, twin_of_id, description "
-        "FROM ledger.bank_transactions WHERE tenant_id = ?",
-        [tenant],
-    )
-    return {int(r[0]): r[1:] for r in rows}
-
-
-def assert_ledger_matches_emulator(ledger: Path, emulator) -> None:
-    served = served_transactions(emulator)
-    stored = ledger_transactions(ledger)
-    assert set(stored) == set(served)
-    for powens_id, tx in served.items():
-        status, amount, *_ = stored[powens_id]
-        assert status == expected_status(tx), powens_id
-        assert float(amount) == pytest.approx(tx["value"]), powens_id
+from tests.ledger_expectations import (
+    KILLED_SYNC,
+    assert_ledger_matches_emulator,
+    ledger_transactions,
+    served_transactions,
+)
 
 
 @pytest.fixture
@@ -244,41 +211,6 @@ def test_faults_at_ten_percent_end_in_the_same_ledger_as_a_clean_run(family, tmp
     assert ledger_digests(faulty, business_only=True) == ledger_digests(clean, business_only=True)
 
 
-KILLED_SYNC = textwrap.dedent(
-    """
-    import os, sys, time
-    from pfo_pipeline.defs.resources import PowensResource, ledger_resource, ledger_connection
-    from pfo_pipeline.operations import sync
-
-    tenants_file, ledger_path, where = sys.argv[1], sys.argv[2], sys.argv[3]
-    powens = PowensResource(tenants_file=tenants_file)
-    tenant = powens.tenant("tenant.family-office")
-    binding = tenant.primary_open_banking
-
-    def pause(number):
-        print(f"BATCH {number}", flush=True)
-        if number >= 2 and where == "between-batches":
-            time.sleep(30)  # the parent kills us here, after a batch was staged
-
-    if where == "inside-commit":
-        marked = sync.mark_internal_transfers
-
-        def mark_then_stall(conn, tenant_id):
-            # Runs inside the commit's transaction, after the rows were written to it.
-            changed = marked(conn, tenant_id)
-            print("IN COMMIT", flush=True)
-            time.sleep(30)  # the parent kills us here, mid-transaction
-            return changed
-
-        sync.mark_internal_transfers = mark_then_stall
-
-    with powens.client_for(tenant) as client, ledger_connection(ledger_resource(ledger_path)) as conn:
-        ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
-        sync.sync_transactions(conn, client, ctx, batch_rows=400, on_batch=pause)
-    """
-)
-
-
 @pytest.mark.parametrize(
     "where, signal_line", [("between-batches", "BATCH 2"), ("inside-commit", "IN COMMIT")]
 )
@@ -295,7 +227,7 @@ def test_a_killed_load_leaves_nothing_half_done_and_reruns_to_the_same_ledger(
         [sys.executable, str(script), str(tenants), str(killed), where],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     for line in proc.stdout:
         if line.startswith(signal_line):

@@ -19,7 +19,7 @@ from dagster_graphql import DagsterGraphQLClient
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from tests.conftest import FAMILY, write_tenants_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSETS_QUERY = """
 {
   assetNodes {

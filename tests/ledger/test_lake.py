@@ -30,9 +30,9 @@ from tests.conftest import (
     resources_for,
     write_tenants_file,
 )
-from tests.test_ledger_sync import assert_ledger_matches_emulator, ledger_transactions
+from tests.ledger_expectations import assert_ledger_matches_emulator, ledger_transactions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def lake_env(ledger: Path) -> dict[str, str]:

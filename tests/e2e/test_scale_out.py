@@ -35,13 +35,13 @@ from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger import lake
 from pfo_pipeline.ledger.schema import migrate
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, tenant_document
-from tests.test_ledger_sync import expected_status, served_transactions
+from tests.ledger_expectations import expected_status, served_transactions
 
 # About two minutes of eight run processes on two cores: outside the 4-minute default suite, run by
 # `.ci/run` as its own step (`bash scripts/test.sh -m scale_out`).
 pytestmark = pytest.mark.scale_out
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TENANTS = [f"tenant.scale-{i:02d}" for i in range(8)]
 MAX_CONCURRENT_RUNS = 4
 JOB = "sync_openbanking_transactions"  # learns the tenant's accounts itself on a first sync
