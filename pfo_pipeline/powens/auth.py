@@ -34,7 +34,7 @@ RENEWALS_PER_CALL = 3
 # not; asking for a fresh one is safe (`revoke_previous` is false: a second token does not harm
 # the first), so it is asked again, a bounded number of times with a growing pause.
 RENEW_ATTEMPTS = 3
-RENEW_PAUSE_S = 0.5
+RENEW_PAUSE_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,3 +154,14 @@ def test_the_demo_selects_what_the_definitions_group_and_label() -> None:
     marts = demo.MARTS.resolve(graph)
     assert dg.AssetKey(["analytics", "fct_daily_cashflow"]) in marts
     assert {key.path[0] for key in marts} == {"analytics", "staging"}
+
+
+def test_every_asset_has_an_owner() -> None:
+    """dbt marts included: the UI's owner filter must find the whole flow."""
+    graph = load_definitions().resolve_asset_graph()
+    ownerless = [
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_materializable and not graph.get(key).owners
+    ]
+    assert ownerless == []

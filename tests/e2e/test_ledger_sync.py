@@ -322,9 +322,14 @@ def test_a_blocked_tenant_is_skipped_while_another_syncs(tmp_path, powens_env) -
     assert events and all(tenant == FAMILY for _, tenant in events)
 
 
-def test_telemetry_on_success_and_on_every_failed_attempt(tmp_path, powens_env) -> None:
+def test_telemetry_on_success_and_on_every_failed_attempt(
+    tmp_path, powens_env, monkeypatch
+) -> None:
     """Success events carry the common metadata; a sync that keeps failing reports each attempt,
     the one that exhausted the retries included, and the run fails."""
+    from pfo_pipeline.powens import auth
+
+    monkeypatch.setattr(auth, "RENEW_PAUSE_S", 0.0)  # every renewal fails here: no need to wait
     with start_emulator(EmulatorConfig(seed=8, transactions=600)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
         ledger = tmp_path / "ledger"

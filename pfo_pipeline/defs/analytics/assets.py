@@ -15,6 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from pfo_pipeline.defs.analytics.project import dbt_environment, dbt_project, ensure_manifest
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
 
+OWNERS = ["team:platform-finance"]
 LEDGER_SOURCE_ASSETS = {
     "bank_accounts": dg.AssetKey("bank_accounts"),
     "bank_transactions": dg.AssetKey("bank_transactions"),
@@ -30,6 +31,10 @@ class PfoDbtTranslator(DagsterDbtTranslator):
             return LEDGER_SOURCE_ASSETS[dbt_resource_props["name"]]
         schema = dbt_resource_props.get("config", {}).get("schema") or "analytics"
         return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        """The same owner as the ledger and the overview: one team answers for the whole flow."""
+        return OWNERS
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """`analytics`, or the group a model names in `meta.dagster.group` (the insight marts)."""
