@@ -345,10 +345,11 @@ def parse_transaction(raw: Any) -> PowensTransaction:
 
 
 class _NotPlain(Exception):
-    """Internal: a field the fast path leaves to the checked parse."""
+    """Internal: a field the fast path leaves to the checked parse. Raised as a new instance
+    each time: re-raising one shared instance grows its traceback (and keeps every frame and
+    page it passed through alive) for the whole load."""
 
 
-_NOT_PLAIN = _NotPlain()
 _date_from_iso = date.fromisoformat
 _datetime_from_iso = datetime.fromisoformat
 
@@ -361,7 +362,7 @@ def _fast_date(value: Any) -> date | None:
             return _date_from_iso(value)
         except ValueError:
             pass
-    raise _NOT_PLAIN
+    raise _NotPlain
 
 
 def _fast_datetime(value: Any) -> datetime | None:
@@ -372,13 +373,13 @@ def _fast_datetime(value: Any) -> datetime | None:
             return _datetime_from_iso(value)
         except ValueError:
             pass
-    raise _NOT_PLAIN
+    raise _NotPlain
 
 
 def _fast_text(value: Any) -> str | None:
     if value is None or type(value) is str:
         return value
-    raise _NOT_PLAIN
+    raise _NotPlain
 
 
 def _parse_transaction_fast(raw: dict[str, Any]) -> PowensTransaction:
@@ -406,14 +407,14 @@ def _parse_transaction_fast(raw: dict[str, Any]) -> PowensTransaction:
         or (original_value is not None and type(original_value) is not float)
         or (counterparty is not None and type(counterparty) is not dict)
     ):
-        raise _NOT_PLAIN
+        raise _NotPlain
     if original_value is not None:
         if not math.isfinite(original_value):
-            raise _NOT_PLAIN
+            raise _NotPlain
         original_value = Decimal(repr(original_value))
     day = _fast_date(get("date"))
     if day is None:
-        raise _NOT_PLAIN
+        raise _NotPlain
     cp = counterparty or _NO_COUNTERPARTY
     return PowensTransaction(
         id=tx_id,

@@ -178,3 +178,23 @@ def test_the_fast_parse_gives_what_the_field_by_field_parse_gives(
 
     raw = {**BASE_TX, field: value}
     assert parse_transaction(raw) == _parse_transaction_checked(raw)
+
+
+def test_a_record_that_takes_the_slow_path_is_not_kept_alive() -> None:
+    """The fast parse falls back for unusual records (here a foreign-currency payment); nothing
+    of that detour (an exception's traceback and its frames) may keep the record alive, or a
+    sync's memory grows with the history."""
+    import gc
+
+    from pfo_pipeline.powens.models import parse_transaction
+
+    raw = {
+        "id": 1, "id_account": 2, "date": "2026-05-01", "value": -12.5,
+        "original_value": -13.9, "original_currency": {"id": "USD"},
+        "last_update": "2026-05-01 10:00:00", "wording": "CB AMAZON COM USD",
+    }  # fmt: skip
+    for _ in range(3):
+        assert parse_transaction(raw).id == 1
+    gc.collect()
+    holders = [r for r in gc.get_referrers(raw) if type(r).__name__ == "frame"]
+    assert holders == []
