@@ -109,6 +109,9 @@ class PowensTransport:
         self._count_lock = threading.Lock()
         base = urlsplit(self.base_url)
         self.origin = (base.scheme, base.netloc)
+        # Named in connection errors, so an operator sees which address failed (no secret in it).
+        default_port = 443 if base.scheme == "https" else 80
+        self.address = f"{base.hostname}:{base.port or default_port}"
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             timeout=httpx.Timeout(timeout_s),
@@ -141,11 +144,15 @@ class PowensTransport:
             try:
                 response = self._http.get(url, params=params, headers=headers)
             except httpx.TimeoutException:
-                raise _Retryable(PowensUnavailableError("timed out", operation=operation)) from None
+                raise _Retryable(
+                    PowensUnavailableError(
+                        f"timed out waiting for {self.address}", operation=operation
+                    )
+                ) from None
             except httpx.TransportError as exc:
                 raise _Retryable(
                     PowensUnavailableError(
-                        f"connection failed ({type(exc).__name__})", operation=operation
+                        f"cannot reach {self.address} ({type(exc).__name__})", operation=operation
                     )
                 ) from None
             status = response.status_code
@@ -174,7 +181,7 @@ class PowensTransport:
             except httpx.ConnectError as exc:
                 raise _Retryable(
                     PowensUnavailableError(
-                        f"connection failed ({type(exc).__name__})", operation=operation
+                        f"cannot reach {self.address} ({type(exc).__name__})", operation=operation
                     )
                 ) from None
             except httpx.TimeoutException:

@@ -286,3 +286,20 @@ def test_dangerous_next_links_are_refused(mode: str, message: str) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_unreachable_powens_is_named_by_host_and_port() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = PowensClient(
+        f"http://127.0.0.1:{port}/2.0", user_id=1, api_key="a-token", max_attempts=2,
+        backoff_initial_s=0.01,
+    )  # fmt: skip
+    with client, pytest.raises(PowensUnavailableError) as info:
+        client.list_accounts()
+    message = str(info.value)
+    assert f"cannot reach 127.0.0.1:{port}" in message and "list accounts" in message
+    assert "a-token" not in message
