@@ -344,3 +344,24 @@ def test_every_entry_says_what_is_coming_and_what_is_odd(pipeline) -> None:
     for heading in ("## Recurring commitments", "## Due in the next 30 days", "## Unusual transactions",
                     "## Net worth (EUR)", "## Change against the previous month"):  # fmt: skip
         assert heading in markdown
+
+
+def test_every_mart_and_column_is_described_in_the_database(pipeline) -> None:
+    """dbt's descriptions reach the lake (persist_docs), where `pfo sql "DESCRIBE …"` and any
+    SQL client show them: no mart, and no column of a mart, without a comment."""
+    conn = open_ledger(pipeline["ledger"], read_only=True)
+    try:
+        tables = conn.execute(
+            "SELECT table_name, coalesce(comment, '') FROM duckdb_tables() "
+            "WHERE database_name = 'lake' AND schema_name = 'analytics'"
+        ).fetchall()
+        columns = conn.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = 'lake' AND schema_name = 'analytics' "
+            "AND coalesce(comment, '') = ''"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert len(tables) >= 9
+    assert [name for name, comment in tables if not comment.strip()] == []
+    assert columns == [], columns
