@@ -37,7 +37,7 @@ def main(catalog: str, data_path: str, stop: str) -> None:
         except Exception as exc:
             failed += 1
             print("READ FAILED", type(exc).__name__, str(exc)[:300], file=sys.stderr, flush=True)
-        time.sleep(0.05)
+        time.sleep(0.2)  # an analyst re-running a query, not a busy loop eating a core
     print(attempted, failed, torn, last, flush=True)
 
 

@@ -41,6 +41,29 @@ def pytest_configure(config: pytest.Config) -> None:
         ensure_manifest(dbt_project())
 
 
+# The files that take longest, longest first: `--dist loadfile` hands files to workers in
+# collection order, so starting these first keeps one worker from finishing a long file alone.
+LONGEST_FILES = (
+    "e2e/test_ledger_sync.py",
+    "e2e/test_ui_end_to_end.py",
+    "operations/test_concurrent_fetch.py",
+    "ledger/test_lake.py",
+    "operations/test_ledger_churn.py",
+    "e2e/test_overview_pipeline.py",
+    "knowledge/test_insights.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next(
+            (i for i, f in enumerate(LONGEST_FILES) if path.endswith(f)), len(LONGEST_FILES)
+        )
+
+    items.sort(key=rank)  # stable: the order within a file, and of the other files, is kept
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Never write Dagster state into the checkout or the user's home during tests."""

@@ -61,7 +61,7 @@ def make_client(emulator, **kwargs: object) -> PowensClient:
 def family(tmp_path: Path, powens_env: None):
     from tests.conftest import write_tenants_file
 
-    with start_emulator(EmulatorConfig(seed=21, transactions=3000, now=NOW)) as emulator:
+    with start_emulator(EmulatorConfig(seed=21, transactions=2000, now=NOW)) as emulator:
         yield emulator, write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
 
 
