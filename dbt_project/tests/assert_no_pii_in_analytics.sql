@@ -2,12 +2,7 @@
 -- No text published in analytics may contain an IBAN, account number, wording or counterparty
 -- found in the ledger.
 with pii as (
-    select iban as value from {{ source('ledger', 'bank_accounts') }}
-    union select replace(account_number_masked, '*', '') from {{ source('ledger', 'bank_accounts') }}
-    union select display_name from {{ source('ledger', 'bank_accounts') }}
-    union select description from {{ source('ledger', 'bank_transactions') }}
-    union select counterparty_name from {{ source('ledger', 'bank_transactions') }}
-    union select counterparty_account from {{ source('ledger', 'bank_transactions') }}
+    {{ ledger_pii_values() }}
 ),
 exposed as (
     select account_alias as value from {{ ref('dim_accounts') }}

@@ -3,12 +3,7 @@
 -- counterparty found in the ledger (a separate test from assert_no_pii_in_analytics so that each
 -- Dagster group's build runs only the test of its own marts).
 with pii as (
-    select iban as value from {{ source('ledger', 'bank_accounts') }}
-    union select replace(account_number_masked, '*', '') from {{ source('ledger', 'bank_accounts') }}
-    union select display_name from {{ source('ledger', 'bank_accounts') }}
-    union select description from {{ source('ledger', 'bank_transactions') }}
-    union select counterparty_name from {{ source('ledger', 'bank_transactions') }}
-    union select counterparty_account from {{ source('ledger', 'bank_transactions') }}
+    {{ ledger_pii_values() }}
 ),
 exposed as (
     -- business names come from the public merchant directory; every other payee label is generic
