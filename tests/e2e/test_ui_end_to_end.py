@@ -1,19 +1,26 @@
-"""The Dagster UI end to end: the real webserver on workspace.yaml, runs launched through its own
-GraphQL API for the sample tenant, every asset listed with its checks passing, and headless
-Chromium rendering the asset graph (a screenshot is saved; the DOM must show our asset names)."""
+"""The Dagster UI end to end: `dg dev` as the README runs it (credentials only from a `.env`), runs
+launched through its own GraphQL API for the sample tenant, every asset listed with its checks
+passing, the daemon reading the same `.env`, and headless Chromium rendering the asset graph (a
+screenshot is saved; the DOM must show our asset names) and the checks page (check text in full)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import tomllib
+from collections.abc import Iterator
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
+import tomlkit
 from dagster_graphql import DagsterGraphQLClient
 
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
@@ -48,52 +55,68 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def dg_project(tmp: Path) -> Path:
+    """A dg project directory outside the checkout, so `dg dev` reads this test's `.env` and never
+    the checkout's: its pyproject.toml carries only the checkout's own `[tool.dg]` and
+    `[tool.dagster]` sections, and `pfo_pipeline` links to the installed package (dg resolves the
+    root module as a folder of the project)."""
+    project = tmp / "project"
+    project.mkdir()
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    (project / "pyproject.toml").write_text(
+        tomlkit.dumps({"tool": {"dg": tool["dg"], "dagster": tool["dagster"]}})
+    )
+    spec = importlib.util.find_spec("pfo_pipeline")
+    assert spec and spec.submodule_search_locations
+    (project / "pfo_pipeline").symlink_to(spec.submodule_search_locations[0])
+    return project
+
+
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory: pytest.TempPathFactory):
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """`dg dev`, as the README runs it, in a dg project whose `.env` alone holds the credentials."""
     tmp = tmp_path_factory.mktemp("ui")
     home = tmp / "dagster_home"
     home.mkdir()
-    # Runs start at once (no daemon in this test), with the one-writer pool like production.
+    # Runs start at once (the webserver launches them; `dg dev`'s daemon only ticks the sensor),
+    # with the one-writer pool like production.
     (home / "dagster.yaml").write_text(
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
         "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\nnux:\n  enabled: false\n"
     )
+    project = dg_project(tmp)
     with start_emulator(EmulatorConfig(seed=31, transactions=1500)) as emulator:
         tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
         port = free_port()
         env = {
             **os.environ,
             "DAGSTER_HOME": str(home),
+            # dg runs the code server with this venv's interpreter (the active one), not `uv run`.
+            "VIRTUAL_ENV": str(Path(sys.executable).parents[1]),
             "PFO_TENANTS_FILE": str(tenants),
             "PFO_LAKE_CATALOG": f"sqlite:{tmp / 'pfo_catalog.sqlite'}",
             "PFO_LAKE_DATA_PATH": str(tmp / "lake") + "/",
             "PFO_WEBHOOK_INBOX": str(tmp / "inbox.sqlite3"),
         }
-        # The credentials come only from a `.env` beside workspace.yaml, as scripts/_setup.sh
-        # writes it for `dagster dev`: no manual export.
-        for name in ("PFO_TEST_POWENS_CLIENT_ID", "PFO_TEST_POWENS_CLIENT_SECRET"):
+        # The credentials come only from the project's `.env`, as scripts/_setup.sh writes it for
+        # `dg dev`: no manual export.
+        secrets = {
+            "PFO_TEST_POWENS_CLIENT_ID": "pfo-demo-client",
+            "PFO_TEST_POWENS_CLIENT_SECRET": "pfo-demo-secret",
+            "PFO_TEST_POWENS_WEBHOOK_SECRET": "pfo-demo-webhook-secret",
+        }
+        for name in secrets:
             env.pop(name, None)
-        (tmp / ".env").write_text(
-            "PFO_TEST_POWENS_CLIENT_ID=pfo-demo-client\nPFO_TEST_POWENS_CLIENT_SECRET=pfo-demo-secret\n"
-        )
-        shutil.copy(ROOT / "workspace.yaml", tmp / "workspace.yaml")
-        log = (tmp / "webserver.log").open("w")
+        (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
+        dg = Path(sys.executable).parent / "dg"
+        log = (tmp / "dg_dev.log").open("w")
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagster_webserver",
-                "-w",
-                str(tmp / "workspace.yaml"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=tmp,
+            [str(dg), "dev", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its webserver, daemon and code server stop with it
         )
         try:
             deadline = time.monotonic() + 180
@@ -106,17 +129,22 @@ def webserver(tmp_path_factory: pytest.TempPathFactory):
                         break
                 except httpx.TransportError:
                     pass
-                assert server.poll() is None, (tmp / "webserver.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the webserver did not start"
-                time.sleep(1)
+                assert server.poll() is None, (tmp / "dg_dev.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "dg dev did not start"
+                time.sleep(0.5)
+            assert not (project / ".venv").exists()  # dg made no venv of its own
             yield {
                 "port": port,
                 "client": DagsterGraphQLClient("127.0.0.1", port_number=port),
                 "tmp": tmp,
             }
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.send_signal(signal.SIGINT)  # what Ctrl-C does: dg dev stops its processes
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)
             log.close()
 
 
@@ -185,13 +213,38 @@ def test_the_whole_graph_materialises_through_the_webserver(webserver) -> None:
     assert all(status == "SUCCEEDED" for status in statuses.values()), statuses
 
 
+SENSOR_TICKS_QUERY = """
+{
+  sensorOrError(sensorSelector: {repositoryLocationName: "pfo_pipeline",
+      repositoryName: "__repository__", sensorName: "tenants_file_problems"}) {
+    ... on Sensor { sensorState { ticks(limit: 1) { status skipReason } } }
+  }
+}
+"""
+
+
+def test_the_daemon_reads_the_same_env_file(webserver) -> None:
+    """`dg dev` also runs the daemon: its first tick of the (running by default) tenants sensor
+    finds every secret variable the tenants file names, from the project's `.env` alone."""
+    deadline = time.monotonic() + 120
+    while True:
+        ticks = httpx.post(
+            f"http://127.0.0.1:{webserver['port']}/graphql",
+            json={"query": SENSOR_TICKS_QUERY},
+            timeout=30,
+        ).json()["data"]["sensorOrError"]["sensorState"]["ticks"]
+        if ticks:
+            break
+        assert time.monotonic() < deadline, "the daemon never ticked the tenants sensor"
+        time.sleep(0.5)
+    assert ticks[0]["status"] == "SKIPPED", ticks
+    assert ticks[0]["skipReason"] == "all 2 tenants load", ticks
+
+
 def test_chromium_renders_the_asset_graph(webserver) -> None:
     browser = chromium()
     base = f"http://127.0.0.1:{webserver['port']}/locations/pfo_pipeline/asset-groups"
     screenshot = webserver["tmp"] / "asset_graph.png"  # kept with the test's tmp files
-    run_chromium(browser, webserver["tmp"], f"{base}/openbanking", f"--screenshot={screenshot}")
-    assert screenshot.exists() and screenshot.stat().st_size > 10_000
-    print(f"asset graph screenshot: {screenshot}")
     expected = {
         "openbanking": (
             "powens_connection_health",
@@ -203,18 +256,125 @@ def test_chromium_renders_the_asset_graph(webserver) -> None:
         "knowledge": ("financial_overview", "knowledge_retention_sweep"),
     }
     for group, names in expected.items():
+        # The first page's pass also takes the screenshot (one Chromium start for both).
+        shot = [f"--screenshot={screenshot}"] if group == "openbanking" else []
         missing = list(names)
         for budget in (20_000, 40_000, 60_000):  # a busy machine renders the graph more slowly
             dom = run_chromium(
-                browser, webserver["tmp"], f"{base}/{group}", "--dump-dom", budget=budget
+                browser, webserver["tmp"], f"{base}/{group}", *shot, "--dump-dom", budget=budget
             )
             missing = [name for name in names if name not in dom]
             if not missing:
                 break
         assert not missing, f"{group} page did not render {missing}"
+    assert screenshot.exists() and screenshot.stat().st_size > 10_000
+    print(f"asset graph screenshot: {screenshot}")
 
 
-def run_chromium(browser: str, tmp: Path, url: str, action: str, budget: int = 20_000) -> str:
+CHECK_TEXT_QUERY = """
+{
+  assetNodes {
+    assetKey { path }
+    assetChecksOrError {
+      ... on AssetChecks {
+        checks {
+          name
+          description
+          executionForLatestMaterialization {
+            evaluation {
+              description
+              metadataEntries { label ... on TextMetadataEntry { text } }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+class _Text(HTMLParser):
+    """The text a page shows: every text node, in order, outside scripts and styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def shown_text(dom: str) -> str:
+    parser = _Text()
+    parser.feed(dom)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def plain(markdown: str) -> str:
+    """A one-paragraph description as the UI's Markdown shows it (code spans lose their ticks)."""
+    return " ".join(markdown.replace("`", "").split())
+
+
+def test_check_text_shows_in_full_on_the_checks_page(webserver) -> None:
+    """Issue 11 C, "check text not cut off". The checks page shows the selected check's description,
+    and its latest evaluation's description, in full up to 260 px and hides the rest behind "Show
+    more"; text metadata is shown unclipped. Each of these texts is one paragraph, so the longest
+    description and the longest result text rendering whole (no "Show more") prove every shorter
+    one does: two pages, chosen from every check the webserver lists."""
+    nodes = httpx.post(
+        f"http://127.0.0.1:{webserver['port']}/graphql",
+        json={"query": CHECK_TEXT_QUERY},
+        timeout=30,
+    ).json()["data"]["assetNodes"]
+    checks = {
+        ("/".join(node["assetKey"]["path"]), check["name"]): check
+        for node in nodes
+        for check in node["assetChecksOrError"].get("checks", [])
+    }
+    descriptions = {page: check["description"] for page, check in checks.items()}
+    results = {
+        page: [evaluation.get("description") or ""]
+        + [entry.get("text") or "" for entry in evaluation.get("metadataEntries", [])]
+        for page, check in checks.items()
+        if (evaluation := (check["executionForLatestMaterialization"] or {}).get("evaluation"))
+    }
+    assert sum(bool(text) for text in descriptions.values()) >= 14  # every check written in Python
+    assert not [page for page, text in descriptions.items() if text and "\n" in text.strip()]
+    longest_description = max(descriptions, key=lambda page: len(descriptions[page] or ""))
+    longest_result = max(results, key=lambda page: max(len(text) for text in results[page]))
+    assert results[longest_result][0] or any(results[longest_result][1:])  # some result has text
+    pages: dict[tuple[str, str], list[str]] = {}
+    for page in (longest_description, longest_result):
+        texts = [descriptions[page] or "", *results.get(page, [])]
+        pages[page] = [plain(text) for text in texts if text]
+
+    browser = chromium()
+    for (key, name), texts in pages.items():
+        url = f"http://127.0.0.1:{webserver['port']}/assets/{key}?view=checks&checkDetail={name}"
+        missing = texts
+        for budget in (20_000, 40_000):  # a busy machine renders more slowly
+            dom = run_chromium(browser, webserver["tmp"], url, "--dump-dom", budget=budget)
+            shown = shown_text(dom)
+            missing = [text for text in texts if text not in shown]
+            if not missing and "Show more" not in shown:
+                break
+        assert not missing, f"{key} {name}: not shown in full: {missing}"
+        assert "Show more" not in shown, f"{key} {name}: a text is cut off behind 'Show more'"
+        print(f"checks page shows in full: {key} {name}")
+
+
+def run_chromium(browser: str, tmp: Path, url: str, *actions: str, budget: int = 20_000) -> str:
     profile = tmp / f"chromium-{time.monotonic_ns()}"
     flags = [
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -223,5 +383,5 @@ def run_chromium(browser: str, tmp: Path, url: str, action: str, budget: int = 2
         f"--virtual-time-budget={budget}",
     ]  # fmt: skip
     return subprocess.run(
-        [browser, *flags, action, url], check=True, timeout=180, capture_output=True, text=True
+        [browser, *flags, *actions, url], check=True, timeout=180, capture_output=True, text=True
     ).stdout
