@@ -51,6 +51,24 @@ def at_once(calls: list) -> list:
         return list(pool.map(run, calls))
 
 
+def hold_until_waiting(emulator, count: int) -> list[float]:
+    """Replace the emulator's clock with one that holds every request until `count` are waiting,
+    so they are in flight together however fast or slow the machine is (were requests served one
+    after another, the first would wait for ever and the client's timeout would fail the test).
+    Returns the list the delays asked for are recorded in."""
+    asked: list[float] = []
+    all_waiting = asyncio.Event()
+
+    async def gate(seconds: float) -> None:
+        asked.append(seconds)
+        if len(asked) == count:
+            all_waiting.set()
+        await asyncio.wait_for(all_waiting.wait(), timeout=30)
+
+    emulator.emulator.sleep = gate
+    return asked
+
+
 @pytest.fixture(scope="module")
 def emulator():
     with start_emulator(EmulatorConfig(seed=21, transactions=3000, now=NOW)) as handle:
@@ -68,11 +86,13 @@ def _clean(emulator):
 
 
 def test_concurrent_windows_overlap_under_latency(emulator) -> None:
-    """Four windows asked at once with 200 ms of latency are all in flight together, each waited
+    """Four windows asked at once with 200 ms of latency are all in flight together (a gated clock
+    holds them until all four wait, so no machine is too slow to overlap them), each asked to wait
     200 ms, and each answers what it answers alone."""
     alone = [chain(emulator, min_date=lo, max_date=hi, limit=1000) for lo, hi in WINDOWS]
     emulator.set_faults(FaultConfig(latency_ms=200))
     emulator.traffic.reset()
+    asked = hold_until_waiting(emulator, len(WINDOWS))
     together = at_once(
         [lambda lo=lo, hi=hi: chain(emulator, min_date=lo, max_date=hi, limit=1000)
          for lo, hi in WINDOWS]
@@ -80,22 +100,13 @@ def test_concurrent_windows_overlap_under_latency(emulator) -> None:
     assert together == alone and all(together)
     traffic = emulator.traffic.to_json()
     assert traffic["max_in_flight"] == 4 and traffic["requests"] == 4
-    assert traffic["delays_ms"] == [200.0] * 4
+    assert traffic["delays_ms"] == [200.0] * 4 and asked == [0.2] * 4
 
 
 def test_a_waiting_request_never_blocks_another(emulator) -> None:
     """A fake clock holds every request until four are waiting: were requests served one after
     another, the first would wait for ever (the client's timeout would fail the test)."""
-    asked: list[float] = []
-    four_waiting = asyncio.Event()
-
-    async def gate(seconds: float) -> None:
-        asked.append(seconds)
-        if len(asked) == 4:
-            four_waiting.set()
-        await asyncio.wait_for(four_waiting.wait(), timeout=30)
-
-    emulator.emulator.sleep = gate
+    asked = hold_until_waiting(emulator, 4)
     emulator.set_faults(FaultConfig(latency_ms=300))
     paths = ["/users/me/transactions", "/users/me/accounts/101/transactions",
              "/users/me/accounts/102/transactions", "/users/me/accounts/104/transactions"]  # fmt: skip
