@@ -130,20 +130,30 @@ def powens_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @contextmanager
-def synced_family(tmp: Path, *, seed: int, transactions: int) -> Iterator[tuple]:
-    """Module-scoped setup shared by heavier tests: an emulator, a tenants file pointing at it,
-    and a ledger with the family tenant synced through the real Dagster assets."""
+def demo_credentials() -> Iterator[None]:
+    """The emulator's credentials in the environment, for module-scoped set-ups (the
+    function-scoped `powens_env` fixture cannot serve them)."""
     env = pytest.MonkeyPatch()
     env.setenv("PFO_TEST_POWENS_CLIENT_ID", CLIENT_ID)
     env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", CLIENT_SECRET)
-    ledger = tmp / "ledger"
     try:
-        with start_emulator(EmulatorConfig(seed=seed, transactions=transactions)) as emulator:
-            tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
-            assert materialize_ledger(tenants, ledger, FAMILY).success
-            yield emulator, tenants, ledger
+        yield
     finally:
         env.undo()
+
+
+@contextmanager
+def synced_family(tmp: Path, *, seed: int, transactions: int) -> Iterator[tuple]:
+    """Module-scoped setup shared by heavier tests: an emulator, a tenants file pointing at it,
+    and a ledger with the family tenant synced through the real Dagster assets."""
+    ledger = tmp / "ledger"
+    with (
+        demo_credentials(),
+        start_emulator(EmulatorConfig(seed=seed, transactions=transactions)) as emulator,
+    ):
+        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+        yield emulator, tenants, ledger
 
 
 def resources_for(tenants_file: Path, ledger: Path, **powens_options: object) -> dict[str, object]:

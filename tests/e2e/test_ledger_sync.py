@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +24,7 @@ from pfo_pipeline.ledger import lake
 from tests.conftest import (
     FAMILY,
     SECOND,
+    demo_credentials,
     ledger_digests,
     materialize_ledger,
     query,
@@ -36,18 +39,45 @@ from tests.ledger_expectations import (
     served_transactions,
 )
 
+FAMILY_EMULATOR = EmulatorConfig(seed=11, transactions=2500)
+
 
 @pytest.fixture
 def family(tmp_path: Path, powens_env: None):
-    with start_emulator(EmulatorConfig(seed=11, transactions=2500)) as emulator:
+    """A private emulator, for a test that moves its clock."""
+    with start_emulator(FAMILY_EMULATOR) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
         yield emulator, tenants, tmp_path / "ledger"
 
 
-def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
-    emulator, tenants, ledger = family
-    result = materialize_ledger(tenants, ledger, FAMILY)
-    assert result.success
+@dataclass(frozen=True)
+class SyncedFamily:
+    """The family synced once for the module, on an emulator no test moves: the first sync's
+    result, and the clean ledger that fault, kill and re-run tests compare theirs with."""
+
+    emulator: object
+    tenants: Path
+    ledger: Path
+    first_sync: dg.ExecuteInProcessResult
+    clean_content: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncedFamily]:
+    tmp = tmp_path_factory.mktemp("synced")
+    with demo_credentials(), start_emulator(FAMILY_EMULATOR) as emulator:
+        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
+        ledger = tmp / "ledger"
+        result = materialize_ledger(tenants, ledger, FAMILY)
+        assert result.success
+        content = ledger_digests(ledger, business_only=True)
+        yield SyncedFamily(emulator, tenants, ledger, result, content)
+
+
+def test_first_sync_lands_every_row_and_rerun_changes_nothing(synced: SyncedFamily) -> None:
+    emulator, tenants, ledger, result = (
+        synced.emulator, synced.tenants, synced.ledger, synced.first_sync,
+    )  # fmt: skip
     assert_ledger_matches_emulator(ledger, emulator)
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert len(checks) == 13
@@ -77,11 +107,10 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(family) -> None:
     assert again["mode"].value == "incremental" and again["upserted"].value == 0
 
 
-def test_a_syncs_check_re_runs_alone_without_syncing(family) -> None:
+def test_a_syncs_check_re_runs_alone_without_syncing(synced: SyncedFamily, powens_env) -> None:
     """Selecting only a sync's own check (as the UI's "Execute" on a check does) re-checks the
     table and loads nothing."""
-    _, tenants, ledger = family
-    assert materialize_ledger(tenants, ledger, FAMILY).success
+    tenants, ledger = synced.tenants, synced.ledger
     loads = query(ledger, "SELECT count(*) FROM ledger.loads")
     from pfo_pipeline.definitions import materializable
 
@@ -186,9 +215,10 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
     assert cursor.strftime("%Y-%m-%d %H:%M:%S") == max(t["last_update"] for t in served.values())
 
 
-def test_faults_at_ten_percent_end_in_the_same_ledger_as_a_clean_run(family, tmp_path) -> None:
-    emulator, tenants, clean = family
-    assert materialize_ledger(tenants, clean, FAMILY).success
+def test_faults_at_ten_percent_end_in_the_same_ledger_as_a_clean_run(
+    synced: SyncedFamily, tmp_path, powens_env
+) -> None:
+    emulator, tenants = synced.emulator, synced.tenants
     faulty = tmp_path / "faulty"
     emulator.set_faults(
         FaultConfig(
@@ -208,17 +238,16 @@ def test_faults_at_ten_percent_end_in_the_same_ledger_as_a_clean_run(family, tmp
     assert result.success
     retries = result.asset_materializations_for_node("bank_transactions")[0].metadata
     assert retries["powens_retries"].value > 0
-    assert ledger_digests(faulty, business_only=True) == ledger_digests(clean, business_only=True)
+    assert ledger_digests(faulty, business_only=True) == synced.clean_content
 
 
 @pytest.mark.parametrize(
     "where, signal_line", [("between-batches", "BATCH 2"), ("inside-commit", "IN COMMIT")]
 )
 def test_a_killed_load_leaves_nothing_half_done_and_reruns_to_the_same_ledger(
-    family, tmp_path, where, signal_line
+    synced: SyncedFamily, tmp_path, powens_env, where, signal_line
 ) -> None:
-    _emulator, tenants, clean = family
-    assert materialize_ledger(tenants, clean, FAMILY).success
+    tenants = synced.tenants
     killed = tmp_path / "killed"
     assert materialize_ledger(tenants, killed, FAMILY, assets=("bank_accounts",)).success
     script = tmp_path / "killed_sync.py"
@@ -250,7 +279,7 @@ def test_a_killed_load_leaves_nothing_half_done_and_reruns_to_the_same_ledger(
         assert rows[0][0] == 0, snapshot
 
     assert materialize_ledger(tenants, killed, FAMILY).success
-    assert ledger_digests(killed, business_only=True) == ledger_digests(clean, business_only=True)
+    assert ledger_digests(killed, business_only=True) == synced.clean_content
     statuses = dict(query(killed, "SELECT status, count(*) FROM ledger.loads GROUP BY 1"))
     assert statuses.get("abandoned") == 1
 

@@ -22,9 +22,8 @@ from pfo_pipeline.knowledge.periods import period_window
 from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
 from pfo_pipeline.knowledge.store import write_overview
 from tests.conftest import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     FAMILY,
+    demo_credentials,
     materialize_ledger,
     open_ledger,
     resources_for,
@@ -38,25 +37,19 @@ AS_OF = CLOCK.date()
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("labelled")
-    env = pytest.MonkeyPatch()
-    env.setenv("PFO_TEST_POWENS_CLIENT_ID", CLIENT_ID)
-    env.setenv("PFO_TEST_POWENS_CLIENT_SECRET", CLIENT_SECRET)
     config = EmulatorConfig(seed=7, transactions=2500, history_days=430, now=CLOCK,
                             family="labelled")  # fmt: skip
-    try:
-        with start_emulator(config) as emulator:
-            tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
-            ledger = tmp / "ledger"
-            assert materialize_ledger(tenants, ledger, FAMILY).success
-            dbt_run = dg.materialize(
-                materializable(),
-                selection=dg.AssetSelection.groups("analytics", "insights"),
-                resources=resources_for(tenants, ledger),
-            )
-            assert dbt_run.success
-            labels = emulator.state.labels()
-    finally:
-        env.undo()
+    with demo_credentials(), start_emulator(config) as emulator:
+        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
+        ledger = tmp / "ledger"
+        assert materialize_ledger(tenants, ledger, FAMILY).success
+        dbt_run = dg.materialize(
+            materializable(),
+            selection=dg.AssetSelection.groups("analytics", "insights"),
+            resources=resources_for(tenants, ledger),
+        )
+        assert dbt_run.success
+        labels = emulator.state.labels()
     conn = open_ledger(ledger)
     ids = {
         int(e): i
