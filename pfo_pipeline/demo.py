@@ -146,6 +146,6 @@ def _print_summary(ledger: LakeLocation, tenants: dict) -> None:
         '  pfo sql "FROM analytics.fct_daily_cashflow ORDER BY day DESC LIMIT 5"'
     )
     click.echo(
-        "Explore in Dagster: source scripts/_setup.sh; pfo emulator serve & dagster dev"
+        "Explore in Dagster: source scripts/_setup.sh; pfo emulator serve & dg dev"
         "   (then http://127.0.0.1:3000)"
     )

@@ -4,6 +4,8 @@ materialisations; the overview's figures are checked against independent SQL ove
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import re
 import shutil
 import struct
@@ -14,12 +16,15 @@ from pathlib import Path
 import dagster as dg
 import orjson
 import pytest
+from click.testing import CliRunner
 
 from pfo_pipeline.categoriser.merchants import merchant_names_pattern
+from pfo_pipeline.cli import main
 from pfo_pipeline.definitions import materializable
 from pfo_pipeline.knowledge.chart import plan_panels
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
+from pfo_pipeline.ledger import lake
 from tests.conftest import FAMILY, open_ledger, query, resources_for, synced_family
 
 
@@ -365,3 +370,32 @@ def test_every_mart_and_column_is_described_in_the_database(pipeline) -> None:
     assert len(tables) >= 9
     assert [name for name, comment in tables if not comment.strip()] == []
     assert columns == [], columns
+
+
+def readme_questions() -> list[tuple[str, list[str]]]:
+    """Each `pfo sql "…"` example under the README's "Analytics marts", with the column names of
+    the output the README shows for it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Analytics marts", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```\n```\n(.*?)```", section, flags=re.S)
+    questions = []
+    for command, output in blocks:
+        sql = re.fullmatch(r'\s*pfo sql "(.*)"\s*', command, flags=re.S)
+        assert sql, command
+        header = next(line for line in output.splitlines() if line.startswith("│"))
+        questions.append((sql.group(1), [c.strip() for c in header.strip("│").split("│")]))
+    return questions
+
+
+def test_the_readmes_analyst_questions_run_as_written(pipeline) -> None:
+    """The README's example questions, run through `pfo sql` on a synced ledger with its marts,
+    answer with rows and the columns the README shows."""
+    questions = readme_questions()
+    assert len(questions) >= 4
+    env = lake.LakeLocation.in_folder(pipeline["ledger"]).env()
+    for sql, columns in questions:
+        result = CliRunner().invoke(main, ["sql", "--csv", sql], env=env)
+        assert result.exit_code == 0, (sql, result.output)
+        header, *rows = list(csv.reader(io.StringIO(result.output)))
+        assert header == columns, sql
+        assert rows, sql
