@@ -10,8 +10,9 @@ from functools import cache
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from pfo_pipeline.defs.analytics.check_descriptions import describe_dbt_test
 from pfo_pipeline.defs.analytics.project import dbt_environment, dbt_project, ensure_manifest
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
 
@@ -35,6 +36,19 @@ class PfoDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         """The same owner as the ledger and the overview: one team answers for the whole flow."""
         return OWNERS
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: dg.AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> dg.AssetCheckSpec | None:
+        """dagster-dbt's check, with a description of what the dbt test checks."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=describe_dbt_test(manifest["nodes"][unique_id]))
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """`analytics`, or the group a model names in `meta.dagster.group` (the insight marts)."""
