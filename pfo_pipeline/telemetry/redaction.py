@@ -125,26 +125,38 @@ def mask_ibans(text: str) -> str:
 
 
 def _mask_valid_groups(groups: list[str]) -> list[str]:
-    """Mask the longest valid IBAN made of consecutive groups, then look again after it.
+    """Mask every group that belongs to some valid IBAN made of consecutive groups.
 
     A printed IBAN's groups may touch the words around it (`ref ab12 fr76 3000 ... 143 ok`), so every
     group that could open an IBAN is tried, with ends bounded by the longest IBAN (34 characters).
+    Every valid span is masked, not only the first: a neighbouring word that happens to pass the
+    checksum with the IBAN's first group (1 in 97) must not leave the IBAN's other groups readable.
+    Spans sharing a group are masked as one run; two IBANs side by side stay two runs.
     """
+    spans: list[list[int]] = []  # [start, stop) in groups, in order of start
     for start, group in enumerate(groups):
         if not IBAN_START.match(group):
             continue
-        compact, best_end = "", None
+        compact, stop = "", None
         for end in range(start, len(groups)):
             compact += groups[end]
             if len(compact) > IBAN_LENGTHS[-1]:
                 break
             # All-upper candidates are the upper-case pass's: it masks their whole run.
             if not compact.isupper() and has_iban_checksum(compact):
-                best_end = end + 1
-        if best_end is not None:
-            masked = mask("".join(groups[start:best_end])) or ""
-            return [*groups[:start], masked, *_mask_valid_groups(groups[best_end:])]
-    return groups
+                stop = end + 1
+        if stop is None:
+            continue
+        if spans and start < spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], stop)
+        else:
+            spans.append([start, stop])
+    out, index = [], 0
+    for start, stop in spans:
+        out += groups[index:start]
+        out.append(mask("".join(groups[start:stop])) or "")
+        index = stop
+    return out + groups[index:]
 
 
 def redact_openbanking_payload(payload: Any) -> Any:
