@@ -3,10 +3,10 @@ attached as `_stage_<hex>` for the few helper tables the commit needs, never the
 The only place outside the lake migrations that creates a table, and it refuses any target
 outside a staging database.
 
-Why Parquet files for the batches: writing a batch is a streaming COPY that keeps nothing in
-DuckDB's buffer pool, and reading them back at the commit is a plain scan. (Inserting them into
-the staging database cost 3x the CPU, mostly its compression analysis, and its buffer pool held
-hundreds of MB while the load fetched.)
+Why Parquet files for the batches: writing a batch keeps nothing in DuckDB's buffer pool, and
+reading them back at the commit is a plain scan. (Inserting them into the staging database cost
+3x the CPU, mostly its compression analysis, and its buffer pool held hundreds of MB while the
+load fetched.)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 STAGE_PREFIX = "_stage_"
 
@@ -26,9 +27,10 @@ def create_stage_table(conn: duckdb.DuckDBPyConnection, table: str, select_sql: 
 
 
 def write_stage_batch(conn: duckdb.DuckDBPyConnection, path: Path, select_sql: str) -> None:
-    """Write one batch (`select_sql`'s rows) to a Parquet file of the staging folder."""
-    target = str(path).replace("'", "''")
-    conn.execute(f"COPY ({select_sql}) TO '{target}' (FORMAT parquet, COMPRESSION snappy)")
+    """Write one batch (`select_sql`'s rows, computed by DuckDB) to a Parquet file of the
+    staging folder. Arrow's Parquet writer does it in a fraction of the CPU of DuckDB's COPY."""
+    batch = conn.execute(select_sql).fetch_arrow_table()
+    pq.write_table(batch, path, compression="snappy")
 
 
 def read_stage_batches(paths: list[Path]) -> str:
