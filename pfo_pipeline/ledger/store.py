@@ -52,6 +52,8 @@ _TRANSACTION_HASHED = [
     and c not in ("category_source", "booked_at")
 ]
 ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
+# Staged rows whose ids are grouped at a time when looking for copies across batches.
+HASH_GROUP_ROWS = 1_000_000
 BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
 
 
@@ -546,9 +548,28 @@ class TransactionStage:
         while we page) make one row: the newest by `last_update`, on a tie the copy served last.
         Leaves the others out of what the commit reads; returns how many distinct rows remain."""
         conn, stage = self.conn, self._table
-        # Repeated ids first (a plain aggregate DuckDB can spill), then the few copies' details.
+        # Repeated ids first, then the few copies' details. The ids are grouped by their 64-bit
+        # hash (a tenth of the memory of grouping the text ids), one slice of the hash range
+        # per `HASH_GROUP_ROWS` staged rows, so the memory follows the slice, not the load;
+        # only rows whose hash repeats are then grouped by id.
+        slices = max(1, -(-self.rows_in // HASH_GROUP_ROWS))
+        repeated = []
+        for part in range(slices):
+            table = f"{self._alias}.main.repeated_hashes_{part}"
+            create_stage_table(
+                conn,
+                table,
+                f"SELECT hash(id) AS h FROM {stage} WHERE hash(id) % {slices} = {part} "
+                "GROUP BY h HAVING count(*) > 1",
+            )
+            repeated.append(f"SELECT h FROM {table}")
         copied = f"{self._alias}.main.copied_ids"
-        create_stage_table(conn, copied, f"SELECT id FROM {stage} GROUP BY id HAVING count(*) > 1")
+        create_stage_table(
+            conn,
+            copied,
+            f"SELECT id FROM {stage} SEMI JOIN ({' UNION ALL '.join(repeated)}) r "
+            "ON r.h = hash(id) GROUP BY id HAVING count(*) > 1",
+        )
         across, versions = conn.execute(
             f"SELECT coalesce(sum(copies - 1), 0), count(*) FILTER (WHERE versions > 1) FROM "
             f"(SELECT count(*) AS copies, count(DISTINCT provider_updated_at) AS versions "
