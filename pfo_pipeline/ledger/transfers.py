@@ -21,6 +21,8 @@ import duckdb
 from pfo_pipeline.sql_files import load_sql
 
 CHUNK_LEGS = 150_000
+# Legs read either side of a chunk: a credit's own candidates lie within 6 days of its debit.
+MARGIN = timedelta(days=6)
 
 
 def mark_internal_transfers(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
@@ -30,9 +32,14 @@ def mark_internal_transfers(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> 
     try:
         days = conn.execute(load_sql(__name__, "transfer_legs_by_day"), params).fetchall()
         for start, stop in day_chunks(days, CHUNK_LEGS):
-            conn.execute(
-                load_sql(__name__, "transfer_marks"), {**params, "start": start, "stop": stop}
-            )
+            # Plain DATE bounds (not date arithmetic in SQL) so the scan can filter on them.
+            bounds = {
+                "start": start,
+                "stop": stop,
+                "read_from": start - MARGIN,
+                "read_to": stop + MARGIN,
+            }
+            conn.execute(load_sql(__name__, "transfer_marks"), {**params, **bounds})
         conn.execute(load_sql(__name__, "transfer_iban_marks"), params)
         return conn.execute(load_sql(__name__, "transfer_pairing")).fetchall()[0][0]
     finally:

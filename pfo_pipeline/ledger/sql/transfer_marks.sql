@@ -13,7 +13,7 @@ legs AS (
     SELECT t.id, t.account_id, t.amount, t.currency, t.date
     FROM ledger.bank_transactions t JOIN own o ON o.id = t.account_id
     WHERE t.tenant_id = $tenant AND t.status <> 'cancelled' AND t.category_source <> 'user'
-      AND t.date >= $start - INTERVAL 6 DAY AND t.date < $stop + INTERVAL 6 DAY
+      AND t.date >= $read_from AND t.date < $read_to  -- the chunk and 6 days either side
 ),
 candidates AS (
     SELECT d.id AS debit_id, d.date AS debit_date, c.id AS credit_id,
