@@ -1,6 +1,6 @@
 """Every write to the ledger goes through here: bulk Arrow upserts, tombstones, twins, cursors.
 
-A load stages its validated batches in a temp table (no lock, no open write transaction while it
+A load stages its validated batches in local Parquet files (no lock, no open write transaction while it
 fetches), then applies them in ONE lake transaction together with the quarantine rows, the
 incremental cursor and the load record; a commit conflict with another writer re-runs that
 transaction from a fresh snapshot (`lake.run_transaction`). A crash before the commit leaves the
