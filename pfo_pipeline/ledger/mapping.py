@@ -29,6 +29,7 @@ from pfo_pipeline.ledger.records import (
     BankAccountRecord,
     record_columns,
 )
+from pfo_pipeline.ledger.transaction_metadata import transaction_metadata
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK, AccountRef, Reject, SyncContext
 from pfo_pipeline.powens.models import PowensAccount, PowensConnector, PowensTransaction
 
@@ -300,7 +301,7 @@ def map_transactions(
         "transaction_type": [r.type or "unknown" for r in kept],
         "status": status,
         "running_balance": [None] * len(kept),
-        "metadata": [_transaction_metadata(r) for r in kept],
+        "metadata": transaction_metadata(kept),
         "provider_updated_at": last_update,
         "booked_at": [
             lu if s == "booked" else None for lu, s in zip(last_update, status, strict=True)
@@ -337,29 +338,6 @@ def _raw_category(record: PowensTransaction) -> str | None:
     if record.id_category is not None and record.id_category != 9998:
         return str(record.id_category)
     return None
-
-
-def _transaction_metadata(record: PowensTransaction) -> str:
-    """Non-PII provider facts worth keeping (no wording, counterparty or card). Keys are
-    written in sorted order (what `_json` would sort them to), so no per-row sort."""
-    return _dumps(
-        {
-            "active": record.active,
-            "application_date": (
-                record.application_date.isoformat() if record.application_date else None
-            ),
-            "coming": record.coming,
-            "original_currency": record.original_currency.id if record.original_currency else None,
-            "original_value": str(record.original_value)
-            if record.original_value is not None
-            else None,
-            "powens_account_id": record.id_account,
-            "rdate": record.rdate.isoformat() if record.rdate else None,
-        }
-    ).decode()
-
-
-_dumps = orjson.dumps
 
 
 def _transaction_payload(record: PowensTransaction) -> dict[str, Any]:
@@ -409,9 +387,11 @@ def _typed_frame(
     return frame
 
 
-def _text_series(values: list[Any]) -> pd.Series:
+def _text_series(values: list[Any] | pa.Array) -> pd.Series:
     """Arrow-backed text straight from Arrow (pandas' own path checks every value in Python);
     anything but str/None takes pandas' path, which turns it into text."""
+    if isinstance(values, pa.Array):
+        return pd.Series(pd.arrays.ArrowStringArray(values.cast(pa.large_string())), dtype=TEXT)
     try:
         array = pa.array(values, type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):

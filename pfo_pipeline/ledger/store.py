@@ -1,6 +1,6 @@
 """Every write to the ledger goes through here: bulk Arrow upserts, tombstones, twins, cursors.
 
-A load stages its validated batches in a temp table (no lock, no open write transaction while it
+A load stages its validated batches in local Parquet files (no lock, no open write transaction while it
 fetches), then applies them in ONE lake transaction together with the quarantine rows, the
 incremental cursor and the load record; a commit conflict with another writer re-runs that
 transaction from a fresh snapshot (`lake.run_transaction`). A crash before the commit leaves the
@@ -33,7 +33,12 @@ from pfo_pipeline.ledger.records import (
     BankTransactionRecord,
     record_columns,
 )
-from pfo_pipeline.ledger.stage_file import STAGE_PREFIX, create_stage_table
+from pfo_pipeline.ledger.stage_file import (
+    STAGE_PREFIX,
+    create_stage_table,
+    read_stage_batches,
+    write_stage_batch,
+)
 from pfo_pipeline.ledger.types import AccountRef, LoadStats, Reject, SyncContext
 from pfo_pipeline.sql_files import load_sql
 
@@ -47,6 +52,8 @@ _TRANSACTION_HASHED = [
     and c not in ("category_source", "booked_at")
 ]
 ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
+# Staged rows whose ids are grouped at a time when looking for copies across batches.
+HASH_GROUP_ROWS = 1_000_000
 BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
 
 
@@ -393,16 +400,15 @@ def read_cursor(
 
 
 class TransactionStage:
-    """Validated batches of one load, spilled to a local DuckDB file until the single commit.
+    """Validated batches of one load, spilled to local Parquet files until the single commit.
 
-    The file (a throwaway database attached to the same connection, under the system temp
-    folder) keeps staged rows out of the process's memory while it fetches: DuckDB pages them to
-    disk within its memory limit. (The commit's own statements still grow with the load.)
-    Batches land there with their content hash already computed; the commit reads them in the
-    load's one lake transaction. Also what the cursor rule needs: the largest `last_update`
-    seen, Powens' clock when the load began, whether the data moved while it paged, and the
-    oldest row held back. The file goes away when the commit ends, or when a load that failed
-    before its commit lets go of the stage (or the process exits).
+    The files (one per batch, in a folder under the system temp folder, `stage_file`) keep
+    staged rows out of the process's memory while it fetches. Batches land there with their
+    content hash already computed; the commit reads them in the load's one lake transaction.
+    Also what the cursor rule needs: the largest `last_update` seen, Powens' clock when the load
+    began, whether the data moved while it paged, and the oldest row held back. The folder goes
+    away when the commit ends, or when a load that failed before its commit lets go of the
+    stage (or the process exits).
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, ctx: SyncContext) -> None:
@@ -423,7 +429,6 @@ class TransactionStage:
         self._folder = tempfile.TemporaryDirectory(prefix="pfo-stage-")
         # Unique per load: attached databases are shared by every cursor of the process's lake.
         self._alias = f"{STAGE_PREFIX}{uuid.uuid4().hex}"
-        self._table = f"{self._alias}.main.transactions"
         path = Path(self._folder.name) / "stage.duckdb"
         conn.execute(f"ATTACH '{_quote_sql(str(path))}' AS {self._alias}")
         self._cleanup = weakref.finalize(self, _drop_stage, conn, self._alias, self._folder)
@@ -437,11 +442,11 @@ class TransactionStage:
         # The batch's Arrow columns cast to the ledger's own types, so the hash computed here is
         # the one the ledger would compute (and stores in `row_hash`).
         self._typed = ", ".join(f"CAST({c} AS {types[c]}) AS {c}" for c in TRANSACTION_COLUMNS)
-        create_stage_table(
-            conn,
-            self._table,
-            f"SELECT {', '.join(TRANSACTION_COLUMNS)}, row_hash, 0::BIGINT AS stage_seq "
-            "FROM ledger.bank_transactions LIMIT 0",
+        self._files: list[Path] = []
+        # Until the commit reads the batch files: an empty relation of the stage's shape.
+        self._table = (
+            f"(SELECT {', '.join(TRANSACTION_COLUMNS)}, row_hash, 0::BIGINT AS stage_seq "
+            "FROM ledger.bank_transactions LIMIT 0)"
         )
 
     def close(self) -> None:
@@ -455,12 +460,18 @@ class TransactionStage:
         if frame.empty:
             return
         # `stage_seq` orders batches as served: among equal `last_update`s the later copy wins.
+        # (A batch holds one copy per id: the caller keeps the newest.)
+        path = Path(self._folder.name) / f"batch_{self._batches:06d}.parquet"
         with registered(self.conn, _stage_batch=_arrow(frame, TRANSACTION_COLUMNS)):
-            self.conn.execute(
-                f"INSERT INTO {self._table} SELECT *, {_hash_expr(_TRANSACTION_HASHED)}, ? "
+            write_stage_batch(
+                self.conn,
+                path,
+                f"SELECT *, {_hash_expr(_TRANSACTION_HASHED)} AS row_hash, "
+                f"{int(self._batches)}::BIGINT AS stage_seq "
                 f"FROM (SELECT {self._typed} FROM _stage_batch)",
-                [self._batches],
             )
+        self._files.append(path)
+        self._table = read_stage_batches(self._files)
 
     def note_watermark(self, value: datetime | None) -> None:
         """The largest `last_update` of a batch's records, rejected ones included: they moved
@@ -535,11 +546,30 @@ class TransactionStage:
     def _drop_older_copies(self) -> int:
         """Several copies of one Powens row in a load (pages overlap when Powens' data moves
         while we page) make one row: the newest by `last_update`, on a tie the copy served last.
-        Deletes the others from the stage; returns how many distinct rows remain."""
+        Leaves the others out of what the commit reads; returns how many distinct rows remain."""
         conn, stage = self.conn, self._table
-        # Repeated ids first (a plain aggregate DuckDB can spill), then the few copies' details.
+        # Repeated ids first, then the few copies' details. The ids are grouped by their 64-bit
+        # hash (a tenth of the memory of grouping the text ids), one slice of the hash range
+        # per `HASH_GROUP_ROWS` staged rows, so the memory follows the slice, not the load;
+        # only rows whose hash repeats are then grouped by id.
+        slices = max(1, -(-self.rows_in // HASH_GROUP_ROWS))
+        repeated = []
+        for part in range(slices):
+            table = f"{self._alias}.main.repeated_hashes_{part}"
+            create_stage_table(
+                conn,
+                table,
+                f"SELECT hash(id) AS h FROM {stage} WHERE hash(id) % {slices} = {part} "
+                "GROUP BY h HAVING count(*) > 1",
+            )
+            repeated.append(f"SELECT h FROM {table}")
         copied = f"{self._alias}.main.copied_ids"
-        create_stage_table(conn, copied, f"SELECT id FROM {stage} GROUP BY id HAVING count(*) > 1")
+        create_stage_table(
+            conn,
+            copied,
+            f"SELECT id FROM {stage} SEMI JOIN ({' UNION ALL '.join(repeated)}) r "
+            "ON r.h = hash(id) GROUP BY id HAVING count(*) > 1",
+        )
         across, versions = conn.execute(
             f"SELECT coalesce(sum(copies - 1), 0), count(*) FILTER (WHERE versions > 1) FROM "
             f"(SELECT count(*) AS copies, count(DISTINCT provider_updated_at) AS versions "
@@ -547,13 +577,20 @@ class TransactionStage:
         ).fetchall()[0]
         self.note_pages([], None, int(across), int(versions))
         if across:
-            conn.execute(
-                f"DELETE FROM {stage} WHERE rowid IN (SELECT s.rowid FROM {stage} s "
-                f"SEMI JOIN {copied} c ON c.id = s.id "
+            # Batch files are not rewritten: the older copies are listed and left out when read.
+            older = f"{self._alias}.main.older_copies"
+            create_stage_table(
+                conn,
+                older,
+                f"SELECT s.id, s.stage_seq FROM {stage} s SEMI JOIN {copied} c ON c.id = s.id "
                 "QUALIFY row_number() OVER (PARTITION BY s.id ORDER BY s.provider_updated_at "
-                "DESC NULLS LAST, s.stage_seq DESC) > 1)"
+                "DESC NULLS LAST, s.stage_seq DESC) > 1",
             )
-        return conn.execute(f"SELECT count(*) FROM {stage}").fetchall()[0][0]
+            self._table = (
+                f"(SELECT s.* FROM {stage} s ANTI JOIN {older} o "
+                "ON o.id = s.id AND o.stage_seq = s.stage_seq)"
+            )
+        return conn.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0]
 
     def commit(
         self,
@@ -565,12 +602,13 @@ class TransactionStage:
     ) -> LoadStats:
         """Apply the whole load atomically: upsert, tombstones, twins, transfers, overrides,
         quarantine (and what it resolved), cursor and load record, or nothing at all."""
-        conn, ctx, stage = self.conn, self.ctx, self._table
+        conn, ctx = self.conn, self.ctx
         try:
             staged = self._drop_older_copies()
         except BaseException:
             self.close()
             raise
+        stage = self._table  # the staged batches, older copies left out
         cursor_after = self.next_cursor(cursor_before)
 
         def work() -> LoadStats:

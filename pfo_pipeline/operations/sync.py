@@ -34,6 +34,11 @@ from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.ledger.transfers import mark_internal_transfers
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK, LoadStats, Reject, SyncContext
 from pfo_pipeline.ledger.validation import validate_batch
+from pfo_pipeline.operations.load_memory import (
+    collect_batch_garbage,
+    rare_collections,
+    release_freed_memory,
+)
 from pfo_pipeline.operations.transaction_fetch import (
     DEFAULT_FETCH_CONCURRENCY,
     TransactionBatch,
@@ -211,58 +216,63 @@ def sync_transactions(
         else (since.strftime("%Y-%m-%d %H:%M:%S") if since else None, None)
     )
     store.start_load(conn, ctx, "transactions", mode, now)
-    try:
-        refs = store.account_refs(conn, ctx.tenant_id, ctx.connection_id)
-        accounts_synced: list[AccountsSyncResult] = []
+    with rare_collections():
+        try:
+            refs = store.account_refs(conn, ctx.tenant_id, ctx.connection_id)
+            accounts_synced: list[AccountsSyncResult] = []
 
-        def learn_accounts(records: list[PowensTransaction]) -> None:
-            """A row of an account the ledger does not know (the bank added one and a webhook
-            started this sync first): sync the accounts once, then map against them."""
-            if accounts_synced or all(r.id_account in refs for r in records):
-                return
-            accounts_ctx = new_context(ctx.tenant_id, ctx.connection_id, ctx.powens_user_id)
-            accounts_synced.append(sync_accounts(conn, client, accounts_ctx, now=now))
-            refs.update(store.account_refs(conn, ctx.tenant_id, ctx.connection_id))
+            def learn_accounts(records: list[PowensTransaction]) -> None:
+                """A row of an account the ledger does not know (the bank added one and a webhook
+                started this sync first): sync the accounts once, then map against them."""
+                if accounts_synced or all(r.id_account in refs for r in records):
+                    return
+                accounts_ctx = new_context(ctx.tenant_id, ctx.connection_id, ctx.powens_user_id)
+                accounts_synced.append(sync_accounts(conn, client, accounts_ctx, now=now))
+                refs.update(store.account_refs(conn, ctx.tenant_id, ctx.connection_id))
 
-        stage = store.TransactionStage(conn, ctx)
-        fetch = TransactionFetch(
-            client,
-            last_update=since,
-            min_date=min_date,
-            max_date=max_date,
-            limit=page_size,
-            concurrency=concurrency,
-        )
-        report = progress or (lambda _message: None)
-        report(f"transactions sync ({mode}): fetching from Powens")
-        fetch_started, pages = time.monotonic(), 0
-        for number, batch in enumerate(fetch.batches(batch_rows), start=1):
-            learn_accounts(batch.records)
-            _stage_batch(stage, batch, ctx, refs, include_pending)
-            pages += batch.pages
-            elapsed = max(time.monotonic() - fetch_started, 1e-9)
-            report(
-                f"transactions sync: fetched and validated {pages:,} pages, {stage.rows_in:,} rows "
-                f"({stage.rows_in / elapsed:,.0f} rows/s)"
-                + (f" of about {batch.total:,}" if batch.total else "")
-                + (
-                    f"; {len(fetch.windows)} date windows, {concurrency} at a time"
-                    if fetch.windows
-                    else ""
-                )
+            stage = store.TransactionStage(conn, ctx)
+            fetch = TransactionFetch(
+                client,
+                last_update=since,
+                min_date=min_date,
+                max_date=max_date,
+                limit=page_size,
+                concurrency=concurrency,
             )
-            if on_batch is not None:
-                on_batch(number)
-        post_merge = [mark_internal_transfers, apply_category_overrides]
-        report(f"transactions sync: committing {stage.rows_in:,} rows in one lake transaction")
-        stats = stage.commit(now, cursor_before=cursor_before, window=window, post_merge=post_merge)
-        report(
-            f"transactions sync: committed ({stats.upserted:,} upserted, "
-            f"{stats.quarantined:,} quarantined) in {time.monotonic() - fetch_started:.1f}s"
-        )
-    except Exception as exc:
-        store.fail_load(conn, ctx.load_id, str(exc), utc_now())
-        raise
+            report = progress or (lambda _message: None)
+            report(f"transactions sync ({mode}): fetching from Powens")
+            fetch_started, pages = time.monotonic(), 0
+            for number, batch in enumerate(fetch.batches(batch_rows), start=1):
+                learn_accounts(batch.records)
+                _stage_batch(stage, batch, ctx, refs, include_pending)
+                collect_batch_garbage()
+                pages += batch.pages
+                elapsed = max(time.monotonic() - fetch_started, 1e-9)
+                report(
+                    f"transactions sync: fetched and validated {pages:,} pages, {stage.rows_in:,} rows "
+                    f"({stage.rows_in / elapsed:,.0f} rows/s)"
+                    + (f" of about {batch.total:,}" if batch.total else "")
+                    + (
+                        f"; {len(fetch.windows)} date windows, {concurrency} at a time"
+                        if fetch.windows
+                        else ""
+                    )
+                )
+                if on_batch is not None:
+                    on_batch(number)
+            release_freed_memory()
+            post_merge = [mark_internal_transfers, apply_category_overrides]
+            report(f"transactions sync: committing {stage.rows_in:,} rows in one lake transaction")
+            stats = stage.commit(
+                now, cursor_before=cursor_before, window=window, post_merge=post_merge
+            )
+            report(
+                f"transactions sync: committed ({stats.upserted:,} upserted, "
+                f"{stats.quarantined:,} quarantined) in {time.monotonic() - fetch_started:.1f}s"
+            )
+        except Exception as exc:
+            store.fail_load(conn, ctx.load_id, str(exc), utc_now())
+            raise
     cursor_after = store.read_cursor(conn, ctx.tenant_id, ctx.connection_id, "transactions")
     dates = conn.execute(
         "SELECT min(date), max(date) FROM ledger.bank_transactions WHERE load_id = ?",

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -350,50 +351,81 @@ class _NotPlain(Exception):
     page it passed through alive) for the whole load."""
 
 
-_date_from_iso = date.fromisoformat
-_datetime_from_iso = datetime.fromisoformat
+# The fields the fast parse reads, fetched from a record in one call.
+_PLAIN_FIELDS = (
+    "id", "id_account", "value", "coming", "active", "id_category", "original_value",
+    "counterparty", "original_currency", "categories", "date", "rdate", "vdate", "bdate",
+    "application_date", "date_scraped", "last_update", "deleted", "type", "wording",
+    "simplified_wording", "original_wording", "card",
+)  # fmt: skip
+_plain_fields = itemgetter(*_PLAIN_FIELDS)
+_COUNTERPARTY_FIELDS = ("label", "account_identification", "type")
+_counterparty_fields = itemgetter(*_COUNTERPARTY_FIELDS)
+_TEXT_TYPES = frozenset({str, type(None)})
+# Parsed dates and datetimes by their text: a page's rows share a handful of days, and the
+# objects are immutable. Bounded; None maps to None so a missing value is one lookup too.
+_MEMO_LIMIT = 50_000
+_days: dict[Any, date | None] = {None: None}
+_stamps: dict[Any, datetime | None] = {None: None}
+_MISSING = object()
 
 
 def _fast_date(value: Any) -> date | None:
-    if value is None:
-        return None
+    """A plain `YYYY-MM-DD` (or None), memoised; anything else raises `_NotPlain`."""
+    try:
+        known = _days.get(value, _MISSING)
+    except TypeError:  # unhashable: not a date string
+        raise _NotPlain from None
+    if known is not _MISSING:
+        return known  # type: ignore[return-value]
     if type(value) is str and len(value) == 10:
         try:
-            return _date_from_iso(value)
+            parsed = date.fromisoformat(value)
         except ValueError:
-            pass
+            raise _NotPlain from None
+        if len(_days) > _MEMO_LIMIT:
+            _days.clear()
+            _days[None] = None
+        _days[value] = parsed
+        return parsed
     raise _NotPlain
 
 
 def _fast_datetime(value: Any) -> datetime | None:
-    if value is None:
-        return None
+    """A naive `YYYY-MM-DD HH:MM:SS` (or None), memoised; anything else (an offset included:
+    the checked parse converts it to Paris wall-clock) raises `_NotPlain`."""
+    try:
+        known = _stamps.get(value, _MISSING)
+    except TypeError:
+        raise _NotPlain from None
+    if known is not _MISSING:
+        return known  # type: ignore[return-value]
     if type(value) is str and len(value) == 19:
         try:
-            return _datetime_from_iso(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
-            pass
-    raise _NotPlain
-
-
-def _fast_text(value: Any) -> str | None:
-    if value is None or type(value) is str:
-        return value
+            raise _NotPlain from None
+        if parsed.tzinfo is None:
+            if len(_stamps) > _MEMO_LIMIT:
+                _stamps.clear()
+                _stamps[None] = None
+            _stamps[value] = parsed
+            return parsed
     raise _NotPlain
 
 
 def _parse_transaction_fast(raw: dict[str, Any]) -> PowensTransaction:
     """The common shapes only (ints, plain dates, floats, bools, strings, no categories);
     raises `_NotPlain` for anything else, never a different value than the checked parse."""
-    get = raw.get
-    tx_id = get("id")
-    id_account = get("id_account")
-    value = get("value")
-    coming = get("coming")
-    active = get("active")
-    id_category = get("id_category")
-    original_value = get("original_value")
-    counterparty = get("counterparty")
+    try:
+        fields_ = _plain_fields(raw)
+    except KeyError:  # a field left out (Powens sends them all, as null when empty)
+        fields_ = tuple(map(raw.get, _PLAIN_FIELDS))
+    (
+        tx_id, id_account, value, coming, active, id_category, original_value, counterparty,
+        original_currency, categories, day, rdate, vdate, bdate, application_date, date_scraped,
+        last_update, deleted, kind, wording, simplified_wording, original_wording, card,
+    ) = fields_  # fmt: skip
     if (
         type(tx_id) is not int
         or type(id_account) is not int
@@ -402,50 +434,64 @@ def _parse_transaction_fast(raw: dict[str, Any]) -> PowensTransaction:
         or (coming is not None and type(coming) is not bool)
         or (active is not None and type(active) is not bool)
         or (id_category is not None and type(id_category) is not int)
-        or get("original_currency") is not None
-        or get("categories")
+        or original_currency is not None
+        or categories
         or (original_value is not None and type(original_value) is not float)
-        or (counterparty is not None and type(counterparty) is not dict)
+        or day is None
     ):
         raise _NotPlain
     if original_value is not None:
         if not math.isfinite(original_value):
             raise _NotPlain
         original_value = Decimal(repr(original_value))
-    day = _fast_date(get("date"))
-    if day is None:
+    if counterparty is None:
+        label = account = counterparty_type = None
+    elif type(counterparty) is dict:
+        try:
+            label, account, counterparty_type = _counterparty_fields(counterparty)
+        except KeyError:
+            label, account, counterparty_type = map(counterparty.get, _COUNTERPARTY_FIELDS)
+    else:
         raise _NotPlain
-    cp = counterparty or _NO_COUNTERPARTY
+    text = _TEXT_TYPES
+    if not (
+        type(kind) in text
+        and type(wording) in text
+        and type(simplified_wording) in text
+        and type(original_wording) in text
+        and type(card) in text
+        and type(label) in text
+        and type(account) in text
+        and type(counterparty_type) in text
+    ):
+        raise _NotPlain
     return PowensTransaction(
-        id=tx_id,
-        id_account=id_account,
-        date=day,
-        rdate=_fast_date(get("rdate")),
-        vdate=_fast_date(get("vdate")),
-        bdate=_fast_date(get("bdate")),
-        application_date=_fast_date(get("application_date")),
-        date_scraped=_fast_datetime(get("date_scraped")),
-        last_update=_fast_datetime(get("last_update")),
-        deleted=_fast_datetime(get("deleted")),
-        value=Decimal(repr(value)),
-        original_value=original_value,
-        original_currency=None,
-        type=_fast_text(get("type")),
-        coming=False if coming is None else coming,
-        active=True if active is None else active,
-        categories=(),
-        id_category=id_category,
-        wording=_fast_text(get("wording")),
-        simplified_wording=_fast_text(get("simplified_wording")),
-        original_wording=_fast_text(get("original_wording")),
-        counterparty_label=_fast_text(cp.get("label")),
-        counterparty_account=_fast_text(cp.get("account_identification")),
-        counterparty_type=_fast_text(cp.get("type")),
-        card=_fast_text(get("card")),
+        tx_id,
+        id_account,
+        _fast_date(day),  # type: ignore[arg-type]
+        _fast_date(rdate),
+        _fast_date(vdate),
+        _fast_date(bdate),
+        _fast_date(application_date),
+        _fast_datetime(date_scraped),
+        _fast_datetime(last_update),
+        _fast_datetime(deleted),
+        Decimal(repr(value)),
+        original_value,
+        None,
+        kind,
+        False if coming is None else coming,
+        True if active is None else active,
+        (),
+        id_category,
+        wording,
+        simplified_wording,
+        original_wording,
+        label,
+        account,
+        counterparty_type,
+        card,
     )
-
-
-_NO_COUNTERPARTY: dict[str, Any] = {}
 
 
 def _parse_transaction_checked(raw: Any) -> PowensTransaction:

@@ -110,6 +110,48 @@ def test_internal_transfers_are_recognised_from_both_legs(synced) -> None:
         conn.close()
 
 
+def test_transfers_paired_chunk_by_chunk_are_the_pairs_of_the_whole_history(
+    synced, monkeypatch
+) -> None:
+    """Pairs are found over chunks of days (memory follows the chunk, not the history); with
+    one-day chunks, every pair crosses a chunk edge, and the marks must not change."""
+    import pfo_pipeline.ledger.transfers as transfers
+
+    marks = "SELECT id, transfer_pair_id FROM ledger.bank_transactions WHERE transfer_pair_id IS NOT NULL"
+    before = set(query(synced["ledger"], marks))
+    monkeypatch.setattr(transfers, "CHUNK_LEGS", 1)
+    conn = open_ledger(synced["ledger"])
+    try:
+        conn.execute(
+            "UPDATE ledger.bank_transactions SET transfer_pair_id = NULL "
+            "WHERE transfer_pair_id IS NOT NULL"
+        )
+        assert transfers.mark_internal_transfers(conn, FAMILY) == len(before)
+    finally:
+        conn.close()
+    assert set(query(synced["ledger"], marks)) == before
+
+
+def test_day_chunks_bound_the_legs_of_each_chunk() -> None:
+    from datetime import timedelta
+
+    from pfo_pipeline.ledger.transfers import day_chunks
+
+    d = date(2026, 1, 1)
+    days = [
+        (d, 3),
+        (d + timedelta(days=1), 3),
+        (d + timedelta(days=5), 9),
+        (d + timedelta(days=6), 1),
+    ]
+    assert list(day_chunks(days, 6)) == [
+        (d, d + timedelta(days=2)),
+        (d + timedelta(days=5), d + timedelta(days=6)),  # one day over the limit stands alone
+        (d + timedelta(days=6), d + timedelta(days=7)),
+    ]
+    assert list(day_chunks([], 6)) == []
+
+
 def test_a_user_override_survives_later_syncs(synced) -> None:
     ledger = synced["ledger"]
     tx_id, _category = query(

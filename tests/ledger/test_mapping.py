@@ -202,3 +202,35 @@ def test_balance_snapshot_per_account_per_day() -> None:
     assert row["available_balance"] == Decimal("1479.75")
     valid, invalid = validate_batch(AccountBalanceRecord, frame)
     assert len(valid) == 1 and not invalid
+
+
+def test_transaction_metadata_is_the_sorted_compact_json_of_its_facts() -> None:
+    """Built column-wise, `metadata` must stay byte for byte what serialising each row's facts
+    gives: the ledger hashes it, so any other spelling would rewrite every row once."""
+    import orjson
+
+    records = transactions(
+        {"id": 1, "application_date": "2026-11-09", "rdate": "2026-11-08"},
+        {"id": 2, "coming": True, "active": False},
+        {"id": 3, "original_value": -13.9, "original_currency": {"id": 'U"S\\D\u00e9'}},
+        {"id": 4, "original_value": 1e-07, "original_currency": "USD", "id_account": 2**62},
+    )
+    frame, _ = map_transactions(records, CTX, {r.id_account: REF for r in records}, no_categories)
+    expected = [
+        orjson.dumps(
+            {
+                "active": r.active,
+                "application_date": r.application_date.isoformat() if r.application_date else None,
+                "coming": r.coming,
+                "original_currency": r.original_currency.id if r.original_currency else None,
+                "original_value": None if r.original_value is None else str(r.original_value),
+                "powens_account_id": r.id_account,
+                "rdate": r.rdate.isoformat() if r.rdate else None,
+            }
+        ).decode()
+        for r in records
+    ]
+    assert list(frame["metadata"]) == expected
+
+
+REF = type("Ref", (), {"account_id": "acc_x", "currency": "EUR"})()

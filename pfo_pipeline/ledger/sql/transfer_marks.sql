@@ -1,17 +1,23 @@
--- Which rows of a tenant are legs of an internal transfer, and their pair id. Computed into
--- a temp table first: DuckLake cannot UPDATE a table from a CTE over its own uncommitted rows
--- ("Out of buffer").
-CREATE OR REPLACE TEMP TABLE _transfer_marks AS
+-- The internal-transfer pairs whose debit leg is dated in [$start, $stop), into the temp table
+-- _transfer_marks (created by transfers.py). DuckLake cannot UPDATE a table from a CTE over its
+-- own uncommitted rows ("Out of buffer"), hence the temp table.
+-- A pair is a debit and a credit of the same amount and currency on two own accounts within 3
+-- days, each the other's nearest. A debit's candidates lie within 3 days of it, and its
+-- credits' own candidates within 6: legs dated 6 days either side of the chunk give every pair
+-- of the chunk exactly as the whole history would.
+INSERT INTO _transfer_marks
 WITH own AS (
-    SELECT id, iban FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
+    SELECT id FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
 ),
 legs AS (
     SELECT t.id, t.account_id, t.amount, t.currency, t.date
     FROM ledger.bank_transactions t JOIN own o ON o.id = t.account_id
     WHERE t.tenant_id = $tenant AND t.status <> 'cancelled' AND t.category_source <> 'user'
+      AND t.date >= $read_from AND t.date < $read_to  -- the chunk and 6 days either side
 ),
 candidates AS (
-    SELECT d.id AS debit_id, c.id AS credit_id, abs(date_diff('day', d.date, c.date)) AS gap
+    SELECT d.id AS debit_id, d.date AS debit_date, c.id AS credit_id,
+           abs(date_diff('day', d.date, c.date)) AS gap
     FROM legs d JOIN legs c
       ON c.amount = -d.amount AND c.currency = d.currency AND c.account_id <> d.account_id
      AND c.date BETWEEN d.date - INTERVAL 3 DAY AND d.date + INTERVAL 3 DAY
@@ -25,17 +31,8 @@ ranked AS (
 ),
 pairs AS (
     SELECT debit_id, credit_id, md5(least(debit_id, credit_id) || '|' || greatest(debit_id, credit_id)) AS pair_id
-    FROM ranked WHERE by_debit = 1 AND by_credit = 1
-),
-marked AS (
-    SELECT debit_id AS id, pair_id FROM pairs
-    UNION ALL SELECT credit_id, pair_id FROM pairs
-    UNION ALL
-    SELECT t.id, NULL FROM ledger.bank_transactions t
-    JOIN own o ON o.id = t.account_id
-    WHERE t.tenant_id = $tenant AND t.status <> 'cancelled' AND t.category_source <> 'user'
-      AND replace(upper(t.counterparty_account), ' ', '') IN (
-          SELECT replace(upper(iban), ' ', '') FROM own WHERE iban IS NOT NULL)
-      AND t.id NOT IN (SELECT debit_id FROM pairs UNION ALL SELECT credit_id FROM pairs)
+    FROM ranked
+    WHERE by_debit = 1 AND by_credit = 1 AND debit_date >= $start AND debit_date < $stop
 )
-SELECT id, pair_id FROM marked
+SELECT debit_id AS id, pair_id FROM pairs
+UNION ALL SELECT credit_id, pair_id FROM pairs
