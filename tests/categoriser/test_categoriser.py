@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import shutil
 import time
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -111,25 +113,46 @@ def test_internal_transfers_are_recognised_from_both_legs(synced) -> None:
 
 
 def test_transfers_paired_chunk_by_chunk_are_the_pairs_of_the_whole_history(
-    synced, monkeypatch
+    tmp_path, synced, monkeypatch
 ) -> None:
-    """Pairs are found over chunks of days (memory follows the chunk, not the history); with
-    one-day chunks, every pair crosses a chunk edge, and the marks must not change."""
+    """Pairs are found over chunks of days (memory follows the chunk, not the history). Five
+    pairs get their credit leg moved two days later, and the history is cut into chunks exactly
+    between the two legs of each: chunked, the marks equal those of the whole history at once."""
     import pfo_pipeline.ledger.transfers as transfers
 
+    ledger = tmp_path / "ledger"
+    shutil.copytree(synced["ledger"], ledger)
     marks = "SELECT id, transfer_pair_id FROM ledger.bank_transactions WHERE transfer_pair_id IS NOT NULL"
-    before = set(query(synced["ledger"], marks))
-    monkeypatch.setattr(transfers, "CHUNK_LEGS", 1)
-    conn = open_ledger(synced["ledger"])
+    unmark = "UPDATE ledger.bank_transactions SET transfer_pair_id = NULL WHERE transfer_pair_id IS NOT NULL"
+    conn = open_ledger(ledger, relocated=True)
     try:
-        conn.execute(
-            "UPDATE ledger.bank_transactions SET transfer_pair_id = NULL "
-            "WHERE transfer_pair_id IS NOT NULL"
-        )
-        assert transfers.mark_internal_transfers(conn, FAMILY) == len(before)
+        credits = conn.execute(
+            "SELECT id, date + INTERVAL 2 DAY FROM ledger.bank_transactions "
+            "WHERE transfer_pair_id IS NOT NULL AND amount > 0 ORDER BY date, id"
+        ).fetchall()
+        moved = credits[:: max(1, len(credits) // 5)][:5]  # spread over the history
+        assert len(moved) == 5
+        for tx_id, later in moved:
+            conn.execute(
+                "UPDATE ledger.bank_transactions SET date = ? WHERE id = ?", [later, tx_id]
+            )
+        conn.execute(unmark)
+        transfers.mark_internal_transfers(conn, FAMILY)  # the whole history as one chunk
+        whole = set(conn.execute(marks).fetchall())
+        assert {tx_id for tx_id, _ in moved} <= {tx_id for tx_id, _ in whole}
+
+        edges = sorted({later.date() for _, later in moved})
+
+        def chunks_cut_between_the_legs(days, limit):
+            bounds = [days[0][0], *edges, days[-1][0] + timedelta(days=1)]
+            yield from itertools.pairwise(bounds)
+
+        monkeypatch.setattr(transfers, "day_chunks", chunks_cut_between_the_legs)
+        conn.execute(unmark)
+        assert transfers.mark_internal_transfers(conn, FAMILY) == len(whole)
+        assert set(conn.execute(marks).fetchall()) == whole
     finally:
         conn.close()
-    assert set(query(synced["ledger"], marks)) == before
 
 
 def test_day_chunks_bound_the_legs_of_each_chunk() -> None:
