@@ -383,11 +383,7 @@ def _fast_date(value: Any) -> date | None:
             parsed = date.fromisoformat(value)
         except ValueError:
             raise _NotPlain from None
-        if len(_days) > _MEMO_LIMIT:
-            _days.clear()
-            _days[None] = None
-        _days[value] = parsed
-        return parsed
+        return _remember(_days, value, parsed)
     raise _NotPlain
 
 
@@ -406,12 +402,17 @@ def _fast_datetime(value: Any) -> datetime | None:
         except ValueError:
             raise _NotPlain from None
         if parsed.tzinfo is None:
-            if len(_stamps) > _MEMO_LIMIT:
-                _stamps.clear()
-                _stamps[None] = None
-            _stamps[value] = parsed
-            return parsed
+            return _remember(_stamps, value, parsed)
     raise _NotPlain
+
+
+def _remember(memo: dict[Any, Any], text: str, parsed: Any) -> Any:
+    """Keep a parse by its text (a miss: the rare path), the memo bounded by `_MEMO_LIMIT`."""
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+        memo[None] = None
+    memo[text] = parsed
+    return parsed
 
 
 def _parse_transaction_fast(raw: dict[str, Any]) -> PowensTransaction:
