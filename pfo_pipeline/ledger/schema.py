@@ -8,6 +8,8 @@ wall-clock exactly as sent; times of our own clock are `TIMESTAMPTZ`. Money is `
 
 from __future__ import annotations
 
+import threading
+
 import duckdb
 
 from pfo_pipeline.ledger.lake import run_transaction
@@ -31,12 +33,29 @@ def _numbered_migrations() -> list[tuple[int, str]]:
 MIGRATIONS: list[tuple[int, str]] = _numbered_migrations()
 LATEST_VERSION = MIGRATIONS[-1][0]
 
+# Lake catalogs this process has seen at the latest version. A lake never goes back a version,
+# so the check (a read of the lake's catalog, ~15 ms) runs once per lake and process instead of
+# on every connection a run opens.
+_AT_LATEST: set[str] = set()
+_AT_LATEST_LOCK = threading.Lock()
+
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> int:
     """Bring the lake to the latest schema version; safe to call on every connection, and from
     several processes at once (a concurrent migration is a commit conflict, retried)."""
-    if _applied(conn) >= LATEST_VERSION:
-        return LATEST_VERSION
+    catalog = _lake_catalog_of(conn)
+    with _AT_LATEST_LOCK:
+        if catalog in _AT_LATEST:
+            return LATEST_VERSION
+    if _applied(conn) < LATEST_VERSION:
+        _apply_missing(conn)
+    if catalog:
+        with _AT_LATEST_LOCK:
+            _AT_LATEST.add(catalog)
+    return LATEST_VERSION
+
+
+def _apply_missing(conn: duckdb.DuckDBPyConnection) -> None:
     for version, ddl in MIGRATIONS:
 
         def apply(version: int = version, ddl: str = ddl) -> None:
@@ -57,7 +76,16 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
         if _applied(conn) >= version:
             continue
         run_transaction(conn, apply, what=f"ledger schema migration {version}")
-    return LATEST_VERSION
+
+
+def _lake_catalog_of(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The current lake's catalog (`sqlite:…`, `postgres:…`; None if not a lake): a local lookup,
+    no catalog read."""
+    rows = conn.execute(
+        "SELECT path FROM duckdb_databases() "
+        "WHERE database_name = current_database() AND type = 'ducklake'"
+    ).fetchall()
+    return rows[0][0] if rows and rows[0][0] else None
 
 
 def _applied(conn: duckdb.DuckDBPyConnection) -> int:
