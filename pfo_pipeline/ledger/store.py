@@ -524,9 +524,10 @@ class TransactionStage:
           edit of a row already read) is fetched again by the next sync.
         - Rows inserted above the read position, or moving up, only push unread rows down:
           they are read twice (identical copies), never skipped. Only a row moving down from
-          the pages read (seen twice, as two versions) or leaving the result (`total` falls)
-          can push an unchanged row past the read position. Then the cursor stays where it
-          was and the next sync re-reads the same window (upserts are idempotent).
+          above the read position (served again later, changed after the load began) or
+          leaving the result (`total` falls) can push an unchanged row past the read position.
+          Then the cursor stays where it was and the next sync re-reads the same window
+          (upserts are idempotent).
         - A row held back keeps the cursor at or before its `last_update`.
         """
         if self.rows_may_be_skipped:

@@ -21,7 +21,10 @@ Why it stays right while Powens changes its data during the read (the `churn_per
   leave the window than enter it between two pages of that chain. Then either the chain's `total`
   falls on a later page, or a row that entered the unread part is served on a later page with a
   `last_update` after the load began (`ChainWatch`). Both hold the cursor where it was, so the
-  next sync reads the same range again (upserts are idempotent).
+  next sync reads the same range again (upserts are idempotent). A single chain is the one-window
+  case: a row moving down past its read position leaves the part above it for the unread part,
+  and is caught the same way even when the chain never read it before (inserted above the read
+  position, then backdated: the chain's `total` only grew).
 - Incremental reads window the same way: the `last_update` filter only ever gains rows, so only
   the window moves above can make a row leave a chain, and the argument is unchanged.
 """

@@ -50,9 +50,8 @@ class TransactionBatch:
 class ChainWatch:
     """What one chain's pages say about Powens moving its data while the chain is read."""
 
-    def __init__(self, started_by_powens: datetime | None, windowed: bool) -> None:
+    def __init__(self, started_by_powens: datetime | None) -> None:
         self._started = started_by_powens
-        self._windowed = windowed
         self._total: int | None = None
         self._pages = 0
 
@@ -63,11 +62,13 @@ class ChainWatch:
             moved = page.total != self._total
             skipped = page.total < self._total  # a row left the result: offsets shifted up
         started = self._started
-        # A row changed after the load began, served past a window chain's first page, may have
-        # entered the window as another left it above the read position (see date_windows).
+        # A row changed after the load began, served past the chain's first page, may have moved
+        # down past the read position from above it, shifting an unchanged row past it unread.
+        # When the chain had read the row before, its two versions say so too; but a row Powens
+        # inserted above the read position and then backdated was never read before, and the
+        # chain's `total` grew: this is the only sign of it (see date_windows).
         if (
             self._pages
-            and self._windowed
             and started is not None
             and any(r.last_update is not None and r.last_update > started for r in page.records)
         ):
@@ -112,7 +113,7 @@ class TransactionFetch:
         for chain, page in self.pages():
             watch = watches.get(chain)
             if watch is None:
-                watch = watches[chain] = ChainWatch(self.started_by_powens, len(self.windows) > 1)
+                watch = watches[chain] = ChainWatch(self.started_by_powens)
             moved, skipped = watch.see(page)
             if not batch.pages:
                 # The first batch carries the load's first clock: the cursor never passes it.

@@ -29,8 +29,11 @@ from tests.ledger_expectations import CONTENT, FAULT_MIX, NOW, assert_ledger_mat
 
 def no_overlap() -> dict:
     """The worst case for a cursor rule: no safety overlap at all; small pages, so that Powens
-    changes between many page requests."""
-    return {"ops": {"bank_transactions": {"config": {"overlap_minutes": 0, "page_size": 100}}}}
+    changes between many page requests. One page chain: Powens' changes and faults then meet the
+    requests in one order, the same on every run and machine (with several chains, which row a
+    change hits depends on timing; test_concurrent_fetch covers changes under chains)."""
+    config = {"overlap_minutes": 0, "page_size": 100, "fetch_concurrency": 1}
+    return {"ops": {"bank_transactions": {"config": config}}}
 
 
 def clean_sync_of_final_state(emulator, tenants: Path, tmp_path: Path) -> Path:
