@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+from filelock import FileLock
 
 CATALOG_ENV = "PFO_LAKE_CATALOG"
 DATA_PATH_ENV = "PFO_LAKE_DATA_PATH"
@@ -146,9 +147,25 @@ def _prepare_sqlite_catalog(path: Path, *, read_only: bool) -> None:
             f"no ledger yet at {path}: run a sync first (or point {CATALOG_ENV} at the lake)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Several processes may create the lake at once: the first wins, the others find WAL set.
     with sqlite3.connect(path, timeout=30) as db:
         db.execute("PRAGMA journal_mode=WAL")
+
+
+@contextmanager
+def catalog_lock(catalog: str) -> Iterator[None]:
+    """Processes creating or migrating a SQLite-catalogued lake take turns. Done at once, the
+    creation met "database is locked" from SQLite or an internal error of DuckDB, and two
+    concurrent first migrations left processes seeing different rows of the same table. Held
+    only while a process first attaches a lake (attached lakes are kept, `connect`) and while a
+    migration runs. A PostgreSQL catalog's races are commit conflicts, retried.
+    """
+    if not catalog.startswith("sqlite:"):
+        yield
+        return
+    path = Path(catalog.split(":", 1)[1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=300):
+        yield
 
 
 def connect(
@@ -204,38 +221,41 @@ def _attach(
     snapshot_version: int | None = None,
     snapshot_time: datetime | str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    if location.kind == "sqlite":
-        _prepare_sqlite_catalog(Path(location.catalog.split(":", 1)[1]), read_only=read_only)
-    if "://" not in location.data_path and not read_only:
-        Path(location.data_path).mkdir(parents=True, exist_ok=True)
-    options = [f"DATA_PATH '{_quote(location.data_path)}'"]
-    if relocated:
-        options.append("OVERRIDE_DATA_PATH TRUE")
-    if snapshot_version is not None:
-        options.append(f"SNAPSHOT_VERSION {int(snapshot_version)}")
-    elif snapshot_time is not None:
-        options.append(f"SNAPSHOT_TIME '{_quote(str(snapshot_time))}'")
-    elif read_only:
-        options.append("READ_ONLY")
-    else:
-        options.append(f"DATA_INLINING_ROW_LIMIT {INLINING_ROW_LIMIT}")
-    attach = f"ATTACH 'ducklake:{_quote(location.catalog)}' AS {LAKE} ({', '.join(options)})"
-    for attempt in range(1, ATTACH_ATTEMPTS + 1):
-        conn = duckdb.connect(config=connection_config())
-        try:
-            conn.execute("LOAD ducklake")
-            _disable_ducklake_commit_retry(conn)
-            conn.execute("LOAD sqlite" if location.kind == "sqlite" else "LOAD postgres")
-            conn.execute(attach)
-            conn.execute(f"USE {LAKE}")
-            return conn
-        except duckdb.Error as exc:
-            conn.close()
-            # Two processes creating the same new catalog race on its tables: the loser retries.
-            racing = is_commit_conflict(exc) or "already exists" in str(exc).lower()
-            if not racing or attempt == ATTACH_ATTEMPTS:
-                raise LakeError(f"cannot open the lake at {location.describe()}: {exc}") from None
-            time.sleep(0.05 * attempt)
+    with contextlib.nullcontext() if read_only else catalog_lock(location.catalog):
+        if location.kind == "sqlite":
+            _prepare_sqlite_catalog(Path(location.catalog.split(":", 1)[1]), read_only=read_only)
+        if "://" not in location.data_path and not read_only:
+            Path(location.data_path).mkdir(parents=True, exist_ok=True)
+        options = [f"DATA_PATH '{_quote(location.data_path)}'"]
+        if relocated:
+            options.append("OVERRIDE_DATA_PATH TRUE")
+        if snapshot_version is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot_version)}")
+        elif snapshot_time is not None:
+            options.append(f"SNAPSHOT_TIME '{_quote(str(snapshot_time))}'")
+        elif read_only:
+            options.append("READ_ONLY")
+        else:
+            options.append(f"DATA_INLINING_ROW_LIMIT {INLINING_ROW_LIMIT}")
+        attach = f"ATTACH 'ducklake:{_quote(location.catalog)}' AS {LAKE} ({', '.join(options)})"
+        for attempt in range(1, ATTACH_ATTEMPTS + 1):
+            conn = duckdb.connect(config=connection_config())
+            try:
+                conn.execute("LOAD ducklake")
+                _disable_ducklake_commit_retry(conn)
+                conn.execute("LOAD sqlite" if location.kind == "sqlite" else "LOAD postgres")
+                conn.execute(attach)
+                conn.execute(f"USE {LAKE}")
+                return conn
+            except duckdb.Error as exc:
+                conn.close()
+                # Two processes creating the same new catalog race on its tables: the loser retries.
+                racing = is_commit_conflict(exc) or "already exists" in str(exc).lower()
+                if not racing or attempt == ATTACH_ATTEMPTS:
+                    raise LakeError(
+                        f"cannot open the lake at {location.describe()}: {exc}"
+                    ) from None
+                time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from pfo_pipeline.cli import main
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.ledger import lake
-from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.ledger.schema import LATEST_VERSION, migrate
 from tests.conftest import (
     FAMILY,
     SECOND,
@@ -149,6 +149,59 @@ def test_two_tenants_sync_at_once_in_two_processes_and_both_land_exactly(
         )
     )
     assert loads == {FAMILY: 3, SECOND: 3}
+
+
+FIRST_ATTACH = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from pfo_pipeline.ledger import lake
+    from pfo_pipeline.ledger.schema import migrate
+
+    folder, ready, go = sys.argv[1:4]
+    Path(ready).write_text("")
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    conn = lake.connect(lake.LakeLocation.in_folder(folder))
+    migrate(conn)
+    print(conn.execute("SELECT count(*) FROM ledger.schema_migrations").fetchall()[0][0])
+    """
+)
+
+
+@pytest.mark.scale_out  # a race: four rounds of four processes (~20 s), in CI's scale-out step
+def test_processes_creating_one_new_lake_at_once_all_open_it(tmp_path: Path) -> None:
+    """Four processes open the same lake that does not exist yet, released at the same instant
+    (a scheduler starting several tenants' runs on a fresh machine): each opens it and finds it
+    migrated exactly once. Unserialised, rounds failed with SQLite's "database is locked",
+    DuckLake commit failures, or a process seeing only some rows of `schema_migrations`."""
+    script = tmp_path / "first_attach.py"
+    script.write_text(FIRST_ATTACH)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for round_number in range(4):
+        folder, go = tmp_path / f"lake{round_number}", tmp_path / f"go{round_number}"
+        ready = [tmp_path / f"ready{round_number}_{i}" for i in range(4)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), str(folder), str(flag), str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for flag in ready
+        ]
+        deadline = time.monotonic() + 120
+        while not all(flag.exists() for flag in ready):  # every one imported and waiting
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.01)
+        go.write_text("")
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err[:4000]
+            assert int(out) == LATEST_VERSION
+        versions = query(folder, "SELECT version FROM ledger.schema_migrations ORDER BY 1")
+        assert [v for (v,) in versions] == list(range(1, LATEST_VERSION + 1))
 
 
 def test_a_commit_conflict_is_retried_from_a_fresh_snapshot(tmp_path: Path) -> None:
