@@ -154,17 +154,18 @@ def _prepare_sqlite_catalog(path: Path, *, read_only: bool) -> None:
 @contextmanager
 def catalog_lock(catalog: str) -> Iterator[None]:
     """Processes creating or migrating a SQLite-catalogued lake take turns. Done at once, the
-    creation met "database is locked" from SQLite or an internal error of DuckDB, and two
-    concurrent first migrations left processes seeing different rows of the same table. Held
-    only while a process first attaches a lake (attached lakes are kept, `connect`) and while a
-    migration runs. A PostgreSQL catalog's races are commit conflicts, retried.
+    creation met "database is locked" from SQLite, two concurrent first migrations left
+    processes seeing different rows of the same table, and a process that had attached the
+    lake before another migrated it failed an internal assertion of DuckDB. Held while a writer
+    first attaches a lake and migrates it (attached lakes are kept, `connect`), re-entrant in a
+    thread. A PostgreSQL catalog's races are commit conflicts, retried.
     """
     if not catalog.startswith("sqlite:"):
         yield
         return
     path = Path(catalog.split(":", 1)[1])
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock", timeout=300):
+    with FileLock(f"{path}.lock", timeout=300, is_singleton=True):
         yield
 
 
@@ -246,6 +247,12 @@ def _attach(
                 conn.execute("LOAD sqlite" if location.kind == "sqlite" else "LOAD postgres")
                 conn.execute(attach)
                 conn.execute(f"USE {LAKE}")
+                if not read_only:
+                    # Migrated before the lock lets another process attach it (the schema
+                    # module builds on this one, hence the import here).
+                    from pfo_pipeline.ledger.schema import migrate
+
+                    migrate(conn)
                 return conn
             except duckdb.Error as exc:
                 conn.close()

@@ -25,6 +25,7 @@ from pfo_pipeline.knowledge.chart import plan_panels
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
 from pfo_pipeline.ledger import lake
+from tests.analyst import reading_analyst
 from tests.conftest import FAMILY, open_ledger, query, resources_for, synced_family
 
 
@@ -32,7 +33,10 @@ from tests.conftest import FAMILY, open_ledger, query, resources_for, synced_fam
 def pipeline(tmp_path_factory: pytest.TempPathFactory):
     """One tenant's ledger, marts and today's overview, built once for the module."""
     tmp = tmp_path_factory.mktemp("pipeline")
-    with synced_family(tmp, seed=21, transactions=4000) as (_emulator, tenants, ledger):
+    with (
+        synced_family(tmp, seed=21, transactions=4000) as (_emulator, tenants, ledger),
+        reading_analyst(ledger, tmp) as analyst_reads,  # an analyst queries all along
+    ):
         resources = resources_for(tenants, ledger)
         dbt_run = dg.materialize(
             materializable(),
@@ -55,7 +59,19 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         "key": key,
         "dbt_run": dbt_run,
         "overview_run": overview_run,
+        "analyst_reads": analyst_reads,
     }
+
+
+def test_an_analyst_reads_throughout_dbt_and_the_overview(pipeline) -> None:
+    """dbt and the overview write the lake while an analyst reads it in another process: no
+    read fails or sees part of a write (the syncs' side: tests/ledger/test_lake.py)."""
+    reads = pipeline["analyst_reads"]
+    assert reads.attempted >= 10, reads  # reads every 0.2 s through a dbt build and more
+    assert reads.failed == 0, reads.errors
+    assert reads.torn == 0
+    rows = query(pipeline["ledger"], "SELECT count(*) FROM ledger.bank_transactions")[0][0]
+    assert reads.last_rows == rows
 
 
 def entry(ledger: Path, period: str) -> dict:

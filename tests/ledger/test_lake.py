@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +19,7 @@ from pfo_pipeline.cli import main
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.ledger import lake
 from pfo_pipeline.ledger.schema import LATEST_VERSION, migrate
+from tests.analyst import reading_analyst
 from tests.conftest import (
     FAMILY,
     SECOND,
@@ -43,53 +43,24 @@ def run_pfo(ledger: Path, *args: str, input: str | None = None):
     return CliRunner().invoke(main, list(args), env=lake_env(ledger), input=input)
 
 
-def test_an_analyst_reads_throughout_syncs_dbt_overview_and_sweep(
+def test_an_analyst_reads_throughout_a_first_and_an_incremental_sync(
     tmp_path: Path, powens_env
 ) -> None:
+    """Reads in another process never fail, never see part of a load, never go back. (The
+    analyst also reads throughout dbt and the overview: tests/e2e/test_overview_pipeline.py.)"""
     ledger = tmp_path / "ledger"
     with start_emulator(EmulatorConfig(seed=21, transactions=3000)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
         assert materialize_ledger(tenants, ledger, FAMILY, assets=("bank_accounts",)).success
-        stop = tmp_path / "stop"
-        where = lake.LakeLocation.in_folder(ledger).resolved()
-        analyst = subprocess.Popen(
-            [sys.executable, "-m", "tests.analyst", where.catalog, where.data_path, str(stop)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        try:
-            time.sleep(1.0)
+        with reading_analyst(ledger, tmp_path) as reads:
             assert materialize_ledger(tenants, ledger, FAMILY).success
-            emulator.advance(days=2)
+            changes = emulator.advance(days=2)
+            assert sum(v for v in changes.values() if isinstance(v, int)) > 0
             assert materialize_ledger(tenants, ledger, FAMILY).success
-            from pfo_pipeline.definitions import materializable
-
-            day = date.today().isoformat()
-            for selection, key in (
-                (dg.AssetSelection.groups("analytics", "insights"), None),
-                (
-                    dg.AssetSelection.assets("financial_overview"),
-                    dg.MultiPartitionKey({"tenant": FAMILY, "day": day}),
-                ),
-                (dg.AssetSelection.assets("knowledge_retention_sweep"), None),
-            ):
-                assert dg.materialize(
-                    materializable(),
-                    selection=selection,
-                    partition_key=key,
-                    resources=resources_for(tenants, ledger),
-                ).success
-        finally:
-            stop.write_text("")
-            out, err = analyst.communicate(timeout=60)
-    attempted, failed, torn, last = (int(v) for v in out.split())
-    assert attempted >= 20, (out, err)
-    assert failed == 0, err
-    assert torn == 0
-    assert last == query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0]
+    assert reads.attempted >= 5, reads
+    assert reads.failed == 0, reads.errors
+    assert reads.torn == 0
+    assert reads.last_rows == query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0]
 
 
 SYNC_ONE_TENANT = textwrap.dedent(
