@@ -57,12 +57,31 @@ def make_client(emulator, **kwargs: object) -> PowensClient:
     return PowensClient(emulator.base_url, **options)
 
 
+FAMILY_CONFIG = EmulatorConfig(seed=21, transactions=2000, now=NOW)
+
+
 @pytest.fixture
 def family(tmp_path: Path, powens_env: None):
     from tests.conftest import write_tenants_file
 
-    with start_emulator(EmulatorConfig(seed=21, transactions=2000, now=NOW)) as emulator:
+    with start_emulator(FAMILY_CONFIG) as emulator:
         yield emulator, write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
+
+
+@pytest.fixture(scope="module")
+def clean_start(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The family as it starts (seeded, its clock fixed), synced over one chain: what every
+    windowed, faulty or killed sync of an unchanged family must equal. Built once a module."""
+    from tests.conftest import demo_credentials, write_tenants_file
+
+    tmp = tmp_path_factory.mktemp("clean_start")
+    with demo_credentials(), start_emulator(FAMILY_CONFIG) as emulator:
+        tenants = write_tenants_file(tmp / "tenants.yaml", emulator.base_url)
+        assert materialize_ledger(tenants, tmp / "clean", FAMILY, run_config=run_config(1)).success
+    return {
+        "content": query(tmp / "clean", CONTENT),
+        "digests": ledger_digests(tmp / "clean", business_only=True),
+    }
 
 
 # --- the windows themselves -----------------------------------------------------------------
@@ -183,16 +202,13 @@ def test_the_windows_union_is_the_single_chain_result(family) -> None:
     assert sum(days[i] in ends for i in windowed) > 0
 
 
-def test_a_windowed_full_sync_equals_a_single_chain_one(family, tmp_path) -> None:
+def test_a_windowed_full_sync_equals_a_single_chain_one(family, clean_start, tmp_path) -> None:
     _emulator, tenants = family
-    single, windowed = tmp_path / "single", tmp_path / "windowed"
-    assert materialize_ledger(tenants, single, FAMILY, run_config=run_config(1)).success
+    windowed = tmp_path / "windowed"
     result = materialize_ledger(tenants, windowed, FAMILY, run_config=run_config(4))
     assert result.success
-    assert query(windowed, CONTENT) == query(single, CONTENT)
-    assert ledger_digests(windowed, business_only=True) == ledger_digests(
-        single, business_only=True
-    )
+    assert query(windowed, CONTENT) == clean_start["content"]
+    assert ledger_digests(windowed, business_only=True) == clean_start["digests"]
     metadata = result.asset_materializations_for_node("bank_transactions")[0].metadata
     assert not metadata["cursor_held"].value
 
@@ -316,10 +332,11 @@ def test_windowed_syncs_while_powens_changes_converge_after_one_more(
     assert query(ledger, CONTENT) == query(clean, CONTENT)
 
 
-def test_faults_at_ten_percent_across_chains_end_in_the_clean_ledger(family, tmp_path) -> None:
+def test_faults_at_ten_percent_across_chains_end_in_the_clean_ledger(
+    family, clean_start, tmp_path
+) -> None:
     emulator, tenants = family
-    clean, faulty = tmp_path / "clean", tmp_path / "faulty"
-    assert materialize_ledger(tenants, clean, FAMILY, run_config=run_config(1)).success
+    faulty = tmp_path / "faulty"
     emulator.set_faults(
         FaultConfig(
             rate_429=0.1, retry_after_s=0.01, rate_503=0.1, rate_slow=0.1, slow_s=1.0,
@@ -339,7 +356,7 @@ def test_faults_at_ten_percent_across_chains_end_in_the_clean_ledger(family, tmp
         .value
         > 0
     )
-    assert ledger_digests(faulty, business_only=True) == ledger_digests(clean, business_only=True)
+    assert ledger_digests(faulty, business_only=True) == clean_start["digests"]
 
 
 def test_a_429_storm_pauses_all_chains_and_loses_nothing(family, tmp_path) -> None:
@@ -398,10 +415,9 @@ def test_a_failing_chain_stops_all_and_commits_nothing(family, tmp_path) -> None
     assert loads == [("failed", message)]
 
 
-def test_a_killed_windowed_sync_reruns_to_the_same_ledger(family, tmp_path) -> None:
+def test_a_killed_windowed_sync_reruns_to_the_same_ledger(family, clean_start, tmp_path) -> None:
     _emulator, tenants = family
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    assert materialize_ledger(tenants, clean, FAMILY, run_config=run_config(1)).success
+    killed = tmp_path / "killed"
     assert materialize_ledger(tenants, killed, FAMILY, assets=("bank_accounts",)).success
     script = tmp_path / "killed_sync.py"
     script.write_text(
@@ -422,4 +438,4 @@ def test_a_killed_windowed_sync_reruns_to_the_same_ledger(family, tmp_path) -> N
     assert proc.returncode == -signal.SIGKILL
     assert query(killed, "SELECT count(*) FROM ledger.bank_transactions")[0][0] == 0
     assert materialize_ledger(tenants, killed, FAMILY, run_config=run_config(4)).success
-    assert ledger_digests(killed, business_only=True) == ledger_digests(clean, business_only=True)
+    assert ledger_digests(killed, business_only=True) == clean_start["digests"]
