@@ -17,7 +17,6 @@ from dagster_duckdb import DuckDBResource
 from pfo_pipeline import settings
 from pfo_pipeline.defs.analytics.project import dbt_executable, dbt_project
 from pfo_pipeline.ledger.lake import LakeLocation, open_lake
-from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations.powens_clients import ClientOptions, powens_client_for
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.tenancy.config import TenantConfig, read_tenants_file
@@ -75,8 +74,7 @@ class LakeResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:  # type: ignore[override]
-        with open_lake(self.location()) as conn:
-            migrate(conn)
+        with open_lake(self.location()) as conn:  # a writer's lake is migrated when attached
             yield conn
 
 

@@ -105,6 +105,14 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(synced: SyncedFami
     assert ledger_digests(ledger) == before  # byte-for-byte, our own timestamps included
     again = rerun.asset_materializations_for_node("bank_transactions")[0].metadata
     assert again["mode"].value == "incremental" and again["upserted"].value == 0
+    # The blocking contract check of a transactions sync reads the rows that load wrote: all of
+    # them on the first sync, none on a re-run that changed nothing (run alone: every row).
+    first = checks["bank_transactions_schema"].metadata
+    assert first["rows_of"].value == "this load"
+    assert first["rows"].value == len(served_transactions(emulator))
+    rechecked = {e.check_name: e for e in rerun.get_asset_check_evaluations()}
+    assert rechecked["bank_transactions_schema"].metadata["rows"].value == 0
+    assert rechecked["bank_accounts_schema"].metadata["rows_of"].value == "the whole table"
 
 
 def test_a_syncs_check_re_runs_alone_without_syncing(synced: SyncedFamily, powens_env) -> None:
@@ -125,6 +133,9 @@ def test_a_syncs_check_re_runs_alone_without_syncing(synced: SyncedFamily, powen
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.check_name == "bank_transactions_schema" and evaluation.passed
+    assert evaluation.metadata["rows_of"].value == "the whole table"
+    rows = query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0]
+    assert evaluation.metadata["rows"].value == rows
     assert result.get_asset_materialization_events() == []
     assert query(ledger, "SELECT count(*) FROM ledger.loads") == loads
 

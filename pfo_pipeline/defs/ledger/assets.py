@@ -145,10 +145,10 @@ def _guarded_sync(
     selected_checks = context.selected_asset_check_keys
     check_results: list[dg.AssetCheckResult] = []
 
-    def run_checks(conn: duckdb.DuckDBPyConnection) -> None:
+    def run_checks(conn: duckdb.DuckDBPyConnection, load_id: str | None = None) -> None:
         check_results.extend(
             result
-            for result in step_check_results(conn, table)
+            for result in step_check_results(conn, table, load_id)
             if dg.AssetCheckKey(dg.AssetKey(table), result.check_name) in selected_checks
         )
 
@@ -160,7 +160,7 @@ def _guarded_sync(
 
     def load_then_check(conn, client, ctx):
         loaded = run(conn, client, ctx)
-        run_checks(conn)
+        run_checks(conn, ctx.load_id)
         return loaded
 
     tenant = powens.tenant(context.partition_key)
