@@ -12,14 +12,15 @@ history at once (see transfer_marks.sql) while the memory follows the chunk, not
 
 An incremental load re-pairs only the days its changes can reach (`changed_days`: the dates of
 every row it inserted or rewrote, before and after). A pair is two mutual nearest legs, not a
-chain: a leg changed on day d changes only the pairs whose debit lies within 6 days of d, and
-only rows within 9 days of d change mark. Pairing the debits within 12 days of every changed day
-gives each of those rows all of its pairs (a row's pairs have their debit within 3 days of it),
-so its own-IBAN mark is decided as the whole history would decide it; every other row keeps the
-mark the last pairing gave it, which is the whole history's. That holds while the legs change
-only through loads: a pairing reads the whole history again when the tenant's own accounts are
-not those it last paired against, or when there is no such record (`ledger.transfer_pairings`:
-a first pairing, or an applied user override took a leg out, see `forget_pairing`).
+chain: a leg added or taken away on day d changes only the candidates of legs within 3 days of
+it, so only pairs holding such a leg, both legs within 6 days of d, can appear or break. Whether
+a row is paired (unpaired, its own-IBAN mark applies) is decided by the pairs whose debit lies
+within 3 days of it: pairing the debits within 9 days of every changed day marks the rows
+within 6 days exactly as the whole history would, and every other row keeps the mark the last
+pairing gave it, which is the whole history's. That holds while the legs change only through
+loads: a pairing reads the whole history again when the tenant's own accounts are not those it
+last paired against, or when there is no such record (`ledger.transfer_pairings`: a first
+pairing, or an applied user override took a leg out, see `forget_pairing`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ CHUNK_LEGS = 150_000
 PAIR_REACH = timedelta(days=3)
 # Legs read either side of a chunk: a credit's own candidates lie within 6 days of its debit.
 MARGIN = 2 * PAIR_REACH
-# Debits re-paired around a changed day: its pairs' debits (6 days), and every pair of the rows
-# those pairs hold (3 more days to the rows, 3 more to their pairs' debits).
-SCOPE_REACH = MARGIN + 2 * PAIR_REACH
+# Debits re-paired around a changed day: every pair of the rows whose mark it can change (legs
+# within 6 days of it, whose pairs' debits lie within 3 days of them).
+SCOPE_REACH = MARGIN + PAIR_REACH
 
 
 def mark_internal_transfers(

@@ -1,0 +1,269 @@
+"""An incremental load re-derives transfers (and twins) only around the days it changed: after
+any sequence of loads, user overrides and account changes, the ledger must hold exactly what a
+derivation over the whole history would give it.
+
+Random ledgers in an in-memory DuckDB built by the lake's own migrations (the same SQL runs on
+the lake; the sync tests run it there end to end): dense, so that pairs compete for the same
+legs and a change reaches its neighbours' neighbours. Each round applies a load the way the
+commit does (rows rewritten keep their transfer mark, lose a rule category) and compares the
+scoped derivation with one over the whole history of the same ledger.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pfo_pipeline.ledger import schema
+from pfo_pipeline.ledger.lake import registered
+from pfo_pipeline.ledger.overrides import set_category_override
+from pfo_pipeline.ledger.transfers import mark_internal_transfers
+
+TENANT = "t1"
+START = date(2026, 1, 1)
+DAYS = 120
+OWN_IBANS = {"acc_a": "FR76 0000 0000 0A", "acc_b": "FR7600000000 0B", "acc_l": "FR760000000L"}
+AMOUNTS = ["10.00", "20.00", "35.00"]
+MARKS = (
+    "SELECT id, standardized_category, category_source, transfer_pair_id "
+    "FROM ledger.bank_transactions ORDER BY id"
+)
+
+
+def memory_ledger() -> duckdb.DuckDBPyConnection:
+    """The ledger's tables (the lake's numbered migrations) in an in-memory DuckDB."""
+    conn = duckdb.connect()
+    for _, ddl in schema.MIGRATIONS:
+        if "lake.set_option" not in ddl:  # a lake setting, nothing to create
+            conn.execute(ddl)
+    return conn
+
+
+def add_account(conn: duckdb.DuckDBPyConnection, account_id: str, kind: str, iban: str | None):
+    conn.execute(
+        "INSERT INTO ledger.bank_accounts (id, tenant_id, user_id, connection_id, external_id, "
+        "institution_id, institution_name, iban, account_type, currency, display_name, "
+        "ownership, status, created_at, updated_at, row_hash, load_id) "
+        "VALUES (?, ?, 'u', 'c', ?, 'i', 'Bank', ?, ?, 'EUR', ?, 'owner', 'active', now(), "
+        "now(), 'h', 'l')",
+        [account_id, TENANT, account_id, iban, kind, account_id],
+    )
+
+
+ROW_COLUMNS = ["id", "account_id", "amount", "currency", "date", "counterparty_account"]
+
+
+def add_rows(conn: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    """Booked rows of the tenant, each (id, account, amount, currency, day, counterparty IBAN)."""
+    with registered(conn, _rows=pd.DataFrame(rows, columns=ROW_COLUMNS)):
+        conn.execute(
+            "INSERT INTO ledger.bank_transactions (id, account_id, tenant_id, connection_id, "
+            "external_id, amount, currency, direction, date, booking_date, counterparty_account, "
+            "standardized_category, category_source, transaction_type, status, created_at, "
+            "updated_at, first_seen_at, row_hash, load_id) "
+            "SELECT id, account_id, ?, 'c', id, CAST(amount AS DECIMAL(18, 2)), currency, 'x', "
+            "date, date, counterparty_account, 'other', 'rule', 'transfer', 'booked', now(), "
+            "now(), now(), 'h', 'l' FROM _rows",
+            [TENANT],
+        )
+
+
+def add_row(
+    conn: duckdb.DuckDBPyConnection,
+    tx_id: str,
+    account: str,
+    amount: str,
+    day: date,
+    *,
+    counterparty: str | None = None,
+) -> None:
+    add_rows(conn, [(tx_id, account, amount, "EUR", day, counterparty)])
+
+
+class Ledger:
+    """A tenant's ledger and the loads applied to it, each noting the days it changed."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.conn = memory_ledger()
+        self.accounts = ["acc_a", "acc_b", "acc_c", "acc_l"]
+        for account, kind in zip(
+            self.accounts, ["checking", "savings", "checking", "loan"], strict=True
+        ):
+            add_account(self.conn, account, kind, OWN_IBANS.get(account))
+        self.next_id = 0
+        add_rows(
+            self.conn,
+            [self.new_row(START + timedelta(days=self.rng.randrange(DAYS))) for _ in range(600)],
+        )
+
+    def new_row(self, day: date) -> tuple:
+        """A random leg: dense in amounts and accounts, some paid from an own IBAN."""
+        rng = self.rng
+        amount = rng.choice(AMOUNTS)
+        self.next_id += 1
+        return (
+            f"txn_{self.next_id:05d}",
+            rng.choice(self.accounts),
+            amount if rng.random() < 0.5 else f"-{amount}",
+            "EUR" if rng.random() < 0.95 else "USD",
+            day,
+            rng.choice(list(OWN_IBANS.values())) if rng.random() < 0.3 else None,
+        )
+
+    def load(self, changes: int) -> list[date]:
+        """Insert, rewrite, move and cancel rows as a load would; the days it touched (each
+        rewritten row's before and after)."""
+        rng, conn = self.rng, self.conn
+        # Changes cluster around a recent stretch (as Powens' do) with a few anywhere, and a
+        # paired leg moves a month away (its old day is then far from every new one).
+        around = START + timedelta(days=rng.randrange(DAYS))
+        ids = conn.execute(
+            "SELECT id, date FROM ledger.bank_transactions "
+            "ORDER BY abs(date_diff('day', date, ?)), id",
+            [around],
+        ).fetchall()
+        touched: list[date] = []
+        for _ in range(changes):
+            tx_id, day = ids[min(len(ids) - 1, int(rng.expovariate(1 / 40)))]
+            if rng.random() < 0.1:
+                tx_id, day = rng.choice(ids)
+            kind = rng.choice(["amount", "move", "cancel", "insert", "counterparty"])
+            if kind == "insert":
+                new_day = around + timedelta(days=rng.randrange(-5, 6))
+                add_rows(conn, [self.new_row(new_day)])
+                touched.append(new_day)
+            else:
+                touched += [day, self.rewrite(tx_id, day, kind)]
+        paired = conn.execute(
+            "SELECT id, date FROM ledger.bank_transactions WHERE transfer_pair_id IS NOT NULL "
+            "ORDER BY id"
+        ).fetchall()
+        tx_id, day = rng.choice(paired)
+        touched += [day, self.rewrite(tx_id, day, "move", by=rng.choice([-30, 30]))]
+        return touched
+
+    def rewrite(self, tx_id: str, day: date, kind: str, by: int | None = None) -> date:
+        """Rewrite a row as the commit does (it takes the categoriser's category again, a
+        user's stays, and keeps its transfer_pair_id); its day after."""
+        rng = self.rng
+        new_day = day
+        if kind == "move":
+            new_day = day + timedelta(days=by or rng.choice([-4, -2, -1, 1, 2, 3, 5, 9]))
+        assignment, value = {
+            "amount": ("amount = ?", rng.choice(AMOUNTS) if rng.random() < 0.5 else "-10.00"),
+            "move": ("date = ?", new_day),
+            "cancel": ("status = ?", "cancelled"),
+            "counterparty": ("counterparty_account = ?", rng.choice(list(OWN_IBANS.values()))),
+        }[kind]
+        self.conn.execute(
+            f"UPDATE ledger.bank_transactions SET {assignment}, "
+            "standardized_category = CASE WHEN category_source = 'user' "
+            "THEN standardized_category ELSE 'other' END, "
+            "category_source = CASE WHEN category_source = 'user' THEN 'user' ELSE 'rule' END "
+            "WHERE id = ?",
+            [value, tx_id],
+        )
+        return new_day
+
+
+@contextmanager
+def rolled_back(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def whole_history_marks(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """The marks a pairing of the whole history would leave on the ledger as it is now."""
+    with rolled_back(conn):
+        mark_internal_transfers(conn, TENANT)
+        return conn.execute(MARKS).fetchall()
+
+
+def last_whole_pairing(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return conn.execute("SELECT * FROM ledger.transfer_pairings").fetchall()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_incremental_transfer_pairing_leaves_the_marks_of_the_whole_history(seed: int) -> None:
+    ledger = Ledger(seed)
+    conn, rng = ledger.conn, ledger.rng
+    assert mark_internal_transfers(conn, TENANT, changed_days=[START]) > 20  # no record: whole
+    rounds_that_changed_marks = 0
+    for round_number in range(12):
+        events = {
+            3: "override",
+            5: "account becomes a loan",
+            7: "iban changed",
+            9: "account added",
+            11: "loan becomes an account",
+        }
+        event = events.get(round_number)
+        before = last_whole_pairing(conn)
+        if event == "override":
+            paired = conn.execute(
+                "SELECT id FROM ledger.bank_transactions WHERE transfer_pair_id IS NOT NULL "
+                "AND category_source = 'transfer' ORDER BY id"
+            ).fetchall()
+            for (tx_id,) in rng.sample(paired, 3):
+                set_category_override(conn, TENANT, tx_id, "leisure")
+        elif event == "account becomes a loan":
+            conn.execute("UPDATE ledger.bank_accounts SET account_type = 'loan' WHERE id = 'acc_c'")
+        elif event == "iban changed":
+            conn.execute("UPDATE ledger.bank_accounts SET iban = NULL WHERE id = 'acc_b'")
+        elif event == "account added":
+            add_account(conn, "acc_d", "checking", OWN_IBANS["acc_l"])
+            ledger.accounts.append("acc_d")
+        elif event == "loan becomes an account":
+            conn.execute("UPDATE ledger.bank_accounts SET account_type = 'card' WHERE id = 'acc_l'")
+        changed_days = ledger.load(changes=rng.randrange(1, 12))
+        expected = whole_history_marks(conn)
+        conn.execute("BEGIN")
+        rounds_that_changed_marks += mark_internal_transfers(conn, TENANT, changed_days) > 0
+        conn.execute("COMMIT")
+        marks = conn.execute(MARKS).fetchall()
+        assert marks == expected, f"round {round_number} ({event or 'a load'})"
+        if event is None:
+            assert last_whole_pairing(conn) == before  # it was scoped
+        else:
+            assert last_whole_pairing(conn) != before  # it read the whole history
+    assert rounds_that_changed_marks >= 6
+
+
+def test_a_pair_broken_six_days_from_the_change_leaves_its_leg_the_whole_historys_mark() -> None:
+    """The farthest a change reaches: a new credit on day d takes the debit of day d+3 from the
+    credit of day d+6 (same gap, smaller id), which is left unpaired and paid from an own IBAN.
+    Whether a row there is paired is decided by debits up to d+9 (a narrower scope leaves it its
+    old pair), and a row paid from an own IBAN 7 days away keeps its pair with a debit 10 days
+    away (an own-IBAN mark there, not knowing that pair, would take it away)."""
+    conn = memory_ledger()
+    add_account(conn, "acc_a", "checking", OWN_IBANS["acc_a"])
+    add_account(conn, "acc_b", "savings", OWN_IBANS["acc_b"])
+    day = START + timedelta(days=30)
+    add_row(conn, "txn_d", "acc_a", "-50.00", day + timedelta(days=3))
+    add_row(
+        conn, "txn_r", "acc_b", "50.00", day + timedelta(days=6), counterparty="FR76 0000 0000 0A"
+    )
+    add_row(conn, "txn_s", "acc_a", "-70.00", day + timedelta(days=9))  # a pair 9 days away
+    add_row(
+        conn, "txn_t", "acc_b", "70.00", day + timedelta(days=6), counterparty="FR76 0000 0000 0A"
+    )
+    add_row(
+        conn, "txn_u", "acc_b", "80.00", day + timedelta(days=7), counterparty="FR7600000000 0B"
+    )
+    add_row(conn, "txn_v", "acc_a", "-80.00", day + timedelta(days=10))
+    assert mark_internal_transfers(conn, TENANT) == 6
+    add_row(conn, "txn_c", "acc_b", "50.00", day)  # the load's new credit
+    expected = whole_history_marks(conn)
+    assert mark_internal_transfers(conn, TENANT, changed_days=[day]) == 3
+    assert conn.execute(MARKS).fetchall() == expected
+    assert ("txn_r", "internal_transfer", "transfer", None) in expected  # unpaired, own IBAN
