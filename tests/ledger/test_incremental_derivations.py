@@ -12,9 +12,12 @@ scoped derivation with one over the whole history of the same ledger.
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -23,13 +26,21 @@ import pytest
 from pfo_pipeline.ledger import schema
 from pfo_pipeline.ledger.lake import registered
 from pfo_pipeline.ledger.overrides import set_category_override
+from pfo_pipeline.ledger.store import TRANSACTION_COLUMNS, TransactionStage
 from pfo_pipeline.ledger.transfers import mark_internal_transfers
+from pfo_pipeline.ledger.types import LoadStats, SyncContext
+from tests.conftest import open_ledger
 
 TENANT = "t1"
 START = date(2026, 1, 1)
 DAYS = 120
 OWN_IBANS = {"acc_a": "FR76 0000 0000 0A", "acc_b": "FR7600000000 0B", "acc_l": "FR760000000L"}
 AMOUNTS = ["10.00", "20.00", "35.00"]
+# Every column a load writes from the stage, and the lineage of the rows it wrote.
+LEDGER_CONTENT = (
+    f"SELECT {', '.join(TRANSACTION_COLUMNS)}, row_hash, load_id, twin_of_id, transfer_pair_id "
+    "FROM ledger.bank_transactions ORDER BY id"
+)
 MARKS = (
     "SELECT id, standardized_category, category_source, transfer_pair_id "
     "FROM ledger.bank_transactions ORDER BY id"
@@ -267,3 +278,83 @@ def test_a_pair_broken_six_days_from_the_change_leaves_its_leg_the_whole_history
     assert mark_internal_transfers(conn, TENANT, changed_days=[day]) == 3
     assert conn.execute(MARKS).fetchall() == expected
     assert ("txn_r", "internal_transfer", "transfer", None) in expected  # unpaired, own IBAN
+
+
+def staged_rows(rows: list[dict]) -> pd.DataFrame:
+    """A validated batch of transactions as the sync stages it (unset columns empty)."""
+    base = {c: None for c in TRANSACTION_COLUMNS}
+    base |= {"tenant_id": TENANT, "connection_id": "c", "currency": "EUR", "direction": "x"}
+    base |= {"standardized_category": "other", "category_source": "rule", "status": "booked"}
+    base |= {"transaction_type": "transfer"}
+    frame = pd.DataFrame([base | {"external_id": row["id"].split("_")[1]} | row for row in rows])
+    frame["booking_date"] = frame["date"]
+    return frame[TRANSACTION_COLUMNS]
+
+
+def commit(
+    conn: duckdb.DuckDBPyConnection, load_id: str, rows: list[dict], *, incremental: bool
+) -> tuple[LoadStats, list[date] | None]:
+    """Stage `rows` and commit them as one load; its stats and the days its steps were given."""
+    given: list[list[date] | None] = []
+    stage = TransactionStage(conn, SyncContext(TENANT, "c", "1", load_id))
+    stage.add(staged_rows(rows), [], raw_rows=len(rows))
+    stats = stage.commit(
+        datetime(2026, 6, 1, tzinfo=UTC),
+        cursor_before=None,
+        window=(None, None),
+        post_merge=[lambda _conn, _tenant, days: given.append(days)],
+        incremental=incremental,
+    )
+    return stats, given[0]
+
+
+def test_an_incremental_merge_writes_what_a_whole_one_does_and_names_the_days_it_touched(
+    tmp_path: Path,
+) -> None:
+    """The incremental merge (one match of the stage with the ledger, then only the changed
+    rows' dates looked up) writes what the whole merge writes, and hands the post-merge steps
+    every day its rows were on: before and after a move, of a rewrite, a tombstone, a new row."""
+    day = date(2026, 3, 10)
+    first = [
+        {
+            "id": f"txn_{i}",
+            "account_id": "acc_a",
+            "amount": Decimal(f"-{i}.00"),
+            "date": day + timedelta(days=i),
+        }
+        for i in range(1, 6)
+    ]
+    ledgers = [tmp_path / "scoped", tmp_path / "whole"]
+    conn = open_ledger(ledgers[0])
+    schema.migrate(conn)
+    assert commit(conn, "load_1", first, incremental=False)[1] is None
+    conn.close()
+    shutil.copytree(ledgers[0], ledgers[1])
+    second = [
+        first[0],  # unchanged
+        first[1] | {"date": day + timedelta(days=40)},  # moved
+        first[2] | {"description": "edited"},  # rewritten in place
+        first[3] | {"status": "cancelled"},  # tombstoned
+        {
+            "id": "txn_9",
+            "account_id": "acc_a",
+            "amount": Decimal("9.00"),
+            "date": day - timedelta(days=20),
+        },
+    ]
+    results, contents = [], []
+    for ledger, incremental in zip(ledgers, [True, False], strict=True):
+        conn = open_ledger(ledger, relocated=ledger == ledgers[1])
+        try:
+            results.append(commit(conn, "load_2", second, incremental=incremental))
+            contents.append(conn.execute(LEDGER_CONTENT).fetchall())
+        finally:
+            conn.close()
+    (scoped, days), (whole, none) = results
+    assert contents[0] == contents[1]
+    assert (scoped.inserted, scoped.upserted, scoped.unchanged, scoped.tombstoned) == (1, 4, 1, 1)
+    assert (scoped.inserted, scoped.upserted, scoped.unchanged, scoped.tombstoned) == (
+        whole.inserted, whole.upserted, whole.unchanged, whole.tombstoned,
+    )  # fmt: skip
+    assert none is None
+    assert sorted(days) == [day + timedelta(days=d) for d in (-20, 2, 3, 4, 40)]
