@@ -18,11 +18,12 @@ def shift(day: date, by: timedelta) -> date:
     return day + by
 
 
-def around(days: Iterable[date], reach: timedelta) -> list[tuple[date, date]]:
-    """Merged, ascending [start, stop) ranges holding every day within `reach` of one of `days`."""
+def around(days: Iterable[date], before: timedelta, after: timedelta) -> list[tuple[date, date]]:
+    """Merged, ascending [start, stop) ranges holding every day from `before` ahead of one of
+    `days` to `after` past it."""
     ranges: list[tuple[date, date]] = []
     for day in sorted(set(days)):
-        start, stop = shift(day, -reach), shift(day, reach + timedelta(days=1))
+        start, stop = shift(day, -before), shift(day, after + timedelta(days=1))
         if ranges and start <= ranges[-1][1]:
             ranges[-1] = (ranges[-1][0], max(stop, ranges[-1][1]))
         else:

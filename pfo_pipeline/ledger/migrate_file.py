@@ -30,9 +30,14 @@ TABLES = (
     "telemetry.events",
 )
 IMPLIED = {"ledger.quarantine": {"fault": "'record'"}}
-# Rows copied into these bypass the loads an incremental transfer pairing scopes itself from:
-# every tenant's next pairing reads the whole history again.
-PAIRING_INPUTS = {"ledger.bank_accounts", "ledger.bank_transactions", "ledger.category_overrides"}
+# Rows copied into these bypass the loads that incremental transfer pairing and twin linking
+# scope themselves from: every tenant's next pairing and linking read the whole history again.
+DERIVATION_INPUTS = {
+    "ledger.bank_accounts",
+    "ledger.bank_transactions",
+    "ledger.category_overrides",
+}
+DERIVATION_RECORDS = ("ledger.transfer_pairings", "ledger.twin_linkings")
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,9 @@ def copy_duckdb_file(conn: duckdb.DuckDBPyConnection, source: Path) -> list[Tabl
 
             def copy(sql: str = insert, table: str = table) -> int:
                 copied = conn.execute(sql).fetchall()[0][0]
-                if copied and table in PAIRING_INPUTS:
-                    conn.execute(f"DELETE FROM {LAKE}.ledger.transfer_pairings")
+                if copied and table in DERIVATION_INPUTS:
+                    for record in DERIVATION_RECORDS:
+                        conn.execute(f"DELETE FROM {LAKE}.{record}")
                 return copied
 
             copied = run_transaction(conn, copy, what=f"copy {table}")

@@ -40,6 +40,7 @@ from pfo_pipeline.ledger.stage_file import (
     read_stage_batches,
     write_stage_batch,
 )
+from pfo_pipeline.ledger.twins import link_reissued_twins
 from pfo_pipeline.ledger.types import AccountRef, LoadStats, Reject, SyncContext
 from pfo_pipeline.sql_files import load_sql
 
@@ -635,7 +636,7 @@ class TransactionStage:
                 updated, changed_days = _merge_all(conn, now, ctx.load_id, stage, stats), None
             stats.upserted = updated + stats.inserted
             stats.unchanged = staged - stats.upserted
-            stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id)
+            stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id, changed_days)
             for step in post_merge:
                 step(conn, ctx.tenant_id, changed_days)
             stats.quarantined = _insert_quarantine(conn, ctx, "transactions", self.rejects, now)
@@ -793,42 +794,6 @@ def _update_changed_transactions(
         "WHERE t.id = n.id AND t.row_hash <> n.row_hash"
         + (" AND t.date BETWEEN ? AND ?" if dated else ""),
         [load_id, now, *(dated or ())],
-    ).fetchall()[0][0]
-
-
-def link_reissued_twins(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
-    """Powens may delete a pending row and re-issue it booked under a new id. Link the booked twin
-    to the cancelled pending row (same account and amount, a later Powens id, booked within 10
-    days) one-to-one, so lineage shows it and cashflow counts the money once."""
-    return conn.execute(
-        """
-        WITH pending AS (
-            SELECT p.id, p.account_id, p.amount, p.date, CAST(p.external_id AS BIGINT) AS ext
-            FROM ledger.bank_transactions p
-            WHERE p.tenant_id = ? AND p.status = 'cancelled' AND p.booked_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM ledger.bank_transactions x WHERE x.twin_of_id = p.id)
-        ),
-        candidates AS (
-            SELECT p.id AS pending_id, b.id AS booked_id,
-                   abs(date_diff('day', p.date, b.date)) AS distance
-            FROM pending p
-            JOIN ledger.bank_transactions b
-              ON b.account_id = p.account_id AND b.amount = p.amount
-             AND b.status = 'booked' AND b.twin_of_id IS NULL
-             AND CAST(b.external_id AS BIGINT) > p.ext
-             AND b.date BETWEEN p.date AND p.date + INTERVAL 10 DAY
-        ),
-        ranked AS (
-            SELECT *,
-                row_number() OVER (PARTITION BY pending_id ORDER BY distance, booked_id) AS by_pending,
-                row_number() OVER (PARTITION BY booked_id ORDER BY distance, pending_id) AS by_booked
-            FROM candidates
-        )
-        UPDATE ledger.bank_transactions t SET twin_of_id = r.pending_id
-        FROM (SELECT pending_id, booked_id FROM ranked WHERE by_pending = 1 AND by_booked = 1) r
-        WHERE t.id = r.booked_id
-        """,
-        [tenant_id],
     ).fetchall()[0][0]
 
 

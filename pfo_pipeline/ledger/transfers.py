@@ -56,7 +56,7 @@ def mark_internal_transfers(
         "SELECT own_accounts FROM ledger.transfer_pairings WHERE tenant_id = $tenant", params
     ).fetchall()
     whole = changed_days is None or [own] != [a for (a,) in last]
-    ranges = [WHOLE_HISTORY] if whole else around(changed_days or [], SCOPE_REACH)
+    ranges = [WHOLE_HISTORY] if whole else around(changed_days or [], SCOPE_REACH, SCOPE_REACH)
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _transfer_marks "
         "(id VARCHAR, pair_id VARCHAR, date DATE, stale BOOLEAN)"

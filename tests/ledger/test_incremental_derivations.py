@@ -28,6 +28,7 @@ from pfo_pipeline.ledger.lake import registered
 from pfo_pipeline.ledger.overrides import set_category_override
 from pfo_pipeline.ledger.store import TRANSACTION_COLUMNS, TransactionStage
 from pfo_pipeline.ledger.transfers import mark_internal_transfers
+from pfo_pipeline.ledger.twins import link_reissued_twins
 from pfo_pipeline.ledger.types import LoadStats, SyncContext
 from tests.conftest import open_ledger
 
@@ -358,3 +359,194 @@ def test_an_incremental_merge_writes_what_a_whole_one_does_and_names_the_days_it
     )  # fmt: skip
     assert none is None
     assert sorted(days) == [day + timedelta(days=d) for d in (-20, 2, 3, 4, 40)]
+
+
+# The one-statement pass over the whole history that twins.py replaced: the reference.
+WHOLE_HISTORY_TWIN_PASS = """
+WITH pending AS (
+    SELECT p.id, p.account_id, p.amount, p.date, CAST(p.external_id AS BIGINT) AS ext
+    FROM ledger.bank_transactions p
+    WHERE p.tenant_id = ? AND p.status = 'cancelled' AND p.booked_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM ledger.bank_transactions x WHERE x.twin_of_id = p.id)
+),
+candidates AS (
+    SELECT p.id AS pending_id, b.id AS booked_id,
+           abs(date_diff('day', p.date, b.date)) AS distance
+    FROM pending p
+    JOIN ledger.bank_transactions b
+      ON b.account_id = p.account_id AND b.amount = p.amount
+     AND b.status = 'booked' AND b.twin_of_id IS NULL
+     AND CAST(b.external_id AS BIGINT) > p.ext
+     AND b.date BETWEEN p.date AND p.date + INTERVAL 10 DAY
+),
+ranked AS (
+    SELECT *,
+        row_number() OVER (PARTITION BY pending_id ORDER BY distance, booked_id) AS by_pending,
+        row_number() OVER (PARTITION BY booked_id ORDER BY distance, pending_id) AS by_booked
+    FROM candidates
+)
+UPDATE ledger.bank_transactions t SET twin_of_id = r.pending_id
+FROM (SELECT pending_id, booked_id FROM ranked WHERE by_pending = 1 AND by_booked = 1) r
+WHERE t.id = r.booked_id
+"""
+TWINS = "SELECT id, twin_of_id FROM ledger.bank_transactions ORDER BY id"
+WAITED_FOR = """
+SELECT b.id, b.date FROM ledger.bank_transactions b
+WHERE b.status = 'booked' AND b.twin_of_id IS NULL AND EXISTS (
+    SELECT 1 FROM ledger.bank_transactions p
+    WHERE p.status = 'cancelled' AND p.booked_at IS NULL AND p.account_id = b.account_id
+      AND p.amount = b.amount AND p.date BETWEEN b.date - 10 AND b.date
+      AND NOT EXISTS (SELECT 1 FROM ledger.bank_transactions x WHERE x.twin_of_id = p.id))
+ORDER BY b.id
+"""
+# Rows of `_rows` (id, account_id, amount, date, status): Powens ids in the order of the ids,
+# booked ones booked.
+INSERT_TWIN_ROWS = (
+    "INSERT INTO ledger.bank_transactions (id, account_id, tenant_id, connection_id, "
+    "external_id, amount, currency, direction, date, booking_date, standardized_category, "
+    "category_source, transaction_type, status, created_at, updated_at, first_seen_at, "
+    "booked_at, row_hash, load_id) "
+    "SELECT id, account_id, ?, 'c', CAST(CAST(id[5:] AS INTEGER) AS VARCHAR), "
+    "CAST(amount AS DECIMAL(18, 2)), 'EUR', 'debit', date, date, 'other', 'rule', 'card', "
+    "status, now(), now(), now(), CASE WHEN status = 'booked' THEN TIMESTAMP '2026-01-01' END, "
+    "'h', 'l' FROM _rows"
+)
+
+
+class TwinLedger:
+    """Cancelled pending rows and booked ones, dense in accounts and amounts so that several
+    pending rows compete for the same booked one, and loads that add, rewrite and cancel."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.conn = memory_ledger()
+        self.next_id = 0
+        self.add([START + timedelta(days=self.rng.randrange(DAYS)) for _ in range(400)])
+
+    def add(self, days: list[date], status: str | None = None) -> None:
+        rows = []
+        for day in days:
+            self.next_id += 1
+            kind = status or self.rng.choice(
+                ["cancelled", "cancelled", "booked", "booked", "pending"]
+            )
+            rows.append(
+                (f"txn_{self.next_id:05d}", self.rng.choice(["acc_a", "acc_b"]),
+                 self.rng.choice(["-5.00", "-7.00"]), day, kind)
+            )  # fmt: skip
+        frame = pd.DataFrame(rows, columns=["id", "account_id", "amount", "date", "status"])
+        with registered(self.conn, _rows=frame):
+            self.conn.execute(INSERT_TWIN_ROWS, [TENANT])
+
+    def load(self, changes: int) -> list[date]:
+        """Re-issues (a cancelled pending row and its later booked copy), rows booked or
+        cancelled alone, amounts rewritten, rows moved (one a month away); the days touched."""
+        rng, conn = self.rng, self.conn
+        around = START + timedelta(days=rng.randrange(DAYS))
+        touched: list[date] = []
+        for _ in range(changes):
+            day = around + timedelta(days=rng.randrange(-8, 9))
+            kind = rng.choice(["reissue", "new", "cancel", "amount", "move"])
+            if kind == "reissue":
+                later = day + timedelta(days=rng.randrange(0, 4))
+                self.add([day], "cancelled")
+                self.add([later], "booked")
+                touched += [day, later]
+                continue
+            if kind == "new":
+                self.add([day])
+                touched.append(day)
+                continue
+            rows = conn.execute(
+                "SELECT id, date FROM ledger.bank_transactions WHERE date BETWEEN ? AND ? "
+                "ORDER BY id",
+                [day - timedelta(days=3), day + timedelta(days=3)],
+            ).fetchall()
+            if not rows:
+                continue
+            tx_id, old_day = rng.choice(rows)
+            new_day = old_day
+            if kind == "move":
+                new_day = old_day + timedelta(days=rng.choice([-30, -11, -4, 2, 6, 12, 30]))
+            assignment, value = {
+                "cancel": ("status = ?", "cancelled"),
+                "amount": ("amount = ?", rng.choice(["-5.00", "-7.00", "-9.00"])),
+                "move": ("date = ?", new_day),
+            }[kind]
+            conn.execute(
+                f"UPDATE ledger.bank_transactions SET {assignment} WHERE id = ?", [value, tx_id]
+            )
+            touched += [old_day, new_day]
+        # A booked row some unlinked pending row still has as a candidate (a link the next pass
+        # makes may hang on it) moves a month away.
+        waiting = conn.execute(WAITED_FOR).fetchall()
+        if waiting:
+            tx_id, old_day = rng.choice(waiting)
+            new_day = old_day + timedelta(days=rng.choice([-30, 30]))
+            conn.execute(
+                "UPDATE ledger.bank_transactions SET date = ? WHERE id = ?", [new_day, tx_id]
+            )
+            touched += [old_day, new_day]
+        return touched
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_incremental_twin_linking_links_what_the_whole_history_would(seed: int) -> None:
+    """Scoped passes, chained as syncs chain them, each link exactly what the one-statement pass
+    over the whole history links on the same ledger; loads that change nothing included (a link
+    the last pass made can leave a row a new nearest, which the next pass links)."""
+    ledger = TwinLedger(seed)
+    conn, rng = ledger.conn, ledger.rng
+    assert link_reissued_twins(conn, TENANT, changed_days=[START]) > 10  # no record: whole
+    scoped_links = cascades = 0
+    for round_number in range(14):
+        changed_days = ledger.load(rng.randrange(1, 8)) if round_number % 3 else []
+        with rolled_back(conn):
+            expected_links = conn.execute(WHOLE_HISTORY_TWIN_PASS, [TENANT]).fetchall()[0][0]
+            expected = conn.execute(TWINS).fetchall()
+        conn.execute("BEGIN")
+        linked = link_reissued_twins(conn, TENANT, changed_days)
+        conn.execute("COMMIT")
+        assert (linked, conn.execute(TWINS).fetchall()) == (expected_links, expected), (
+            f"round {round_number}"
+        )
+        scoped_links += linked
+        cascades += bool(linked and not changed_days)
+    assert scoped_links >= 10 and cascades >= 1
+
+
+def twin_row(conn: duckdb.DuckDBPyConnection, tx_id: str, day: date, status: str) -> None:
+    """A -5.00 row of acc_a, its Powens id the number in `tx_id` (later ids are larger)."""
+    frame = pd.DataFrame(
+        [(tx_id, "acc_a", "-5.00", day, status)],
+        columns=["id", "account_id", "amount", "date", "status"],
+    )
+    with registered(conn, _rows=frame):
+        conn.execute(INSERT_TWIN_ROWS, [TENANT])
+
+
+def test_twins_at_the_edges_of_the_scope_link_as_over_the_whole_history() -> None:
+    """A pair 10 days apart on either side of the load's day, and a pair the last pass left
+    (its pending row's nearest was linked, its booked row 10 days away): each is linked by the
+    scoped pass as by the whole history's, and not before (a narrower scope misses them)."""
+    conn = memory_ledger()
+    day = START + timedelta(days=40)
+    twin_row(conn, "txn_01", day - timedelta(days=10), "cancelled")  # waits for a booked twin
+    twin_row(conn, "txn_05", day + timedelta(days=10), "booked")  # waits for a pending row
+    # The last pass links txn_12 with txn_13 (same day), leaving txn_11 (10 days before) the
+    # nearest of txn_14: the next pass links them.
+    twin_row(conn, "txn_11", day + timedelta(days=50), "cancelled")
+    twin_row(conn, "txn_12", day + timedelta(days=60), "cancelled")
+    twin_row(conn, "txn_13", day + timedelta(days=60), "booked")
+    twin_row(conn, "txn_14", day + timedelta(days=60), "booked")
+    assert link_reissued_twins(conn, TENANT) == 1
+    twin_row(conn, "txn_02", day, "booked")  # the load's rows, on one day
+    twin_row(conn, "txn_03", day, "cancelled")
+    with rolled_back(conn):
+        assert conn.execute(WHOLE_HISTORY_TWIN_PASS, [TENANT]).fetchall()[0][0] == 3
+        expected = conn.execute(TWINS).fetchall()
+    assert link_reissued_twins(conn, TENANT, changed_days=[day]) == 3
+    assert conn.execute(TWINS).fetchall() == expected
+    assert {tx_id: twin for tx_id, twin in expected if twin} == {
+        "txn_13": "txn_12", "txn_02": "txn_01", "txn_05": "txn_03", "txn_14": "txn_11",
+    }  # fmt: skip
