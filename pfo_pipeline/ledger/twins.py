@@ -68,7 +68,7 @@ def link_reissued_twins(
             conn.execute(load_sql(__name__, "twin_links"))
             days = conn.execute(load_sql(__name__, "twin_unsettled_days")).fetchall()
             unsettled.update(day for (day,) in days)
-        linked = _apply_links(conn)
+        linked = sum(_apply_links(conn, start, stop) for start, stop in ranges)
         kept = sorted(unsettled)
         if not last or kept != list(last[0][0]):
             conn.execute("DELETE FROM ledger.twin_linkings WHERE tenant_id = $tenant", params)
@@ -82,10 +82,14 @@ def link_reissued_twins(
         conn.execute("DROP TABLE IF EXISTS _twin_links")
 
 
-def _apply_links(conn: duckdb.DuckDBPyConnection) -> int:
-    """Link the booked rows of `_twin_links`, looking up only the days they are on."""
-    dates = "SELECT min(booked_date), max(booked_date) FROM _twin_links"
-    first, last = conn.execute(dates).fetchall()[0]
+def _apply_links(conn: duckdb.DuckDBPyConnection, start: date, stop: date) -> int:
+    """Link the booked rows of `_twin_links` found on the stretch [start, stop), looking up only
+    the days they are on."""
+    first, last = conn.execute(
+        "SELECT min(booked_date), max(booked_date) FROM _twin_links "
+        "WHERE booked_date >= ? AND booked_date < ?",
+        [start, stop],
+    ).fetchall()[0]
     if first is None:
         return 0
     linked = conn.execute(load_sql(__name__, "twin_link"), {"from": first, "to": last})
