@@ -71,9 +71,9 @@ KILLED_SYNC = textwrap.dedent(
     if where == "inside-commit":
         marked = sync.mark_internal_transfers
 
-        def mark_then_stall(conn, tenant_id):
+        def mark_then_stall(conn, tenant_id, changed_days):
             # Runs inside the commit's transaction, after the rows were written to it.
-            changed = marked(conn, tenant_id)
+            changed = marked(conn, tenant_id, changed_days)
             print("IN COMMIT", flush=True)
             time.sleep(30)  # the parent kills us here, mid-transaction
             return changed

@@ -30,6 +30,14 @@ TABLES = (
     "telemetry.events",
 )
 IMPLIED = {"ledger.quarantine": {"fault": "'record'"}}
+# Rows copied into these bypass the loads that incremental transfer pairing and twin linking
+# scope themselves from: every tenant's next pairing and linking read the whole history again.
+DERIVATION_INPUTS = {
+    "ledger.bank_accounts",
+    "ledger.bank_transactions",
+    "ledger.category_overrides",
+}
+DERIVATION_RECORDS = ("ledger.transfer_pairings", "ledger.twin_linkings")
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,15 @@ def copy_duckdb_file(conn: duckdb.DuckDBPyConnection, source: Path) -> list[Tabl
             )
 
             insert = f"INSERT INTO {LAKE}.{table} ({cols}) SELECT {values} FROM ({difference}) s"
-            copied = run_transaction(
-                conn, lambda sql=insert: conn.execute(sql).fetchall()[0][0], what=f"copy {table}"
-            )
+
+            def copy(sql: str = insert, table: str = table) -> int:
+                copied = conn.execute(sql).fetchall()[0][0]
+                if copied and table in DERIVATION_INPUTS:
+                    for record in DERIVATION_RECORDS:
+                        conn.execute(f"DELETE FROM {LAKE}.{record}")
+                return copied
+
+            copied = run_transaction(conn, copy, what=f"copy {table}")
             source_rows = conn.execute(f"SELECT count(*) FROM {SOURCE}.{table}").fetchall()[0][0]
             missing = conn.execute(f"SELECT count(*) FROM ({difference})").fetchall()[0][0]
             reports.append(TableCopy(table, source_rows, copied, missing))

@@ -8,6 +8,7 @@ import duckdb
 
 from pfo_pipeline.categoriser.rules import CATEGORIES
 from pfo_pipeline.ledger.lake import run_transaction
+from pfo_pipeline.ledger.transfers import forget_pairing
 from pfo_pipeline.sql_files import load_sql
 
 
@@ -41,7 +42,13 @@ def set_category_override(
 
 
 def apply_category_overrides(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
-    """Re-apply every override of a tenant (set-based); returns the rows changed."""
-    return conn.execute(
+    """Re-apply every override of a tenant (set-based); returns the rows changed.
+
+    A row taking the user's category leaves the transfer legs outside any load, which the next
+    transfer pairing could not scope from its own loads' changes: it reads the whole history."""
+    changed = conn.execute(
         load_sql(__name__, "apply_category_overrides"), {"tenant": tenant_id}
     ).fetchall()[0][0]
+    if changed:
+        forget_pairing(conn, tenant_id)
+    return changed

@@ -17,7 +17,8 @@ import hashlib
 import tempfile
 import uuid
 import weakref
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -39,6 +40,7 @@ from pfo_pipeline.ledger.stage_file import (
     read_stage_batches,
     write_stage_batch,
 )
+from pfo_pipeline.ledger.twins import link_reissued_twins
 from pfo_pipeline.ledger.types import AccountRef, LoadStats, Reject, SyncContext
 from pfo_pipeline.sql_files import load_sql
 
@@ -55,6 +57,9 @@ ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
 # Staged rows whose ids are grouped at a time when looking for copies across batches.
 HASH_GROUP_ROWS = 1_000_000
 BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
+# A step run in the commit after the merge: (connection, tenant, the days an incremental load
+# changed or None for the whole history).
+PostMergeStep = Callable[[duckdb.DuckDBPyConnection, str, list[date] | None], object]
 
 
 def _hash_expr(columns: list[str], alias: str = "") -> str:
@@ -599,10 +604,14 @@ class TransactionStage:
         *,
         cursor_before: datetime | None,
         window: tuple[str | None, str | None],
-        post_merge: list,
+        post_merge: list[PostMergeStep],
+        incremental: bool = False,
     ) -> LoadStats:
         """Apply the whole load atomically: upsert, tombstones, twins, transfers, overrides,
-        quarantine (and what it resolved), cursor and load record, or nothing at all."""
+        quarantine (and what it resolved), cursor and load record, or nothing at all.
+
+        The `post_merge` steps get the days an `incremental` load's rows were on before and
+        after it (what it can have changed), or None: derive from the whole history."""
         conn, ctx = self.conn, self.ctx
         try:
             staged = self._drop_older_copies()
@@ -621,26 +630,15 @@ class TransactionStage:
                 upstream_moved=self.upstream_moved,
                 cursor_held=self.rows_may_be_skipped,
             )
-            stats.tombstoned = conn.execute(
-                f"SELECT count(*) FROM {stage} s LEFT JOIN ledger.bank_transactions t "
-                "ON t.id = s.id WHERE s.status = 'cancelled' AND t.status IS DISTINCT FROM 'cancelled'"
-            ).fetchall()[0][0]
-            # Rewrite the existing rows whose Powens content changed, then insert the ids the
-            # ledger has never seen (DuckLake has no keys, and this is 3x cheaper than an upsert
-            # returning rows on a million-row first load).
-            updated = _update_changed_transactions(conn, now, ctx.load_id, stage)
-            stats.inserted = conn.execute(
-                f"INSERT INTO ledger.bank_transactions ({', '.join(TRANSACTION_COLUMNS)}, "
-                "created_at, updated_at, first_seen_at, row_hash, load_id) "
-                f"SELECT {', '.join(TRANSACTION_COLUMNS)}, ?, ?, ?, row_hash, ? FROM {stage} s "
-                "WHERE NOT EXISTS (SELECT 1 FROM ledger.bank_transactions t WHERE t.id = s.id)",
-                [now, now, now, ctx.load_id],
-            ).fetchall()[0][0]
+            if incremental:
+                updated, changed_days = _merge_changes(conn, now, ctx.load_id, stage, stats)
+            else:
+                updated, changed_days = _merge_all(conn, now, ctx.load_id, stage, stats), None
             stats.upserted = updated + stats.inserted
             stats.unchanged = staged - stats.upserted
-            stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id)
+            stats.twins_linked = link_reissued_twins(conn, ctx.tenant_id, changed_days)
             for step in post_merge:
-                step(conn, ctx.tenant_id)
+                step(conn, ctx.tenant_id, changed_days)
             stats.quarantined = _insert_quarantine(conn, ctx, "transactions", self.rejects, now)
             # Only open quarantine rows are looked up in the stage (a join on the few, not a
             # set of every staged id).
@@ -695,10 +693,86 @@ def set_cursor(
     )
 
 
+def _merge_all(
+    conn: duckdb.DuckDBPyConnection, now: datetime, load_id: str, stage: str, stats: LoadStats
+) -> int:
+    """Upsert the stage into the ledger (tombstones and inserts into `stats`); rows rewritten."""
+    stats.tombstoned = conn.execute(
+        f"SELECT count(*) FROM {stage} s LEFT JOIN ledger.bank_transactions t "
+        "ON t.id = s.id WHERE s.status = 'cancelled' AND t.status IS DISTINCT FROM 'cancelled'"
+    ).fetchall()[0][0]
+    # Rewrite the existing rows whose Powens content changed, then insert the ids the
+    # ledger has never seen (DuckLake has no keys, and this is 3x cheaper than an upsert
+    # returning rows on a million-row first load).
+    updated = _update_changed_transactions(conn, now, load_id, stage)
+    stats.inserted = _insert_transactions(
+        conn,
+        now,
+        load_id,
+        f"{stage} s WHERE NOT EXISTS (SELECT 1 FROM ledger.bank_transactions t WHERE t.id = s.id)",
+    )
+    return updated
+
+
+def _merge_changes(
+    conn: duckdb.DuckDBPyConnection, now: datetime, load_id: str, stage: str, stats: LoadStats
+) -> tuple[int, list[date]]:
+    """`_merge_all` for a load that changes few of the ledger's rows: the staged rows are matched
+    with the ledger once, noting which are new and what date the changed ones had, so the
+    rewrite only looks up those dates and the insert nothing. Returns (rows rewritten, the days
+    the load's new and rewritten rows were on, before and after)."""
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _load_changes AS "
+        "SELECT s.id, s.date, t.date AS old_date, t.id IS NULL AS inserted, "
+        "s.status = 'cancelled' AND t.status IS DISTINCT FROM 'cancelled' AS tombstoned "
+        f"FROM {stage} s LEFT JOIN ledger.bank_transactions t ON t.id = s.id "
+        "WHERE t.row_hash IS DISTINCT FROM s.row_hash"  # a status change changes the hash
+    )
+    try:
+        stats.tombstoned, first, last = conn.execute(
+            "SELECT count(*) FILTER (WHERE tombstoned), min(old_date), max(old_date) "
+            "FROM _load_changes"
+        ).fetchall()[0]
+        updated = 0
+        if first is not None:
+            updated = _update_changed_transactions(conn, now, load_id, stage, dated=(first, last))
+        # (An IN list, not a SEMI JOIN with the flag in its condition: that one is a nested loop.)
+        stats.inserted = _insert_transactions(
+            conn,
+            now,
+            load_id,
+            f"{stage} s WHERE s.id IN (SELECT id FROM _load_changes WHERE inserted)",
+        )
+        days = conn.execute(
+            "SELECT date FROM _load_changes UNION "
+            "SELECT old_date FROM _load_changes WHERE old_date IS NOT NULL"
+        ).fetchall()
+        return updated, [day for (day,) in days]
+    finally:
+        conn.execute("DROP TABLE IF EXISTS _load_changes")
+
+
+def _insert_transactions(
+    conn: duckdb.DuckDBPyConnection, now: datetime, load_id: str, staged_rows: str
+) -> int:
+    """Insert `staged_rows` (a FROM clause over the stage aliased `s`) as new ledger rows."""
+    return conn.execute(
+        f"INSERT INTO ledger.bank_transactions ({', '.join(TRANSACTION_COLUMNS)}, "
+        "created_at, updated_at, first_seen_at, row_hash, load_id) "
+        f"SELECT {', '.join(TRANSACTION_COLUMNS)}, ?, ?, ?, row_hash, ? FROM {staged_rows}",
+        [now, now, now, load_id],
+    ).fetchall()[0][0]
+
+
 def _update_changed_transactions(
-    conn: duckdb.DuckDBPyConnection, now: datetime, load_id: str, stage: str
+    conn: duckdb.DuckDBPyConnection,
+    now: datetime,
+    load_id: str,
+    stage: str,
+    dated: tuple[date, date] | None = None,
 ) -> int:
     """Rewrite ledger rows whose Powens-owned content changed (content hash); how many.
+    `dated`: every such row is dated within these bounds (the scan skips other dates).
 
     A user's category override survives; `booked_at` keeps the first time the row was booked;
     `created_at` and `first_seen_at` keep the row's first load.
@@ -717,44 +791,9 @@ def _update_changed_transactions(
         "booked_at = coalesce(t.booked_at, n.booked_at), "
         "row_hash = n.row_hash, load_id = ?, updated_at = ? "
         f"FROM {stage} n "
-        "WHERE t.id = n.id AND t.row_hash <> n.row_hash",
-        [load_id, now],
-    ).fetchall()[0][0]
-
-
-def link_reissued_twins(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> int:
-    """Powens may delete a pending row and re-issue it booked under a new id. Link the booked twin
-    to the cancelled pending row (same account and amount, a later Powens id, booked within 10
-    days) one-to-one, so lineage shows it and cashflow counts the money once."""
-    return conn.execute(
-        """
-        WITH pending AS (
-            SELECT p.id, p.account_id, p.amount, p.date, CAST(p.external_id AS BIGINT) AS ext
-            FROM ledger.bank_transactions p
-            WHERE p.tenant_id = ? AND p.status = 'cancelled' AND p.booked_at IS NULL
-              AND NOT EXISTS (SELECT 1 FROM ledger.bank_transactions x WHERE x.twin_of_id = p.id)
-        ),
-        candidates AS (
-            SELECT p.id AS pending_id, b.id AS booked_id,
-                   abs(date_diff('day', p.date, b.date)) AS distance
-            FROM pending p
-            JOIN ledger.bank_transactions b
-              ON b.account_id = p.account_id AND b.amount = p.amount
-             AND b.status = 'booked' AND b.twin_of_id IS NULL
-             AND CAST(b.external_id AS BIGINT) > p.ext
-             AND b.date BETWEEN p.date AND p.date + INTERVAL 10 DAY
-        ),
-        ranked AS (
-            SELECT *,
-                row_number() OVER (PARTITION BY pending_id ORDER BY distance, booked_id) AS by_pending,
-                row_number() OVER (PARTITION BY booked_id ORDER BY distance, pending_id) AS by_booked
-            FROM candidates
-        )
-        UPDATE ledger.bank_transactions t SET twin_of_id = r.pending_id
-        FROM (SELECT pending_id, booked_id FROM ranked WHERE by_pending = 1 AND by_booked = 1) r
-        WHERE t.id = r.booked_id
-        """,
-        [tenant_id],
+        "WHERE t.id = n.id AND t.row_hash <> n.row_hash"
+        + (" AND t.date BETWEEN ? AND ?" if dated else ""),
+        [load_id, now, *(dated or ())],
     ).fetchall()[0][0]
 
 

@@ -261,10 +261,14 @@ def sync_transactions(
                 if on_batch is not None:
                     on_batch(number)
             release_freed_memory()
-            post_merge = [mark_internal_transfers, apply_category_overrides]
+            post_merge = [mark_internal_transfers, _apply_overrides]
             report(f"transactions sync: committing {stage.rows_in:,} rows in one lake transaction")
             stats = stage.commit(
-                now, cursor_before=cursor_before, window=window, post_merge=post_merge
+                now,
+                cursor_before=cursor_before,
+                window=window,
+                post_merge=post_merge,
+                incremental=mode == "incremental",
             )
             report(
                 f"transactions sync: committed ({stats.upserted:,} upserted, "
@@ -294,6 +298,13 @@ def sync_transactions(
         errors=[f"{r.external_id}: {'; '.join(r.reasons)}" for r in stage.rejects[:50]],
         accounts_synced_first=bool(accounts_synced),
     )
+
+
+def _apply_overrides(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, _changed_days: list[date] | None
+) -> int:
+    """The tenant's overrides are few: every one is re-applied, whatever the load changed."""
+    return apply_category_overrides(conn, tenant_id)
 
 
 def _stage_batch(

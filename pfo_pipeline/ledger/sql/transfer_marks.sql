@@ -1,6 +1,7 @@
 -- The internal-transfer pairs whose debit leg is dated in [$start, $stop), into the temp table
--- _transfer_marks (created by transfers.py). DuckLake cannot UPDATE a table from a CTE over its
--- own uncommitted rows ("Out of buffer"), hence the temp table.
+-- _transfer_marks (created by transfers.py) with each leg's date and whether its row does not
+-- carry the mark yet. DuckLake cannot UPDATE a table from a CTE over its own uncommitted rows
+-- ("Out of buffer"), hence the temp table.
 -- A pair is a debit and a credit of the same amount and currency on two own accounts within 3
 -- days, each the other's nearest. A debit's candidates lie within 3 days of it, and its
 -- credits' own candidates within 6: legs dated 6 days either side of the chunk give every pair
@@ -10,14 +11,19 @@ WITH own AS (
     SELECT id FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
 ),
 legs AS (
-    SELECT t.id, t.account_id, t.amount, t.currency, t.date
+    SELECT t.id, t.account_id, t.amount, t.currency, t.date,
+           t.standardized_category IS NOT DISTINCT FROM 'internal_transfer'
+           AND t.category_source IS NOT DISTINCT FROM 'transfer' AS marked,
+           t.transfer_pair_id
     FROM ledger.bank_transactions t JOIN own o ON o.id = t.account_id
     WHERE t.tenant_id = $tenant AND t.status <> 'cancelled' AND t.category_source <> 'user'
       AND t.date >= $read_from AND t.date < $read_to  -- the chunk and 6 days either side
 ),
 candidates AS (
-    SELECT d.id AS debit_id, d.date AS debit_date, c.id AS credit_id,
-           abs(date_diff('day', d.date, c.date)) AS gap
+    SELECT d.id AS debit_id, d.date AS debit_date, c.id AS credit_id, c.date AS credit_date,
+           abs(date_diff('day', d.date, c.date)) AS gap,
+           d.marked AS debit_marked, d.transfer_pair_id AS debit_pair,
+           c.marked AS credit_marked, c.transfer_pair_id AS credit_pair
     FROM legs d JOIN legs c
       ON c.amount = -d.amount AND c.currency = d.currency AND c.account_id <> d.account_id
      AND c.date BETWEEN d.date - INTERVAL 3 DAY AND d.date + INTERVAL 3 DAY
@@ -30,9 +36,12 @@ ranked AS (
     FROM candidates
 ),
 pairs AS (
-    SELECT debit_id, credit_id, md5(least(debit_id, credit_id) || '|' || greatest(debit_id, credit_id)) AS pair_id
+    SELECT *, md5(least(debit_id, credit_id) || '|' || greatest(debit_id, credit_id)) AS pair_id
     FROM ranked
     WHERE by_debit = 1 AND by_credit = 1 AND debit_date >= $start AND debit_date < $stop
 )
-SELECT debit_id AS id, pair_id FROM pairs
-UNION ALL SELECT credit_id, pair_id FROM pairs
+SELECT debit_id, pair_id, debit_date, NOT debit_marked OR debit_pair IS DISTINCT FROM pair_id
+FROM pairs
+UNION ALL
+SELECT credit_id, pair_id, credit_date, NOT credit_marked OR credit_pair IS DISTINCT FROM pair_id
+FROM pairs
