@@ -12,7 +12,7 @@ import threading
 
 import duckdb
 
-from pfo_pipeline.ledger.lake import catalog_lock, run_transaction
+from pfo_pipeline.ledger.lake import run_transaction
 from pfo_pipeline.sql_files import load_sql, sql_names
 
 MIGRATIONS_FOLDER = "migrations"
@@ -48,8 +48,7 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
         if catalog in _AT_LATEST:
             return LATEST_VERSION
     if _applied(conn) < LATEST_VERSION:
-        with catalog_lock(catalog or ""):
-            _apply_missing(conn)
+        _apply_missing(conn)  # on a lake, under the catalog lock of its first attach (`lake`)
     if catalog:
         with _AT_LATEST_LOCK:
             _AT_LATEST.add(catalog)
