@@ -370,3 +370,29 @@ def test_the_lake_cannot_be_written_read_only_and_names_a_missing_lake(tmp_path:
         reader.close()
     with pytest.raises(lake.LakeError, match="PFO_LAKE_CATALOG"):
         lake.connect(lake.LakeLocation("mysql:whatever", str(tmp_path)))
+
+
+def test_extension_signatures_are_checked_once_a_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB re-reads each ~50 MB extension to check its signature on every LOAD: the first
+    database of a process checks it, later ones reuse the library already mapped; an extension
+    not yet loaded in the process (the PostgreSQL one here) is still checked."""
+    monkeypatch.setattr(lake, "_VERIFIED_EXTENSIONS", set())
+
+    def checks_signatures(conn: duckdb.DuckDBPyConnection) -> bool:
+        setting = "SELECT current_setting('allow_unsigned_extensions')"
+        return not conn.execute(setting).fetchall()[0][0]
+
+    location = lake.LakeLocation.in_folder(tmp_path / "ledger")
+    first = lake.connect(location, shared=False)
+    second = lake.connect(location, read_only=True, shared=False)
+    other_catalog = lake._database_with("ducklake", "postgres")
+    try:
+        assert checks_signatures(first)
+        assert not checks_signatures(second)
+        assert second.execute("SELECT count(*) FROM ledger.schema_migrations").fetchall()[0][0]
+        assert checks_signatures(other_catalog)
+    finally:
+        for conn in (first, second, other_catalog):
+            conn.close()
