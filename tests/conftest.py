@@ -84,6 +84,17 @@ def _isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         os.environ["DAGSTER_HOME"] = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _step_retries_without_waits() -> Iterator[None]:
+    """Dagster waits between a step's attempts (1, 2, then 4 s for a sync): the tests prove the
+    attempts and what each one did, not the pause, so runs in the test process retry at once.
+    (The policies themselves are checked in tests/defs; the UI's runs keep the real waits.)"""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(dg.RetryPolicy, "calculate_delay", lambda self, attempt_num: 0)
+    yield
+    patch.undo()
+
+
 def tenant_document(
     tenant_id: str, connection_id: str, user_id: int, url: str, *, env_prefix: str = "PFO_TEST"
 ) -> dict:
