@@ -47,16 +47,19 @@ def pytest_configure(config: pytest.Config) -> None:
         ensure_manifest(dbt_project())
 
 
-# The files that take longest, longest first: `--dist loadfile` hands files to workers in
-# collection order, so starting these first keeps one worker from finishing a long file alone.
+# The files that take longest, longest first: `--dist loadfile --no-loadscope-reorder` hands
+# files to workers in collection order, so starting these first keeps one worker from finishing a
+# long file alone.
 LONGEST_FILES = (
     "e2e/test_ledger_sync.py",
     "e2e/test_ui_end_to_end.py",
     "operations/test_concurrent_fetch.py",
     "ledger/test_lake.py",
     "operations/test_ledger_churn.py",
-    "e2e/test_overview_pipeline.py",
     "knowledge/test_insights.py",
+    "e2e/test_overview_pipeline.py",
+    "defs/test_definitions.py",
+    "webhooks/test_webhooks.py",
 )
 
 

@@ -103,3 +103,6 @@ CONTENT = (
     "description, standardized_category, transaction_type, status, provider_updated_at, "
     "deleted_at, twin_of_id, transfer_pair_id FROM ledger.bank_transactions ORDER BY id"
 )
+# The assets a clean sync runs to be compared on CONTENT: the accounts the transactions point at,
+# and the transactions (balances and the connection's health have no part in it).
+RECORDS_COMPARED = ("bank_accounts", "bank_transactions")

@@ -24,7 +24,13 @@ from tests.conftest import (
     query,
     write_tenants_file,
 )
-from tests.ledger_expectations import CONTENT, FAULT_MIX, NOW, assert_ledger_matches_emulator
+from tests.ledger_expectations import (
+    CONTENT,
+    FAULT_MIX,
+    NOW,
+    RECORDS_COMPARED,
+    assert_ledger_matches_emulator,
+)
 
 
 def no_overlap() -> dict:
@@ -39,7 +45,7 @@ def no_overlap() -> dict:
 def clean_sync_of_final_state(emulator, tenants: Path, tmp_path: Path) -> Path:
     emulator.set_faults(FaultConfig())
     clean = tmp_path / "clean"
-    assert materialize_ledger(tenants, clean, FAMILY).success
+    assert materialize_ledger(tenants, clean, FAMILY, assets=RECORDS_COMPARED).success
     return clean
 
 
