@@ -40,8 +40,17 @@ LAKE = "lake"
 # the maintenance job flushes them to Parquet.
 INLINING_ROW_LIMIT = 200
 ATTACH_ATTEMPTS = 10
-# Bounded memory per connection (big loads spill to a temp folder), no insertion-order bookkeeping.
-CONNECTION_SETTINGS = {"memory_limit": "1GB", "preserve_insertion_order": False}
+# Bounded memory per connection (big loads spill to a temp folder), no insertion-order bookkeeping,
+# and no cache of the lake's Parquet files in DuckDB's memory: a full load's derivations scan the
+# whole history (the transfer pairing once per chunk), and the cache kept what they read up to
+# the memory limit, so the process's memory followed the history (5M rows: +150 MB at the
+# commit, +900 MB for one whole-history pairing on its own). A local data path's reads are
+# cached by the system instead, outside the process; none was slower without it.
+CONNECTION_SETTINGS = {
+    "memory_limit": "1GB",
+    "preserve_insertion_order": False,
+    "enable_external_file_cache": False,
+}
 
 logger = logging.getLogger("pfo_pipeline.lake")
 T = TypeVar("T")

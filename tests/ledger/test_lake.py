@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -396,3 +398,21 @@ def test_extension_signatures_are_checked_once_a_process(
     finally:
         for conn in (first, second, other_catalog):
             conn.close()
+
+
+def test_reading_the_lakes_files_leaves_none_of_them_in_duckdbs_memory(tmp_path: Path) -> None:
+    """A full load's derivations scan the whole history: DuckDB must not keep the Parquet it
+    read (its external file cache would, up to the memory limit), or memory follows history."""
+    path = tmp_path / "history.parquet"
+    pq.write_table(pa.table({"n": list(range(500_000))}), path)
+    conn = lake.connect(lake.LakeLocation.in_folder(tmp_path / "ledger"), shared=False)
+    try:
+        for _ in range(3):
+            conn.execute(f"SELECT sum(n) FROM read_parquet('{path}')").fetchall()
+        cached = conn.execute(
+            "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+            "WHERE tag = 'EXTERNAL_FILE_CACHE'"
+        ).fetchall()[0][0]
+    finally:
+        conn.close()
+    assert cached == 0
