@@ -105,7 +105,7 @@ def test_an_incremental_sync_while_powens_changes_converges_after_one_more(
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
         ledger = tmp_path / "ledger"
-        assert materialize_ledger(tenants, ledger, FAMILY).success
+        assert materialize_ledger(tenants, ledger, FAMILY, assets=RECORDS_COMPARED).success
         emulator.advance(days=40)  # enough changes for an incremental read of several pages
         emulator.set_faults(FaultConfig(churn_per_page=3, **faults))
         churned = materialize_ledger(
@@ -136,7 +136,7 @@ def test_the_cursor_stays_put_when_a_row_moved_down_past_the_read_position(
     with start_emulator(config) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
         ledger = tmp_path / "ledger"
-        assert materialize_ledger(tenants, ledger, FAMILY).success
+        assert materialize_ledger(tenants, ledger, FAMILY, assets=RECORDS_COMPARED).success
         cursor_before = query(ledger, "SELECT high_watermark FROM ledger.sync_cursors")[0][0]
         emulator.advance(days=40)
         emulator.emulator.world.churned = 3  # the next change is a backdated row
