@@ -152,7 +152,9 @@ def _database_with(*extensions: str) -> duckdb.DuckDBPyConnection:
     of each extension in a process is checked; the library then stays mapped into the process,
     and a later database loading the same path gets that very mapped code back from the dynamic
     loader, so re-reading the file proves nothing new: such databases skip the check. One that
-    needs an extension not yet checked in this process checks it.
+    needs an extension not yet checked in this process checks it. (An extension such a database
+    autoloads for the first time is not checked: the extension folder holds only the files pip
+    installed from the package registry, as trusted as the Python code running this process.)
     """
     with _VERIFIED_LOCK:
         verified = set(extensions) <= _VERIFIED_EXTENSIONS
