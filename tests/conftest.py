@@ -188,17 +188,21 @@ def resources_for(tenants_file: Path, ledger: Path, **powens_options: object) ->
     }
 
 
+# The ledger group's assets: what "Materialize all" on it runs for one tenant's partition.
+LEDGER_ASSETS = (
+    "powens_connection_health",
+    "bank_accounts",
+    "bank_transactions",
+    "account_balances",
+)
+
+
 def materialize_ledger(
     tenants_file: Path,
     ledger: Path,
     tenant_id: str,
     *,
-    assets: tuple[str, ...] = (
-        "powens_connection_health",
-        "bank_accounts",
-        "bank_transactions",
-        "account_balances",
-    ),
+    assets: tuple[str, ...] = LEDGER_ASSETS,
     run_config: dict | None = None,
     raise_on_error: bool = True,
     instance: dg.DagsterInstance | None = None,

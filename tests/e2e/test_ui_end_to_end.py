@@ -24,7 +24,7 @@ import tomlkit
 from dagster_graphql import DagsterGraphQLClient
 
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from tests.conftest import FAMILY, write_tenants_file
+from tests.conftest import FAMILY, LEDGER_ASSETS, write_tenants_file
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS_QUERY = """
@@ -171,20 +171,12 @@ def wait_for_success(client: DagsterGraphQLClient, run: tuple[str, float], job: 
     return time.monotonic() - launched
 
 
-LEDGER_ASSETS = [
-    "powens_connection_health",
-    "bank_accounts",
-    "bank_transactions",
-    "account_balances",
-]
-
-
 def test_the_whole_graph_materialises_through_the_webserver(webserver) -> None:
     client = webserver["client"]
     # What "Materialize all" on the ledger group does for the family's partition: one run of
     # the four ledger assets (the jobs the schedules launch select the same assets).
     family = {"dagster/partition": FAMILY}
-    ledger = submit(client, "__ASSET_JOB", family, assets=LEDGER_ASSETS)
+    ledger = submit(client, "__ASSET_JOB", family, assets=list(LEDGER_ASSETS))
     sync_seconds = wait_for_success(client, ledger, "the ledger assets")
     print(f"UI-launched family ledger sync, launch to success: {sync_seconds:.1f}s")
     (webserver["tmp"] / "family_sync_seconds.txt").write_text(f"{sync_seconds:.1f}\n")
