@@ -5,22 +5,26 @@ Secrets are never stored in config: the tenants file names environment variables
 through `dagster.EnvVar` at the moment a client is built (`operations.powens_clients`).
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline import settings
-from pfo_pipeline.defs.analytics.project import dbt_executable, dbt_project
 from pfo_pipeline.ledger.lake import LakeLocation, open_lake
 from pfo_pipeline.operations.powens_clients import ClientOptions, powens_client_for
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.tenancy.config import TenantConfig, read_tenants_file
 from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
+
+if TYPE_CHECKING:
+    from pfo_pipeline.defs.analytics.project import LocalDbtCliResource
 
 LEDGER_POOL = "duckdb_ledger"
 
@@ -103,9 +107,17 @@ class WebhookSensorConfig(dg.ConfigurableResource):
         return Inbox(Path(self.inbox_path) if self.inbox_path else inbox_path())
 
 
-def dbt_resource() -> DbtCliResource:
-    """dbt on the project in `dbt_project/`, with the dbt installed beside this interpreter."""
-    return DbtCliResource(
+def dbt_resource() -> LocalDbtCliResource:
+    """dbt on the project in `dbt_project/`, with the dbt installed beside this interpreter.
+    (dagster-dbt, which imports dbt-core, is imported here: a process that only syncs the
+    ledger with these resources, such as a sensor's or a script's, spares ~1.5 s.)"""
+    from pfo_pipeline.defs.analytics.project import (
+        LocalDbtCliResource,
+        dbt_executable,
+        dbt_project,
+    )
+
+    return LocalDbtCliResource(
         project_dir=dbt_project(),
         profiles_dir=str(settings.DBT_PROJECT_DIR),
         dbt_executable=dbt_executable(),

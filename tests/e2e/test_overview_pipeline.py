@@ -12,6 +12,7 @@ import struct
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import dagster as dg
 import orjson
@@ -21,6 +22,7 @@ from click.testing import CliRunner
 from pfo_pipeline.categoriser.merchants import merchant_names_pattern
 from pfo_pipeline.cli import main
 from pfo_pipeline.definitions import materializable
+from pfo_pipeline.defs.analytics.project import dbt_project
 from pfo_pipeline.knowledge.chart import plan_panels
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
@@ -38,11 +40,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         reading_analyst(ledger, tmp) as analyst_reads,  # an analyst queries all along
     ):
         resources = resources_for(tenants, ledger)
-        dbt_run = dg.materialize(
-            materializable(),
-            selection=dg.AssetSelection.groups("analytics", "insights"),
-            resources=resources,
-        )
+        # The build runs dbt itself only: no `dbt --version` subprocess first.
+        with mock.patch(
+            "dagster_dbt.core.resource.check_output", side_effect=AssertionError("dbt --version")
+        ):
+            dbt_run = dg.materialize(
+                materializable(),
+                selection=dg.AssetSelection.groups("analytics", "insights"),
+                resources=resources,
+            )
         assert dbt_run.success
         day = date.today().isoformat()
         key = dg.MultiPartitionKey({"tenant": FAMILY, "day": day})
@@ -172,6 +178,19 @@ def test_the_knowledge_space_holds_no_pii_and_the_check_passed(pipeline) -> None
         ledger, "SELECT max(token_count), count(*) FROM knowledge.financial_overview_chunks"
     )
     assert chunks[0][0] <= 600 and chunks[0][1] >= 3
+
+
+def test_the_dbt_build_starts_from_the_projects_parse_and_keeps_its_target_under_its_run(
+    pipeline,
+) -> None:
+    """Its lake differs from the one the session's parse was made with (none): the profile names
+    the lake by a secret, so dbt still only re-parses what changed since that parse."""
+    project = dbt_project()
+    target = project.project_dir / project.target_path / "runs" / pipeline["dbt_run"].run_id
+    assert (target / "run_results.json").exists()
+    events = [orjson.loads(line)["info"]["name"] for line in (target / "dbt.log").open()]
+    assert "UnableToPartialParse" not in events
+    assert "PartialParsingEnabled" in events
 
 
 def test_dbt_tests_surface_as_asset_checks_and_pass(pipeline) -> None:

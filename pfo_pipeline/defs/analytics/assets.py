@@ -13,7 +13,12 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from pfo_pipeline.defs.analytics.check_descriptions import describe_dbt_test
-from pfo_pipeline.defs.analytics.project import dbt_environment, dbt_project, ensure_manifest
+from pfo_pipeline.defs.analytics.project import (
+    dbt_environment,
+    dbt_project,
+    ensure_manifest,
+    run_target_path,
+)
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
 
 OWNERS = ["team:platform-finance"]
@@ -73,7 +78,8 @@ def dbt_models() -> dg.AssetsDefinition:
         """`dbt build`: staging views, analytics marts and their tests (as asset checks), in the
         very lake the ledger resource points at."""
         os.environ.update(dbt_environment(duckdb.location()))
-        yield from dbt.cli(["build"], context=context).stream()
+        target = run_target_path(project, context.run.run_id)
+        yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
     return pfo_dbt_models
 

@@ -6,11 +6,17 @@ the dbt sources. It runs when the code location loads (the first load after a ch
 project), never on import: tests, `dagster asset materialize`, CI and the demo need no `dbt parse`.
 """
 
+import os
+import shutil
 import sys
-from functools import cache
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache, cached_property
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging.version import Version
 
 from pfo_pipeline import settings
 from pfo_pipeline.ledger.lake import LakeLocation, extension_directory
@@ -27,6 +33,39 @@ def dbt_executable() -> str:
     return str(local) if local.exists() else "dbt"
 
 
+class LocalDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt resource, told the version of the dbt-core installed beside this
+    interpreter instead of asking `dbt --version` in a subprocess before every build: that
+    imports all of dbt-core only to print it, about 2 s of CPU a run. Any other executable is
+    still asked."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            return Version(installed_version("dbt-core"))
+        return DbtCliResource._cli_version.func(self)  # type: ignore[attr-defined]
+
+
+# dbt target folders of the latest runs kept under `target/runs/` (compiled SQL and results,
+# to look into a build); older ones are deleted.
+KEPT_RUN_TARGETS = 10
+
+
+def run_target_path(project: DbtProject, run_id: str) -> Path:
+    """The dbt target folder of one run, after deleting all but the newest `KEPT_RUN_TARGETS - 1`
+    runs' folders: dagster-dbt's default leaves a ~3 MB folder in the project for every run, for
+    good (a daily schedule, a gigabyte a year)."""
+    runs = project.project_dir / project.target_path / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    older = sorted(
+        (folder for folder in runs.iterdir() if folder.is_dir() and folder.name != run_id),
+        key=lambda folder: folder.stat().st_mtime,
+    )
+    for folder in older[: max(0, len(older) - (KEPT_RUN_TARGETS - 1))]:
+        shutil.rmtree(folder, ignore_errors=True)
+    return runs / run_id
+
+
 def _sources_mtime(project_dir: Path) -> float:
     files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
     for folder in ("models", "macros", "tests", "seeds"):
@@ -38,10 +77,28 @@ def ensure_manifest(project: DbtProject) -> Path:
     """Parse the dbt project when its manifest is missing or stale; returns the manifest path."""
     manifest = project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _sources_mtime(project.project_dir):
-        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
-            ["parse", "--quiet"], target_path=project.target_path
-        ).wait()
+        # Parsed with the extension folder the builds pass: dbt's partial parsing (the parse
+        # each build starts from, dagster-dbt copies it) holds only for the same profile.
+        with _environment(PFO_DUCKDB_EXTENSION_DIRECTORY=extension_directory()):
+            LocalDbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+                ["parse", "--quiet"], target_path=project.target_path
+            ).wait()
     return manifest
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """These environment variables set for the block (dagster-dbt passes dbt the process's)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def dbt_environment(location: LakeLocation) -> dict[str, str]:
