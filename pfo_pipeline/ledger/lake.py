@@ -400,6 +400,18 @@ def run_transaction(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@contextmanager
+def one_snapshot(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Every read of the block sees the same snapshot of the lake (a read transaction, rolled
+    back at the end): a check comparing two reads never sees another writer commit between
+    them, and the lake's latest snapshot is looked up in the catalog once, not per statement."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    finally:
+        _rollback(conn)
+
+
 def last_snapshot(conn: duckdb.DuckDBPyConnection) -> int | None:
     """The snapshot this connection committed last (None before its first commit)."""
     row = conn.execute(f"SELECT * FROM ducklake_last_committed_snapshot('{LAKE}')").fetchall()

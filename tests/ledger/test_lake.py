@@ -223,6 +223,26 @@ def test_a_commit_conflict_is_retried_from_a_fresh_snapshot(tmp_path: Path) -> N
         other.close()
 
 
+def test_reads_in_one_snapshot_do_not_see_a_commit_made_between_them(tmp_path: Path) -> None:
+    """What the checks that compare two reads use (`lake.one_snapshot`)."""
+    location = lake.LakeLocation.in_folder(tmp_path / "ledger")
+    reader = lake.connect(location)
+    writer = lake.connect(location, shared=False)  # another process's connection
+    count = "SELECT count(*) FROM ledger.sync_cursors"
+    try:
+        with lake.one_snapshot(reader):
+            before = reader.execute(count).fetchall()[0][0]
+            writer.execute(
+                "INSERT INTO ledger.sync_cursors VALUES ('t', 'c', 'transactions', "
+                "TIMESTAMP '2026-01-01 00:00:00', 'l0')"
+            )
+            assert reader.execute(count).fetchall()[0][0] == before == 0
+        assert reader.execute(count).fetchall()[0][0] == 1  # the next read sees the commit
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_time_travel_reads_the_ledger_as_a_load_left_it(tmp_path: Path, powens_env) -> None:
     ledger = tmp_path / "ledger"
     with start_emulator(EmulatorConfig(seed=23, transactions=1500)) as emulator:

@@ -19,6 +19,7 @@ from pfo_pipeline.defs.ledger.step_checks import step_check_results, step_check_
 from pfo_pipeline.defs.partitions import partitioned, tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
 from pfo_pipeline.ledger.health import record_connection_health
+from pfo_pipeline.ledger.lake import one_snapshot
 from pfo_pipeline.ledger.records import (
     DAY,
     MONEY,
@@ -146,11 +147,12 @@ def _guarded_sync(
     check_results: list[dg.AssetCheckResult] = []
 
     def run_checks(conn: duckdb.DuckDBPyConnection, load_id: str | None = None) -> None:
-        check_results.extend(
-            result
-            for result in step_check_results(conn, table, load_id)
-            if dg.AssetCheckKey(dg.AssetKey(table), result.check_name) in selected_checks
-        )
+        with one_snapshot(conn):
+            check_results.extend(
+                result
+                for result in step_check_results(conn, table, load_id)
+                if dg.AssetCheckKey(dg.AssetKey(table), result.check_name) in selected_checks
+            )
 
     if not context.selected_asset_keys:  # only checks selected: re-run them, sync nothing
         with ledger_connection(duckdb_resource) as conn:

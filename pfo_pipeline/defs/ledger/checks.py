@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
+from pfo_pipeline.ledger.lake import one_snapshot
 from pfo_pipeline.ledger.reconciliation import reconcile_balances
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations import queries
@@ -130,7 +131,7 @@ def _page_through(fetch) -> int:
     description="`accounts.list` (workflow step fetch-accounts) returns every ledger account.",
 )
 def accounts_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
+    with ledger_connection(duckdb) as conn, one_snapshot(conn):
         tenants = [
             t
             for (t,) in conn.execute(
@@ -159,7 +160,7 @@ def accounts_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
     "transactions of every account without gap or repeat.",
 )
 def transactions_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
+    with ledger_connection(duckdb) as conn, one_snapshot(conn):
         accounts = conn.execute(
             "SELECT tenant_id, account_id, count(*) FROM ledger.bank_transactions "
             "WHERE date >= current_date - 31 GROUP BY ALL ORDER BY ALL"
@@ -192,7 +193,7 @@ def transactions_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
     "every account that has one.",
 )
 def balances_readable(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
+    with ledger_connection(duckdb) as conn, one_snapshot(conn):
         accounts = conn.execute(
             "SELECT DISTINCT tenant_id, account_id FROM ledger.account_balances ORDER BY ALL"
         ).fetchall()
