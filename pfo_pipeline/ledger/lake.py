@@ -37,7 +37,8 @@ DEFAULT_CATALOG = "sqlite:data/pfo_catalog.sqlite"
 DEFAULT_DATA_PATH = "data/lake/"
 LAKE = "lake"
 # Writes this small stay in the catalog (no Parquet file per telemetry event or load record);
-# the maintenance job flushes them to Parquet.
+# the maintenance job flushes them to Parquet. Not those of bank_transactions and quarantine,
+# which a transaction may insert and then rewrite (migration 6 says why).
 INLINING_ROW_LIMIT = 200
 ATTACH_ATTEMPTS = 10
 # Bounded memory per connection (big loads spill to a temp folder), no insertion-order bookkeeping,

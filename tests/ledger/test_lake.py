@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -32,6 +33,7 @@ from tests.conftest import (
     resources_for,
     write_tenants_file,
 )
+from tests.ledger.test_incremental_derivations import add_rows
 from tests.ledger_expectations import assert_ledger_matches_emulator, ledger_transactions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,6 +243,42 @@ def test_reads_in_one_snapshot_do_not_see_a_commit_made_between_them(tmp_path: P
     finally:
         reader.close()
         writer.close()
+
+
+def test_a_transaction_can_rewrite_every_row_it_just_inserted(tmp_path: Path) -> None:
+    """The commit inserts a load's new transactions, then marks transfers, twins and overrides
+    on them; a load may quarantine a record and resolve it. DuckLake 1.4.4 cannot commit
+    a transaction that rewrote every row of a small insert it kept inlined in the catalog (a load
+    whose only new rows were the two legs of a transfer failed at every retry): migration 6
+    keeps these tables' rows out of the catalog, so such transactions commit."""
+    conn = lake.connect(lake.LakeLocation.in_folder(tmp_path / "ledger"))
+    try:
+
+        def insert_then_rewrite_all() -> None:
+            add_rows(conn, [("leg_out", "acc_a", "-50.00", "EUR", date(2026, 1, 5), None)])
+            add_rows(conn, [("leg_in", "acc_b", "50.00", "EUR", date(2026, 1, 5), None)])
+            conn.execute(
+                "UPDATE ledger.bank_transactions SET standardized_category = 'internal_transfer' "
+                "WHERE id IN ('leg_out', 'leg_in')"
+            )
+            conn.execute(
+                "INSERT INTO ledger.quarantine (id, load_id, stream, tenant_id, external_id, "
+                "reasons, record, quarantined_at, fault) VALUES ('q1', 'l', 'transactions', "
+                "'t1', 'x1', '[]', '{}', now(), 'held_back')"
+            )
+            conn.execute("UPDATE ledger.quarantine SET resolved_at = now() WHERE id = 'q1'")
+
+        lake.run_transaction(conn, insert_then_rewrite_all, what="test load")
+        marked = conn.execute(
+            "SELECT count(*) FROM ledger.bank_transactions "
+            "WHERE standardized_category = 'internal_transfer'"
+        ).fetchall()[0][0]
+        resolved = conn.execute(
+            "SELECT count(*) FROM ledger.quarantine WHERE resolved_at IS NOT NULL"
+        ).fetchall()[0][0]
+        assert (marked, resolved) == (2, 1)
+    finally:
+        conn.close()
 
 
 def test_time_travel_reads_the_ledger_as_a_load_left_it(tmp_path: Path, powens_env) -> None:
