@@ -7,11 +7,11 @@ builds the dbt marts, writes today's financial overview, then prints what landed
 from __future__ import annotations
 
 import os
-from datetime import date
 
 import click
 import dagster as dg
 
+from pfo_pipeline.knowledge import periods
 from pfo_pipeline.ledger.lake import LakeLocation, connect
 
 # The emulator's own demo credentials: they open nothing but the local emulator.
@@ -63,7 +63,7 @@ def demo(port: int, transactions: int, seed: int) -> None:
     ledger = LakeLocation.from_env()
     tenants = load_tenants()
     instance = _instance()
-    today = date.today().isoformat()
+    today = periods.today().isoformat()
     with start_emulator(
         EmulatorConfig(seed=seed, transactions=transactions), port=port
     ) as emulator:

@@ -15,7 +15,7 @@ from functools import cache
 
 import dagster as dg
 
-from pfo_pipeline.knowledge.periods import RETENTION_DAYS
+from pfo_pipeline.knowledge.periods import OVERVIEW_TIMEZONE, RETENTION_DAYS, today
 from pfo_pipeline.tenancy.config import usable_tenants
 
 
@@ -28,14 +28,15 @@ def tenant_partitions() -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(tenant_ids())
 
 
-def retention_start(today: date | None = None) -> date:
-    return (today or date.today()) - timedelta(days=RETENTION_DAYS)
+def retention_start(day: date | None = None) -> date:
+    """The oldest overview day kept, counted back from `day` (default: the overview's today)."""
+    return (day or today()) - timedelta(days=RETENTION_DAYS)
 
 
 @cache
 def overview_partitions() -> dg.MultiPartitionsDefinition:
     days = dg.DailyPartitionsDefinition(
-        start_date=retention_start().isoformat(), timezone="Europe/Paris", end_offset=1
+        start_date=retention_start().isoformat(), timezone=OVERVIEW_TIMEZONE.key, end_offset=1
     )
     return dg.MultiPartitionsDefinition({"tenant": tenant_partitions(), "day": days})
 

@@ -23,6 +23,7 @@ from pfo_pipeline.categoriser.merchants import merchant_names_pattern
 from pfo_pipeline.cli import main
 from pfo_pipeline.definitions import materializable
 from pfo_pipeline.defs.analytics.project import dbt_project
+from pfo_pipeline.knowledge import periods
 from pfo_pipeline.knowledge.chart import plan_panels
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
@@ -36,7 +37,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     """One tenant's ledger, marts and today's overview, built once for the module."""
     tmp = tmp_path_factory.mktemp("pipeline")
     with (
-        synced_family(tmp, seed=21, transactions=4000) as (_emulator, tenants, ledger),
+        synced_family(tmp, seed=21, transactions=4000) as (emulator, tenants, ledger),
         reading_analyst(ledger, tmp) as analyst_reads,  # an analyst queries all along
     ):
         resources = resources_for(tenants, ledger)
@@ -50,8 +51,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
                 resources=resources,
             )
         assert dbt_run.success
-        day = date.today().isoformat()
-        key = dg.MultiPartitionKey({"tenant": FAMILY, "day": day})
+        # The emulator's day (Powens' Europe/Paris date, when its balances were snapshotted),
+        # not the machine's: a UTC date is another day for an hour or two each night.
+        day = emulator.state.now.date()
+        key = dg.MultiPartitionKey({"tenant": FAMILY, "day": day.isoformat()})
         overview_run = dg.materialize(
             materializable(),
             selection=dg.AssetSelection.assets("financial_overview"),
@@ -63,6 +66,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         "ledger": ledger,
         "resources": resources,
         "key": key,
+        "day": day,
         "dbt_run": dbt_run,
         "overview_run": overview_run,
         "analyst_reads": analyst_reads,
@@ -109,7 +113,7 @@ GROUP BY 1 ORDER BY 1
 def test_overview_figures_equal_independent_sql_over_the_ledger(pipeline, period: str) -> None:
     ledger = pipeline["ledger"]
     written = entry(ledger, period)
-    start, end = period_window(period, date.today())
+    start, end = period_window(period, pipeline["day"])
     assert (written["start"], written["end"]) == (start, end)
     expected = query(ledger, INDEPENDENT_CASHFLOW, [FAMILY, start, end])
     got = {c["currency"]: c for c in written["summary"]["cashflow"]}
@@ -276,9 +280,10 @@ def test_partitions_older_than_180_days_are_neither_offered_nor_accepted(pipelin
     from pfo_pipeline.defs.partitions import overview_partitions
 
     days = {key.keys_by_dimension["day"] for key in overview_partitions().get_partition_keys()}
-    assert (date.today() - timedelta(days=180)).isoformat() in days
-    assert (date.today() - timedelta(days=181)).isoformat() not in days
-    old = (date.today() - timedelta(days=181)).isoformat()
+    today = periods.today()
+    assert (today - timedelta(days=180)).isoformat() in days
+    assert (today - timedelta(days=181)).isoformat() not in days
+    old = (today - timedelta(days=181)).isoformat()
     with pytest.raises(dg.DagsterUnknownPartitionError):
         dg.materialize(
             materializable(),

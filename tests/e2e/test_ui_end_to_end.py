@@ -14,7 +14,6 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
-from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import tomlkit
 from dagster_graphql import DagsterGraphQLClient
 
 from pfo_pipeline.emulator import EmulatorConfig, start_emulator
+from pfo_pipeline.knowledge import periods
 from tests.conftest import FAMILY, LEDGER_ASSETS, write_tenants_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,7 +183,7 @@ def test_the_whole_graph_materialises_through_the_webserver(webserver) -> None:
     print(f"UI-launched family ledger sync, launch to success: {sync_seconds:.1f}s")
     (webserver["tmp"] / "family_sync_seconds.txt").write_text(f"{sync_seconds:.1f}\n")
     wait_for_success(client, submit(client, "build_analytics_marts", {}), "build_analytics_marts")
-    day = date.today().isoformat()
+    day = periods.today().isoformat()
     overview = submit(
         client,
         "generate_openbanking_overview",

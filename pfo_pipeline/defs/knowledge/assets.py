@@ -15,7 +15,7 @@ from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResourc
 from pfo_pipeline.knowledge.chart import chart_markdown, render_trend_chart
 from pfo_pipeline.knowledge.insights import InsightsSettings, build_insights, insights_settings
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
-from pfo_pipeline.knowledge.periods import RETENTION_DAYS, is_within_retention
+from pfo_pipeline.knowledge.periods import RETENTION_DAYS, is_within_retention, today
 from pfo_pipeline.knowledge.store import write_overview
 from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema, sweep_expired
 from pfo_pipeline.telemetry import events
@@ -77,7 +77,7 @@ def financial_overview(
     tenant = powens.tenant(keys["tenant"])
     day = date.fromisoformat(keys["day"])
     generated_at = datetime.now(UTC)
-    if not is_within_retention(day, generated_at.date()):
+    if not is_within_retention(day, today(generated_at)):
         raise dg.Failure(f"partition day {day} is older than the 180-day retention; refused")
     started = generated_at
     written, markdown_parts, chart_png = [], [], None
@@ -152,19 +152,19 @@ def financial_overview(
 def knowledge_retention_sweep(
     context: dg.AssetExecutionContext, duckdb: LakeResource
 ) -> dg.MaterializeResult:
-    today = datetime.now(UTC).date()
+    swept_on = today()
     with ledger_connection(duckdb) as conn:
         ensure_knowledge_schema(conn)
-        report = sweep_expired(conn, today, RETENTION_DAYS)
+        report = sweep_expired(conn, swept_on, RETENTION_DAYS)
         remaining = conn.execute("SELECT count(*) FROM knowledge.financial_overview").fetchall()
-    forgotten = forget_expired_overview_runs(context.instance, today, context.run_id)
+    forgotten = forget_expired_overview_runs(context.instance, swept_on, context.run_id)
     context.log.info(
         f"Retention sweep: removed {report.entries_removed} entries, {report.chunks_removed} "
         f"chunks, and {len(forgotten)} expired overview runs from Dagster's storage"
     )
     return dg.MaterializeResult(
         metadata={
-            "swept_on": today.isoformat(),
+            "swept_on": swept_on.isoformat(),
             "entries_removed": report.entries_removed,
             "chunks_removed": report.chunks_removed,
             "removed_entry_ids": list(report.entry_ids)[:50],
