@@ -143,7 +143,7 @@ def test_transfers_paired_chunk_by_chunk_are_the_pairs_of_the_whole_history(
 
         edges = sorted({later.date() for _, later in moved})
 
-        def chunks_cut_between_the_legs(days, limit):
+        def chunks_cut_between_the_legs(days, limit, margin):
             bounds = [days[0][0], *edges, days[-1][0] + timedelta(days=1)]
             yield from itertools.pairwise(bounds)
 
