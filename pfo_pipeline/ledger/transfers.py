@@ -6,9 +6,11 @@ A row whose counterparty IBAN is one of the family's own accounts is one too, ev
 Loan accounts are left out: a mortgage instalment stays housing spending on the checking account.
 User overrides are never touched; running it twice changes nothing.
 
-The pairs are found chunk by chunk of the history (consecutive days holding at most
-`CHUNK_LEGS` legs, read with 6 days either side), which gives exactly the pairs of the whole
-history at once (see transfer_marks.sql) while the memory follows the chunk, not the history.
+The pairs are found chunk by chunk of the history (consecutive days read with 6 days either
+side, at most `CHUNK_LEGS` legs read in all), which gives exactly the pairs of the whole history
+at once (see transfer_marks.sql) while the memory follows the chunk, not the history. The chunks
+read the legs from a local copy made once (transfer_legs.sql says why), and their marks are
+gathered in Arrow and applied in one statement.
 
 An incremental load re-pairs only the days its changes can reach (`changed_days`: the dates of
 every row it inserted or rewrote, before and after). A pair is two mutual nearest legs, not a
@@ -25,12 +27,18 @@ pairing, or an applied user override took a leg out, see `forget_pairing`).
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pfo_pipeline.ledger.day_ranges import WHOLE_HISTORY, around, inside, shift
+from pfo_pipeline.ledger.lake import registered
 from pfo_pipeline.sql_files import load_sql
 
 CHUNK_LEGS = 150_000
@@ -41,6 +49,11 @@ MARGIN = 2 * PAIR_REACH
 # Debits re-paired around a changed day: every pair of the rows whose mark it can change (legs
 # within 6 days of it, whose pairs' debits lie within 3 days of them).
 SCOPE_REACH = MARGIN + PAIR_REACH
+# A mark: a leg, its pair (None for an unpaired payment to or from an own IBAN), its date, and
+# whether its row does not carry the mark yet.
+MARKS = pa.schema(
+    [("id", pa.string()), ("pair_id", pa.string()), ("date", pa.date32()), ("stale", pa.bool_())]
+)
 
 
 def mark_internal_transfers(
@@ -57,39 +70,63 @@ def mark_internal_transfers(
     ).fetchall()
     whole = changed_days is None or [own] != [a for (a,) in last]
     ranges = [WHOLE_HISTORY] if whole else around(changed_days or [], SCOPE_REACH, SCOPE_REACH)
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _transfer_marks "
-        "(id VARCHAR, pair_id VARCHAR, date DATE, stale BOOLEAN)"
-    )
-    try:
-        for start, stop in ranges:
+    found: list[pa.Table] = []
+    with tempfile.TemporaryDirectory(prefix="pfo-transfers-") as folder:
+        for number, (start, stop) in enumerate(ranges):
             bounds = {"from": start, "to": stop}
             days = conn.execute(load_sql(__name__, "transfer_legs_by_day"), params | bounds)
-            for chunk_start, chunk_stop in day_chunks(days.fetchall(), CHUNK_LEGS):
-                # Plain DATE bounds (not date arithmetic in SQL) so the scan can filter on them.
+            chunks = list(day_chunks(days.fetchall(), CHUNK_LEGS, MARGIN))
+            if not chunks:
+                continue
+            # The range's legs, read once (see transfer_legs.sql); plain DATE bounds (not date
+            # arithmetic in SQL) so the scans can filter on them.
+            legs = str(Path(folder) / f"legs_{number}.parquet")
+            read = {"read_from": shift(start, -MARGIN), "read_to": shift(stop, MARGIN)}
+            conn.execute(
+                f"COPY ({load_sql(__name__, 'transfer_legs')}) TO '{_quote(legs)}' "
+                "(FORMAT parquet, ROW_GROUP_SIZE 20480)",
+                params | read,
+            )
+            for chunk_start, chunk_stop in chunks:
                 chunk = {
+                    "legs": legs,
                     "start": chunk_start,
                     "stop": chunk_stop,
                     "read_from": shift(chunk_start, -MARGIN),
                     "read_to": shift(chunk_stop, MARGIN),
                 }
-                conn.execute(load_sql(__name__, "transfer_marks"), params | chunk)
+                found.append(_marks(conn, "transfer_marks", chunk))
+    ibans = conn.execute(load_sql(__name__, "transfer_own_ibans"), params).fetchall()[0][0]
+    with registered(conn, _transfer_pairs=_concat(found)):
         for start, stop in ranges:
             # Rows at least 3 days inside a range have all their pairs in it: only theirs are known.
             if not whole:
                 start, stop = inside(start, stop, PAIR_REACH)
-            bounds = {"from": start, "to": stop}
-            conn.execute(load_sql(__name__, "transfer_iban_marks"), params | bounds)
+            bounds = {"from": start, "to": stop, "ibans": ibans}
+            found.append(_marks(conn, "transfer_iban_marks", params | bounds))
+    with registered(conn, _transfer_marks=_concat(found)):
         changed = _apply_marks(conn)
-        if whole:
-            conn.execute("DELETE FROM ledger.transfer_pairings WHERE tenant_id = $tenant", params)
-            conn.execute(
-                "INSERT INTO ledger.transfer_pairings VALUES ($tenant, $own, now())",
-                params | {"own": own},
-            )
-        return changed
-    finally:
-        conn.execute("DROP TABLE IF EXISTS _transfer_marks")
+    if whole:
+        conn.execute("DELETE FROM ledger.transfer_pairings WHERE tenant_id = $tenant", params)
+        conn.execute(
+            "INSERT INTO ledger.transfer_pairings VALUES ($tenant, $own, now())",
+            params | {"own": own},
+        )
+    return changed
+
+
+def _marks(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> pa.Table:
+    """The marks a query finds (id, pair_id, date, stale), as Arrow."""
+    found = conn.execute(load_sql(__name__, sql), params).fetch_arrow_table()
+    return found.rename_columns(MARKS.names).cast(MARKS)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables) if tables else MARKS.empty_table()
 
 
 def _apply_marks(conn: duckdb.DuckDBPyConnection) -> int:
@@ -110,19 +147,26 @@ def forget_pairing(conn: duckdb.DuckDBPyConnection, tenant_id: str) -> None:
     conn.execute("DELETE FROM ledger.transfer_pairings WHERE tenant_id = ?", [tenant_id])
 
 
-def day_chunks(days: list[tuple[date, int]], limit: int) -> Iterator[tuple[date, date]]:
-    """[start, stop) day ranges covering `days` (ascending (day, legs)), each holding at most
-    `limit` legs unless one day alone holds more."""
-    start: date | None = None
-    held = 0
-    last = None
-    for day, legs in days:
-        if start is not None and held + legs > limit:
-            yield start, last + timedelta(days=1)  # type: ignore[operator]
-            start, held = None, 0
-        if start is None:
-            start = day
-        held += legs
-        last = day
-    if start is not None:
-        yield start, last + timedelta(days=1)  # type: ignore[operator]
+def day_chunks(
+    days: list[tuple[date, int]], limit: int, margin: timedelta = timedelta(0)
+) -> Iterator[tuple[date, date]]:
+    """[start, stop) day ranges covering `days` (ascending (day, legs)), each reading at most
+    `limit` legs with the `margin` of days either side it is read with, unless one day and its
+    margins alone hold more. (The margins count: the denser the history, the more legs its days
+    hold, and a bound on the chunk alone let what a chunk reads grow with it.)"""
+    dates = [day for day, _ in days]
+    held = list(itertools.accumulate((legs for _, legs in days), initial=0))
+
+    def read(first: int, last: int) -> int:
+        """Legs on the days read for a chunk of the days first..last (indexes into `days`)."""
+        low = bisect.bisect_left(dates, shift(dates[first], -margin))
+        high = bisect.bisect_right(dates, shift(dates[last], margin))
+        return held[high] - held[low]
+
+    first = 0
+    while first < len(days):
+        last = first
+        while last + 1 < len(days) and read(first, last + 1) <= limit:
+            last += 1
+        yield dates[first], dates[last] + timedelta(days=1)
+        first = last + 1

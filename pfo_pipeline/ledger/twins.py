@@ -60,16 +60,15 @@ def link_reissued_twins(
         "CREATE OR REPLACE TEMP TABLE _twin_links "
         "(pending_id VARCHAR, booked_id VARCHAR, pending_date DATE, booked_date DATE)"
     )
-    unsettled: set[date] = set()
     try:
         for start, stop in ranges:
-            stretch = {"from": start, "to": stop}
-            conn.execute(load_sql(__name__, "twin_candidates"), params | stretch)
-            conn.execute(load_sql(__name__, "twin_links"))
-            days = conn.execute(load_sql(__name__, "twin_unsettled_days")).fetchall()
-            unsettled.update(day for (day,) in days)
+            conn.execute(load_sql(__name__, "twin_links"), params | {"from": start, "to": stop})
         linked = sum(_apply_links(conn, start, stop) for start, stop in ranges)
-        kept = sorted(unsettled)
+        days = conn.execute(
+            "SELECT DISTINCT pending_date FROM _twin_links WHERE booked_id IS NULL "
+            "ORDER BY pending_date"
+        ).fetchall()
+        kept = [day for (day,) in days]
         if not last or kept != list(last[0][0]):
             conn.execute("DELETE FROM ledger.twin_linkings WHERE tenant_id = $tenant", params)
             conn.execute(
@@ -78,13 +77,12 @@ def link_reissued_twins(
             )
         return linked
     finally:
-        conn.execute("DROP TABLE IF EXISTS _twin_candidates")
         conn.execute("DROP TABLE IF EXISTS _twin_links")
 
 
 def _apply_links(conn: duckdb.DuckDBPyConnection, start: date, stop: date) -> int:
     """Link the booked rows of `_twin_links` found on the stretch [start, stop), looking up only
-    the days they are on."""
+    the days they are on (a row with no booked row is a day kept for the next pass)."""
     first, last = conn.execute(
         "SELECT min(booked_date), max(booked_date) FROM _twin_links "
         "WHERE booked_date >= ? AND booked_date < ?",

@@ -143,7 +143,7 @@ def test_transfers_paired_chunk_by_chunk_are_the_pairs_of_the_whole_history(
 
         edges = sorted({later.date() for _, later in moved})
 
-        def chunks_cut_between_the_legs(days, limit):
+        def chunks_cut_between_the_legs(days, limit, margin):
             bounds = [days[0][0], *edges, days[-1][0] + timedelta(days=1)]
             yield from itertools.pairwise(bounds)
 
@@ -173,6 +173,16 @@ def test_day_chunks_bound_the_legs_of_each_chunk() -> None:
         (d + timedelta(days=6), d + timedelta(days=7)),
     ]
     assert list(day_chunks([], 6)) == []
+    # With a margin, the legs of the days read either side count too: however dense the
+    # history, a chunk reads at most the limit (unless a day and its margins alone hold more).
+    one = timedelta(days=1)
+    dense = [(d, 3), (d + one, 3), (d + 2 * one, 3)]
+    assert list(day_chunks(dense, 7)) == [(d, d + 2 * one), (d + 2 * one, d + 3 * one)]
+    assert list(day_chunks(dense, 7, one)) == [
+        (d, d + one),  # reads d-1..d+1: 6 legs (with d+1 in it, d+2 too: 9)
+        (d + one, d + 2 * one),  # reads d..d+2: 9 legs, one day alone over the limit
+        (d + 2 * one, d + 3 * one),
+    ]
 
 
 def test_a_user_override_survives_later_syncs(synced) -> None:

@@ -281,6 +281,90 @@ def test_a_pair_broken_six_days_from_the_change_leaves_its_leg_the_whole_history
     assert ("txn_r", "internal_transfer", "transfer", None) in expected  # unpaired, own IBAN
 
 
+EXTRA_ROWS = 1400
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_transfers_paired_in_small_chunks_are_the_pairs_of_the_whole_history(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dense random ledger (pairs competing for legs, rows paid from own IBANs) paired in
+    chunks of a few days, each read with its 6 days of margin: the marks equal those of the whole
+    history in one chunk. Pairs straddle the cuts, and rows marked only for their own IBAN lie
+    next to them (fails with a margin a day short)."""
+    import pfo_pipeline.ledger.transfers as transfers
+
+    ledger = Ledger(seed)
+    conn = ledger.conn
+    days = [START + timedelta(days=ledger.rng.randrange(DAYS)) for _ in range(EXTRA_ROWS)]
+    add_rows(conn, [ledger.new_row(day) for day in days])
+    expected = whole_history_marks(conn)  # one chunk: the whole history's legs fit in it
+    cuts: list[date] = []
+    chunked = transfers.day_chunks
+
+    def noted(days: list[tuple[date, int]], limit: int, margin: timedelta):
+        for start, stop in chunked(days, limit, margin):
+            cuts.append(stop)
+            yield start, stop
+
+    monkeypatch.setattr(transfers, "CHUNK_LEGS", 200)
+    monkeypatch.setattr(transfers, "day_chunks", noted)
+    mark_internal_transfers(conn, TENANT)
+    assert conn.execute(MARKS).fetchall() == expected
+    assert len(cuts) > 10
+    straddling, own_iban_only = conn.execute(
+        "WITH cut AS (SELECT unnest($cuts::DATE[]) AS day) "
+        "SELECT (SELECT count(DISTINCT transfer_pair_id) FROM ("
+        "    SELECT transfer_pair_id FROM ledger.bank_transactions t, cut "
+        "    WHERE transfer_pair_id IS NOT NULL GROUP BY transfer_pair_id, cut.day "
+        "    HAVING min(t.date) < cut.day AND max(t.date) >= cut.day)), "
+        "(SELECT count(*) FROM ledger.bank_transactions t, cut "
+        "    WHERE t.standardized_category = 'internal_transfer' AND t.transfer_pair_id IS NULL "
+        "    AND t.date BETWEEN cut.day - 3 AND cut.day + 2)",
+        {"cuts": cuts[:-1]},
+    ).fetchall()[0]
+    assert straddling >= 5 and own_iban_only >= 5
+
+
+def test_pairs_at_both_edges_of_a_chunk_are_those_of_the_whole_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The farthest a chunk's pairs reach outside it: a credit 3 days outside, whose nearest
+    debits tie 3 days either side of it (the smaller id wins), decides its pair with a debit 6 days
+    outside the chunk. Chunks cut at day K, with rows paid from an own IBAN among them: the marks
+    equal the whole history's (fails with a margin a day short at either end)."""
+    import pfo_pipeline.ledger.transfers as transfers
+
+    conn = memory_ledger()
+    add_account(conn, "acc_a", "checking", OWN_IBANS["acc_a"])
+    add_account(conn, "acc_b", "savings", OWN_IBANS["acc_b"])
+    cut = START + timedelta(days=30)
+    a_iban = "FR76 0000 0000 0A"
+    # Left edge of the chunk from `cut`: e1 (6 days out) takes e2 from e3 (at the edge), which
+    # is left unpaired and paid to an own IBAN.
+    add_row(conn, "txn_e1", "acc_a", "-40.00", cut - timedelta(days=6))
+    add_row(conn, "txn_e2", "acc_b", "40.00", cut - timedelta(days=3), counterparty=a_iban)
+    add_row(conn, "txn_e3", "acc_a", "-40.00", cut, counterparty=OWN_IBANS["acc_b"])
+    # Right edge of the chunk before `cut`: f1 (6 days past it) takes f3 from f2.
+    add_row(conn, "txn_f2", "acc_a", "-60.00", cut - timedelta(days=1), counterparty=a_iban)
+    add_row(conn, "txn_f3", "acc_b", "60.00", cut + timedelta(days=2))
+    add_row(conn, "txn_f1", "acc_a", "-60.00", cut + timedelta(days=5))
+    expected = whole_history_marks(conn)
+    assert [row[0] for row in expected if row[3] is not None] == [
+        "txn_e1", "txn_e2", "txn_f1", "txn_f3"
+    ]  # fmt: skip
+    assert ("txn_e3", "internal_transfer", "transfer", None) in expected
+    assert ("txn_f2", "internal_transfer", "transfer", None) in expected
+
+    def cut_at_k(days: list[tuple[date, int]], limit: int, margin: timedelta):
+        yield days[0][0], cut
+        yield cut, days[-1][0] + timedelta(days=1)
+
+    monkeypatch.setattr(transfers, "day_chunks", cut_at_k)
+    mark_internal_transfers(conn, TENANT)
+    assert conn.execute(MARKS).fetchall() == expected
+
+
 def staged_rows(rows: list[dict]) -> pd.DataFrame:
     """A validated batch of transactions as the sync stages it (unset columns empty)."""
     base = {c: None for c in TRANSACTION_COLUMNS}

@@ -1,23 +1,15 @@
--- The internal-transfer pairs whose debit leg is dated in [$start, $stop), into the temp table
--- _transfer_marks (created by transfers.py) with each leg's date and whether its row does not
--- carry the mark yet. DuckLake cannot UPDATE a table from a CTE over its own uncommitted rows
--- ("Out of buffer"), hence the temp table.
+-- The internal-transfer pairs whose debit leg is dated in [$start, $stop): each leg with its pair,
+-- its date and whether its row does not carry the mark yet (transfers.py gathers every chunk's
+-- marks in Arrow and applies them at once: DuckLake cannot UPDATE a table from a CTE over its own
+-- uncommitted rows, "Out of buffer", and a temp table written once a chunk in the load's
+-- transaction kept ~150 KB a chunk until the commit).
 -- A pair is a debit and a credit of the same amount and currency on two own accounts within 3
 -- days, each the other's nearest. A debit's candidates lie within 3 days of it, and its
 -- credits' own candidates within 6: legs dated 6 days either side of the chunk give every pair
 -- of the chunk exactly as the whole history would.
-INSERT INTO _transfer_marks
-WITH own AS (
-    SELECT id FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
-),
-legs AS (
-    SELECT t.id, t.account_id, t.amount, t.currency, t.date,
-           t.standardized_category IS NOT DISTINCT FROM 'internal_transfer'
-           AND t.category_source IS NOT DISTINCT FROM 'transfer' AS marked,
-           t.transfer_pair_id
-    FROM ledger.bank_transactions t JOIN own o ON o.id = t.account_id
-    WHERE t.tenant_id = $tenant AND t.status <> 'cancelled' AND t.category_source <> 'user'
-      AND t.date >= $read_from AND t.date < $read_to  -- the chunk and 6 days either side
+WITH legs AS (
+    -- the chunk and 6 days either side, from the range's legs (transfer_legs.sql)
+    SELECT * FROM read_parquet($legs) WHERE date >= $read_from AND date < $read_to
 ),
 candidates AS (
     SELECT d.id AS debit_id, d.date AS debit_date, c.id AS credit_id, c.date AS credit_date,

@@ -1,0 +1,17 @@
+-- A tenant's transfer legs dated in [$read_from, $read_to): its rows on its own non-loan accounts,
+-- neither cancelled nor overridden by the user, with whether each carries the mark already.
+-- transfers.py copies a range's legs (with its margins) to a local Parquet file once, and its
+-- chunks pair them from there (transfer_marks.sql): in the load's transaction, every read of the
+-- rows that transaction wrote kept about 1 MB a million rows until the commit (in DuckDB's
+-- Parquet reading of DuckLake's uncommitted files), so reading them once a chunk made a full
+-- load's memory grow with the history twice over.
+WITH own AS (
+    SELECT id FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
+)
+SELECT t.id, t.account_id, t.amount, t.currency, t.date,
+       t.standardized_category IS NOT DISTINCT FROM 'internal_transfer'
+       AND t.category_source IS NOT DISTINCT FROM 'transfer' AS marked,
+       t.transfer_pair_id
+FROM ledger.bank_transactions t JOIN own o ON o.id = t.account_id
+WHERE t.tenant_id = $tenant AND t.status <> 'cancelled' AND t.category_source <> 'user'
+  AND t.date >= $read_from AND t.date < $read_to
