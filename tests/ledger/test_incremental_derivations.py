@@ -326,35 +326,42 @@ def test_transfers_paired_in_small_chunks_are_the_pairs_of_the_whole_history(
     assert straddling >= 5 and own_iban_only >= 5
 
 
-def test_pairs_at_both_edges_of_a_chunk_are_those_of_the_whole_history(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The farthest a chunk's pairs reach outside it: a credit 3 days outside, whose nearest
-    debits tie 3 days either side of it (the smaller id wins), decides its pair with a debit 6 days
-    outside the chunk. Chunks cut at day K, with rows paid from an own IBAN among them: the marks
-    equal the whole history's (fails with a margin a day short at either end)."""
-    import pfo_pipeline.ledger.transfers as transfers
-
-    conn = memory_ledger()
+def add_edge_pairs(conn: duckdb.DuckDBPyConnection, left: date, right: date) -> list[tuple]:
+    """Legs whose pairs reach as far as pairs can reach past the edges of a stretch [left, right)
+    of days: a credit 3 days outside, whose nearest debits tie 3 days either side of it (the
+    smaller id wins), decides its pair with a debit 6 days outside. Rows paid to an own IBAN lie
+    among them. Returns the whole history's marks, checked to be those pairs."""
     add_account(conn, "acc_a", "checking", OWN_IBANS["acc_a"])
     add_account(conn, "acc_b", "savings", OWN_IBANS["acc_b"])
-    cut = START + timedelta(days=30)
     a_iban = "FR76 0000 0000 0A"
-    # Left edge of the chunk from `cut`: e1 (6 days out) takes e2 from e3 (at the edge), which
-    # is left unpaired and paid to an own IBAN.
-    add_row(conn, "txn_e1", "acc_a", "-40.00", cut - timedelta(days=6))
-    add_row(conn, "txn_e2", "acc_b", "40.00", cut - timedelta(days=3), counterparty=a_iban)
-    add_row(conn, "txn_e3", "acc_a", "-40.00", cut, counterparty=OWN_IBANS["acc_b"])
-    # Right edge of the chunk before `cut`: f1 (6 days past it) takes f3 from f2.
-    add_row(conn, "txn_f2", "acc_a", "-60.00", cut - timedelta(days=1), counterparty=a_iban)
-    add_row(conn, "txn_f3", "acc_b", "60.00", cut + timedelta(days=2))
-    add_row(conn, "txn_f1", "acc_a", "-60.00", cut + timedelta(days=5))
+    # Left edge: e1 (6 days out) takes e2 from e3 (at the edge), which is left unpaired and
+    # paid to an own IBAN.
+    add_row(conn, "txn_e1", "acc_a", "-40.00", left - timedelta(days=6))
+    add_row(conn, "txn_e2", "acc_b", "40.00", left - timedelta(days=3), counterparty=a_iban)
+    add_row(conn, "txn_e3", "acc_a", "-40.00", left, counterparty=OWN_IBANS["acc_b"])
+    # Right edge: f1 (6 days past it) takes f3 from f2 (on the last day inside).
+    add_row(conn, "txn_f2", "acc_a", "-60.00", right - timedelta(days=1), counterparty=a_iban)
+    add_row(conn, "txn_f3", "acc_b", "60.00", right + timedelta(days=2))
+    add_row(conn, "txn_f1", "acc_a", "-60.00", right + timedelta(days=5))
     expected = whole_history_marks(conn)
     assert [row[0] for row in expected if row[3] is not None] == [
         "txn_e1", "txn_e2", "txn_f1", "txn_f3"
     ]  # fmt: skip
     assert ("txn_e3", "internal_transfer", "transfer", None) in expected
     assert ("txn_f2", "internal_transfer", "transfer", None) in expected
+    return expected
+
+
+def test_pairs_at_both_edges_of_a_chunk_are_those_of_the_whole_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks cut at day K, with pairs reaching as far past the cut as pairs can on both sides:
+    the marks equal the whole history's (fails with a chunk's margin a day short at either end)."""
+    import pfo_pipeline.ledger.transfers as transfers
+
+    conn = memory_ledger()
+    cut = START + timedelta(days=30)
+    expected = add_edge_pairs(conn, cut, cut)
 
     def cut_at_k(days: list[tuple[date, int]], limit: int, margin: timedelta):
         yield days[0][0], cut
@@ -362,6 +369,23 @@ def test_pairs_at_both_edges_of_a_chunk_are_those_of_the_whole_history(
 
     monkeypatch.setattr(transfers, "day_chunks", cut_at_k)
     mark_internal_transfers(conn, TENANT)
+    assert conn.execute(MARKS).fetchall() == expected
+
+
+def test_pairs_at_both_edges_of_an_incremental_range_are_those_of_the_whole_history() -> None:
+    """An incremental pairing re-pairs the 9 days either side of a changed day, reading 6 more
+    either side. Pairs reaching as far past both ends of that range as pairs can keep the whole
+    history's marks (fails with the range's read a day short at either end: the edge legs would
+    pair with each other)."""
+    from pfo_pipeline.ledger.transfers import SCOPE_REACH
+
+    conn = memory_ledger()
+    changed = START + timedelta(days=40)
+    start, stop = changed - SCOPE_REACH, changed + SCOPE_REACH + timedelta(days=1)
+    expected = add_edge_pairs(conn, start, stop)
+    mark_internal_transfers(conn, TENANT)  # the whole history, noting the own accounts
+    assert conn.execute(MARKS).fetchall() == expected
+    mark_internal_transfers(conn, TENANT, changed_days=[changed])
     assert conn.execute(MARKS).fetchall() == expected
 
 
