@@ -1,10 +1,9 @@
 -- A tenant's transfer legs dated in [$read_from, $read_to): its rows on its own non-loan accounts,
 -- neither cancelled nor overridden by the user, with whether each carries the mark already.
 -- transfers.py copies a range's legs (with its margins) to a local Parquet file once, and its
--- chunks pair them from there (transfer_marks.sql): in the load's transaction, every read of the
--- rows that transaction wrote kept about 1 MB a million rows until the commit (in DuckDB's
--- Parquet reading of DuckLake's uncommitted files), so reading them once a chunk made a full
--- load's memory grow with the history twice over.
+-- chunks pair them from there (transfer_marks.sql): in the load's transaction, each chunk's query
+-- over the rows that transaction wrote kept about 1.3 MB (5M rows) until the commit, so a full
+-- load's pairing grew with the history twice over (more chunks, more kept by each).
 WITH own AS (
     SELECT id FROM ledger.bank_accounts WHERE tenant_id = $tenant AND account_type <> 'loan'
 )
