@@ -474,3 +474,22 @@ def test_reading_the_lakes_files_leaves_none_of_them_in_duckdbs_memory(tmp_path:
     finally:
         conn.close()
     assert cached == 0
+
+
+def test_a_full_loads_writer_holds_a_row_group_and_a_files_footer_at_most(tmp_path: Path) -> None:
+    """A Parquet writer keeps a row group per thread and every row group's footer statistics
+    until it closes its file: the lake's migrations set small row groups (migration 3) and files
+    of 64 MB (migration 7; at DuckLake's default of 512 MB a full load wrote the whole history as
+    one file, and its insert's memory grew with the history)."""
+    conn = lake.connect(lake.LakeLocation.in_folder(tmp_path / "ledger"))
+    try:
+        migrate(conn)
+        options = dict(
+            conn.execute(
+                "SELECT option_name, value FROM lake.options() WHERE scope = 'GLOBAL'"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    assert options["parquet_row_group_size"] == "20480"
+    assert options["target_file_size"] == str(64 * 1000**2)
