@@ -55,7 +55,7 @@ _TRANSACTION_HASHED = [
 ]
 ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
 # Staged rows whose ids are grouped at a time when looking for copies across batches.
-HASH_GROUP_ROWS = 1_000_000
+HASH_GROUP_ROWS = 250_000
 BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
 # A step run in the commit after the merge: (connection, tenant, the days an incremental load
 # changed or None for the whole history).
@@ -450,8 +450,8 @@ class TransactionStage:
         self._files: list[Path] = []
         # Until the commit reads the batch files: an empty relation of the stage's shape.
         self._table = (
-            f"(SELECT {', '.join(TRANSACTION_COLUMNS)}, row_hash, 0::BIGINT AS stage_seq "
-            "FROM ledger.bank_transactions LIMIT 0)"
+            f"(SELECT {', '.join(TRANSACTION_COLUMNS)}, row_hash, 0::BIGINT AS stage_seq, "
+            "0::UBIGINT AS id_hash FROM ledger.bank_transactions LIMIT 0)"
         )
 
     def close(self) -> None:
@@ -465,14 +465,15 @@ class TransactionStage:
         if frame.empty:
             return
         # `stage_seq` orders batches as served: among equal `last_update`s the later copy wins.
-        # (A batch holds one copy per id: the caller keeps the newest.)
+        # (A batch holds one copy per id: the caller keeps the newest.) `id_hash`, the id's
+        # 64-bit hash, is what the commit groups to find copies across batches.
         path = Path(self._folder.name) / f"batch_{self._batches:06d}.parquet"
         with registered(self.conn, _stage_batch=_arrow(frame, TRANSACTION_COLUMNS)):
             write_stage_batch(
                 self.conn,
                 path,
                 f"SELECT *, {_hash_expr(_TRANSACTION_HASHED)} AS row_hash, "
-                f"{int(self._batches)}::BIGINT AS stage_seq "
+                f"{int(self._batches)}::BIGINT AS stage_seq, hash(id) AS id_hash "
                 f"FROM (SELECT {self._typed} FROM _stage_batch)",
             )
         self._files.append(path)
@@ -555,9 +556,10 @@ class TransactionStage:
         Leaves the others out of what the commit reads; returns how many distinct rows remain."""
         conn, stage = self.conn, self._table
         # Repeated ids first, then the few copies' details. The ids are grouped by their 64-bit
-        # hash (a tenth of the memory of grouping the text ids), one slice of the hash range
-        # per `HASH_GROUP_ROWS` staged rows, so the memory follows the slice, not the load;
-        # only rows whose hash repeats are then grouped by id.
+        # hash (a tenth of the memory of grouping the text ids; computed when the batch was
+        # staged, so a slice reads 8 bytes a row), one slice of the hash range per
+        # `HASH_GROUP_ROWS` staged rows, so the memory follows the slice, not the load; only
+        # rows whose hash repeats are then grouped by id.
         slices = max(1, -(-self.rows_in // HASH_GROUP_ROWS))
         repeated = []
         for part in range(slices):
@@ -565,7 +567,7 @@ class TransactionStage:
             create_stage_table(
                 conn,
                 table,
-                f"SELECT hash(id) AS h FROM {stage} WHERE hash(id) % {slices} = {part} "
+                f"SELECT id_hash AS h FROM {stage} WHERE id_hash % {slices} = {part} "
                 "GROUP BY h HAVING count(*) > 1",
             )
             repeated.append(f"SELECT h FROM {table}")
@@ -574,7 +576,7 @@ class TransactionStage:
             conn,
             copied,
             f"SELECT id FROM {stage} SEMI JOIN ({' UNION ALL '.join(repeated)}) r "
-            "ON r.h = hash(id) GROUP BY id HAVING count(*) > 1",
+            "ON r.h = id_hash GROUP BY id HAVING count(*) > 1",
         )
         across, versions = conn.execute(
             f"SELECT coalesce(sum(copies - 1), 0), count(*) FILTER (WHERE versions > 1) FROM "
