@@ -22,7 +22,8 @@ DAY = date(2026, 3, 10)
 SEEN = datetime(2026, 3, 12, 8, 0)
 
 
-def copy(number: int, wording: str, updated: datetime | None) -> dict:
+def served(number: int, wording: str, updated: datetime) -> dict:
+    """One copy of transaction `number` as Powens served it, told apart by its wording."""
     return {
         "id": f"txn_{number}",
         "account_id": "acc_a",
@@ -37,11 +38,11 @@ def copy(number: int, wording: str, updated: datetime | None) -> dict:
 # batch (newer, same `last_update`, or older than the copy already staged), and one id served
 # three times.
 BATCHES = [
-    [copy(n, "first", SEEN) for n in range(40)],
-    [copy(n, "newer", SEEN + timedelta(hours=1)) for n in range(0, 40, 3)]
-    + [copy(n, "older", SEEN - timedelta(hours=1)) for n in range(1, 40, 3)],
-    [copy(n, "tie, served last", SEEN) for n in range(2, 40, 3)]
-    + [copy(0, "newest", SEEN + timedelta(hours=2))],
+    [served(n, "first", SEEN) for n in range(40)],
+    [served(n, "newer", SEEN + timedelta(hours=1)) for n in range(0, 40, 3)]
+    + [served(n, "older", SEEN - timedelta(hours=1)) for n in range(1, 40, 3)],
+    [served(n, "tie, served last", SEEN) for n in range(2, 40, 3)]
+    + [served(0, "newest", SEEN + timedelta(hours=2))],
 ]
 
 
@@ -68,6 +69,8 @@ def load(path: Path, slices_of: int) -> tuple[list[tuple], int, int]:
 
 
 def test_copies_across_batches_make_one_row_whatever_the_slices(tmp_path: Path) -> None:
+    """One slice or about twenty: the same rows land, the newest copy of each (fails if a slice
+    is skipped or a tie goes to the copy served first)."""
     rows = sum(len(batch) for batch in BATCHES)
     whole, upserted, merged = load(tmp_path / "one_slice", slices_of=rows)
     assert upserted == 40 and merged == rows - 40
