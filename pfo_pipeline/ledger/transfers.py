@@ -70,8 +70,11 @@ def mark_internal_transfers(
     ).fetchall()
     whole = changed_days is None or [own] != [a for (a,) in last]
     ranges = [WHOLE_HISTORY] if whole else around(changed_days or [], SCOPE_REACH, SCOPE_REACH)
+    # Payments to or from these are internal transfers even unpaired (transfer_legs.sql).
+    ibans = conn.execute(load_sql(__name__, "transfer_own_ibans"), params).fetchall()[0][0]
     found: list[pa.Table] = []
     with tempfile.TemporaryDirectory(prefix="pfo-transfers-") as folder:
+        copied: list[tuple[str, date, date]] = []  # each range's legs file, and the range
         for number, (start, stop) in enumerate(ranges):
             bounds = {"from": start, "to": stop}
             days = conn.execute(load_sql(__name__, "transfer_legs_by_day"), params | bounds)
@@ -85,8 +88,9 @@ def mark_internal_transfers(
             conn.execute(
                 f"COPY ({load_sql(__name__, 'transfer_legs')}) TO '{_quote(legs)}' "
                 "(FORMAT parquet, ROW_GROUP_SIZE 20480)",
-                params | read,
+                params | read | {"ibans": ibans},
             )
+            copied.append((legs, start, stop))
             for chunk_start, chunk_stop in chunks:
                 chunk = {
                     "legs": legs,
@@ -96,14 +100,14 @@ def mark_internal_transfers(
                     "read_to": shift(chunk_stop, MARGIN),
                 }
                 found.append(_marks(conn, "transfer_marks", chunk))
-    ibans = conn.execute(load_sql(__name__, "transfer_own_ibans"), params).fetchall()[0][0]
-    with registered(conn, _transfer_pairs=_concat(found)):
-        for start, stop in ranges:
-            # Rows at least 3 days inside a range have all their pairs in it: only theirs are known.
-            if not whole:
-                start, stop = inside(start, stop, PAIR_REACH)
-            bounds = {"from": start, "to": stop, "ibans": ibans}
-            found.append(_marks(conn, "transfer_iban_marks", params | bounds))
+        with registered(conn, _transfer_pairs=_concat(found)):
+            for legs, start, stop in copied:
+                # Rows at least 3 days inside a range have all their pairs in it: only theirs
+                # are known.
+                if not whole:
+                    start, stop = inside(start, stop, PAIR_REACH)
+                bounds = {"legs": legs, "from": start, "to": stop}
+                found.append(_marks(conn, "transfer_iban_marks", bounds))
     with registered(conn, _transfer_marks=_concat(found)):
         changed = _apply_marks(conn)
     if whole:
