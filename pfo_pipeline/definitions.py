@@ -52,8 +52,13 @@ def load_definitions() -> dg.Definitions:
     import pfo_pipeline.defs
 
     tree = dg.ComponentTree.from_module(pfo_pipeline.defs, project_root=Path(__file__).parents[1])
+    with warnings.catch_warnings():
+        # What `load_from_defs_folder` silences too: the tree's own preview/beta notices.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        found = tree.build_defs()
     return dg.Definitions.merge(
-        tree.build_defs(),
+        found,
         # One process per run: a multiprocess step re-imports the code location for work that
         # takes milliseconds, and a run's ledger steps are sequential anyway. Pools still apply.
         dg.Definitions(executor=dg.in_process_executor, resources=build_resources()),
