@@ -261,3 +261,24 @@ def test_pfo_sql_and_maintain_read_the_lake_named_in_the_env_file(
     assert maintained.returncode == 0, maintained.stderr
     for said in ("inlined rows from the catalog", "small files into", "snapshots", "files"):
         assert said in maintained.stdout
+
+
+def test_an_unreachable_powens_fails_the_run_at_once_naming_host_and_port(place: Place) -> None:
+    """Connection refused: the sync fails on its first attempt (Dagster does not retry a
+    permanent error), the error's first line naming the address. (The time it takes is measured
+    by `python -m benchmarks.unreachable_powens`.)"""
+    port = free_port()  # nothing listens there
+    env = {**place.env, "PFO_POWENS_BASE_URL": f"http://127.0.0.1:{port}/2.0"}
+    done = run(
+        env, place.project, str(BIN / "dagster"), "asset", "materialize",
+        "-m", "pfo_pipeline.definitions", "--select", "bank_accounts", "--partition", FAMILY,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert output.count('STEP_START - Started execution of step "bank_accounts"') == 1, output
+    assert "STEP_UP_FOR_RETRY" not in output and "max_retries" not in output
+    lines = output.splitlines()
+    failure = next(i for i, line in enumerate(lines) if "STEP_FAILURE" in line)
+    first = next(line for line in lines[failure + 1 :] if line.strip())
+    assert f"cannot reach 127.0.0.1:{port} (connection refused)" in first, first
+    assert "not retried" in first and REAL["PFO_POWENS_CLIENT_SECRET"] not in output
