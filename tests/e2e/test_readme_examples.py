@@ -23,6 +23,8 @@ from tests.e2e.test_ui_end_to_end import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# Real dagster, dg and pfo processes, about a minute and a half: a CI step of their own.
+pytestmark = pytest.mark.cli_proofs
 PARIS = ZoneInfo("Europe/Paris")
 
 

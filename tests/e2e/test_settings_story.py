@@ -33,6 +33,8 @@ from tests.conftest import FAMILY, SECOND, tenant_document
 from tests.e2e.test_ui_end_to_end import dg_project, free_port
 
 BIN = Path(sys.executable).parent
+# Real dagster, dg and pfo processes, about a minute and a half: a CI step of their own.
+pytestmark = pytest.mark.cli_proofs
 REAL = {
     "PFO_POWENS_CLIENT_ID": "real-client-id",
     "PFO_POWENS_CLIENT_SECRET": "real-client-secret",
