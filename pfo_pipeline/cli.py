@@ -1,10 +1,15 @@
 """`pfo`: one command line for the emulator, the demo, webhooks, the bank-connect flow, and the
-ledger (`pfo sql`, `pfo ledger migrate|maintain`) and the tenants file (`pfo tenants check`)."""
+ledger (`pfo sql`, `pfo ledger migrate|maintain`) and the tenants file (`pfo tenants check`).
+
+Every command reads its settings the same way (`pfo_pipeline.settings`): the environment, filled
+in from the working directory's `.env` where it sets nothing (a variable set in the environment
+always wins)."""
 
 from __future__ import annotations
 
 import click
 
+from pfo_pipeline import settings
 from pfo_pipeline.demo import demo
 from pfo_pipeline.emulator.cli import emulator_cli
 from pfo_pipeline.ledger.cli import ledger_cli, sql_command
@@ -13,8 +18,15 @@ from pfo_pipeline.webhooks.cli import connect, webhooks_cli
 
 
 @click.group()
-def main() -> None:
-    """Pocket Family Office open-banking pipeline."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Pocket Family Office open-banking pipeline.
+
+    Settings come from the environment; a `.env` in the working directory fills in the
+    variables the environment does not set (the environment always wins).
+    """
+    # Undone when the command ends: a command invoked in-process leaves the environment as it was.
+    ctx.call_on_close(settings.load_dotenv_file().undo)
 
 
 main.add_command(emulator_cli, name="emulator")

@@ -1,7 +1,7 @@
 """The code location `workspace.yaml`, `dg dev` and `dagster dev -m` load.
 
-Definitions are found in `pfo_pipeline/defs/` (one folder per domain) by Dagster's
-`load_from_defs_folder`; resources are bound and the executor chosen here, at the top. Importing
+Definitions are found in `pfo_pipeline/defs/` (one folder per domain) by Dagster's component tree
+(what `load_from_defs_folder` builds); resources are bound and the executor chosen here, at the top. Importing
 this module does no I/O: the tenants file and dbt's manifest are read when the code location loads
 (`defs`, a `@dg.definitions` loader), once per process.
 """
@@ -42,9 +42,23 @@ warnings.filterwarnings(
 
 @cache
 def load_definitions() -> dg.Definitions:
-    """Every asset, check, job, schedule and sensor under `defs/`, with resources bound."""
+    """Every asset, check, job, schedule and sensor under `defs/`, with resources bound.
+
+    The tree is built as `load_from_defs_folder` builds it, less the code location name it reads
+    from pyproject.toml: the location is named by whatever loads it (`pfo_pipeline` in
+    workspace.yaml and for `dg`, the module for `-m pfo_pipeline.definitions`), and a configured
+    name that differs made Dagster warn at every step ("The code location name … does not
+    match", 31 lines for one `dagster definitions validate -m`)."""
+    import pfo_pipeline.defs
+
+    tree = dg.ComponentTree.from_module(pfo_pipeline.defs, project_root=Path(__file__).parents[1])
+    with warnings.catch_warnings():
+        # What `load_from_defs_folder` silences too: the tree's own preview/beta notices.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        found = tree.build_defs()
     return dg.Definitions.merge(
-        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        found,
         # One process per run: a multiprocess step re-imports the code location for work that
         # takes milliseconds, and a run's ledger steps are sequential anyway. Pools still apply.
         dg.Definitions(executor=dg.in_process_executor, resources=build_resources()),

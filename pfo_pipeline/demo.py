@@ -1,7 +1,10 @@
 """`pfo demo`: the whole pipeline end to end on the emulator, offline.
 
 Starts the Powens emulator on loopback, materialises the ledger assets for every sample tenant,
-builds the dbt marts, writes today's financial overview, then prints what landed and where.
+builds the dbt marts, writes today's financial overview, then prints what landed and where. It
+always runs the sample tenants (the emulator's demo family, whose secrets name the demo variables
+`PFO_DEMO_POWENS_*`), pointed at the emulator it starts (`PFO_POWENS_BASE_URL`): never a real
+tenants file, never real credentials.
 """
 
 from __future__ import annotations
@@ -11,15 +14,9 @@ import os
 import click
 import dagster as dg
 
+from pfo_pipeline import settings
 from pfo_pipeline.knowledge import periods
 from pfo_pipeline.ledger.lake import LakeLocation, connect
-
-# The emulator's own demo credentials: they open nothing but the local emulator.
-DEMO_ENV = {
-    "PFO_POWENS_CLIENT_ID": "pfo-demo-client",
-    "PFO_POWENS_CLIENT_SECRET": "pfo-demo-secret",
-    "PFO_POWENS_WEBHOOK_SECRET": "pfo-demo-webhook-secret",
-}
 
 # What the demo runs, selected the way the definitions group and label their assets: the ledger
 # syncs (group `openbanking`), the dbt marts (group `analytics`) and the knowledge documents the
@@ -43,7 +40,7 @@ def _instance() -> dg.DagsterInstance:
     "--port",
     default=8765,
     show_default=True,
-    help="Emulator port (the sample tenants file points here).",
+    help="Emulator port (the demo points the sample tenants here).",
 )
 @click.option(
     "--transactions",
@@ -58,16 +55,23 @@ def demo(port: int, transactions: int, seed: int) -> None:
     from pfo_pipeline.emulator import EmulatorConfig, start_emulator
     from pfo_pipeline.tenancy.config import load_tenants
 
-    for name, value in DEMO_ENV.items():
+    for name, value in settings.DEMO_ENV.items():
         os.environ.setdefault(name, value)
+    # The demo's own emulator and tenants, whatever the shell points at.
+    os.environ[settings.TENANTS_FILE_ENV] = str(settings.SAMPLE_TENANTS_FILE)
+    os.environ[settings.BASE_URL_ENV] = f"http://127.0.0.1:{port}/2.0"
     ledger = LakeLocation.from_env()
-    tenants = load_tenants()
     instance = _instance()
     today = periods.today().isoformat()
-    with start_emulator(
-        EmulatorConfig(seed=seed, transactions=transactions), port=port
-    ) as emulator:
-        click.echo(f"Powens emulator on {emulator.base_url}")
+    emulator_config = EmulatorConfig(
+        seed=seed,
+        transactions=transactions,
+        client_id=os.environ["PFO_DEMO_POWENS_CLIENT_ID"],
+        client_secret=os.environ["PFO_DEMO_POWENS_CLIENT_SECRET"],
+    )
+    with start_emulator(emulator_config, port=port) as emulator:
+        tenants = load_tenants()
+        click.echo(f"Powens emulator on {emulator.base_url} (the sample tenants point here)")
         resources = build_resources()
         for tenant_id in tenants:
             click.echo(f"Syncing {tenant_id} ...")

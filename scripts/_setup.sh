@@ -39,17 +39,11 @@ _pfo_setup() {
   # Our own modules too (only those changed since the last time; __pycache__ is git-ignored).
   "$root/.venv/bin/python" -m compileall -q -j 0 "$root/pfo_pipeline" "$root/tests" \
     "$root/benchmarks" >/dev/null 2>&1 || true
-  if [ ! -f "$root/.env" ]; then
-    # `dagster dev` / `dg dev` read .env from the working directory: the emulator's demo
-    # credentials, so the README's UI path syncs the sample tenants with no manual export.
-    cat >"$root/.env" <<'ENV'
-# Written by scripts/_setup.sh (git ignores this file). The Powens emulator's DEMO values only:
-# put real credentials in your environment or secret store, never here.
-PFO_POWENS_CLIENT_ID=pfo-demo-client
-PFO_POWENS_CLIENT_SECRET=pfo-demo-secret
-PFO_POWENS_WEBHOOK_SECRET=pfo-demo-webhook-secret
-ENV
-  fi
+  # `dagster dev` / `dg dev` read .env from the working directory (and let it override the
+  # environment): the emulator's demo credentials, under names only the sample tenants file uses,
+  # so the README's UI path syncs the sample tenants with no manual export and never replaces a
+  # real credential. An older .env holding them under the real names is brought up to date.
+  "$root/.venv/bin/python" -m pfo_pipeline.demo_dotenv "$root/.env" || return 1
   case ":$PATH:" in *":$root/.venv/bin:"*) ;; *) export PATH="$root/.venv/bin:$PATH" ;; esac
   export VIRTUAL_ENV="$root/.venv" # what `dg` checks to know the project's venv is the active one
   export DAGSTER_HOME="${DAGSTER_HOME:-$HOME/.local/state/pfo-pipeline/dagster_home}"

@@ -53,6 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
 LONGEST_FILES = (
     "e2e/test_ledger_sync.py",
     "e2e/test_ui_end_to_end.py",
+    "e2e/test_readme_examples.py",
+    "e2e/test_settings_story.py",
     "operations/test_concurrent_fetch.py",
     "ledger/test_lake.py",
     "operations/test_ledger_churn.py",

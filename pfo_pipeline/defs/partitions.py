@@ -2,9 +2,9 @@
 overview, whose days start 180 days back: older partitions are neither offered nor accepted.
 
 The tenants come from the tenants file and the days from today's date, so both are built when the
-code location loads (then cached), never when a module is imported: importing does no I/O, and a
-tenants file that cannot be read at all fails the load with its own message, while a broken
-tenant is left out (the `tenants_file_problems` sensor names it) and the others keep running.
+code location loads (then cached), never when a module is imported: importing does no I/O. A
+broken tenant is left out and the others keep running; a file that cannot be read or parsed at all
+leaves no tenant, and the location still loads; the `tenants_file_problems` sensor names either.
 Assets are declared without partitions and given them by `partitioned` in their domain's
 `@dg.definitions` loader.
 """

@@ -20,7 +20,7 @@ from pfo_pipeline import settings
 from pfo_pipeline.ledger.lake import LakeLocation, open_lake
 from pfo_pipeline.operations.powens_clients import ClientOptions, powens_client_for
 from pfo_pipeline.powens.client import PowensClient
-from pfo_pipeline.tenancy.config import TenantConfig, read_tenants_file
+from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError, read_tenants_file
 from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
 
 if TYPE_CHECKING:
@@ -42,7 +42,10 @@ class PowensResource(dg.ConfigurableResource):
         return read_tenants_file(self._path()).tenants
 
     def tenant(self, tenant_id: str) -> TenantConfig:
-        tenants_file = read_tenants_file(self._path())
+        try:
+            tenants_file = read_tenants_file(self._path())
+        except TenantConfigError as exc:  # a file no retry can fix
+            raise dg.Failure(str(exc), allow_retries=False) from None
         if tenant_id in tenants_file.tenants:
             return tenants_file.tenants[tenant_id]
         named = [p for p in tenants_file.problems if f"tenant {tenant_id!r}:" in p]

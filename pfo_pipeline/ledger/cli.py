@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import duckdb
 
+from pfo_pipeline.ledger import as_of
 from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect, open_lake
 from pfo_pipeline.ledger.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
 from pfo_pipeline.ledger.migrate_file import copy_duckdb_file
@@ -36,11 +37,27 @@ def _snapshot_of_load(load_id: str) -> int:
     return int(snapshot)
 
 
+def _connect_as_of(text: str) -> duckdb.DuckDBPyConnection:
+    """The lake as it was at `text` (Europe/Paris unless it has an offset), said on stderr."""
+    try:
+        moment = as_of.parse_as_of(text)
+    except as_of.AsOfError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from None
+    with open_lake(read_only=True) as conn:
+        start = as_of.lake_start(conn)
+    try:
+        as_of.check_in_range(moment, start)
+    except as_of.AsOfError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"as of {as_of.describe(moment)}", err=True)
+    return connect(snapshot_time=as_of.snapshot_time_literal(moment))
+
+
 def _print(relation: duckdb.DuckDBPyRelation | None, as_csv: bool) -> None:
     if relation is None:  # a statement without a result
         return
     if as_csv:
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")  # Unix lines, not csv's \r\n
         writer.writerow(relation.columns)
         writer.writerows(relation.fetchall())
         return
@@ -51,19 +68,26 @@ def _print(relation: duckdb.DuckDBPyRelation | None, as_csv: bool) -> None:
 @click.argument("query", required=False)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (a header line, then rows).")
 @click.option("--as-of-load", help="Read the ledger exactly as this load (ledger.loads) left it.")
-@click.option("--as-of", "as_of", help='Read the ledger as it was then, e.g. "2026-11-27 08:00".')
-def sql_command(query: str | None, as_csv: bool, as_of_load: str | None, as_of: str | None) -> None:
+@click.option(
+    "--as-of",
+    "as_of_time",
+    help='Read the ledger as it was then: "2026-11-27 08:00" is Europe/Paris time; an offset '
+    'says its own zone ("2026-11-27 08:00+01:00", "2026-11-27T07:00Z").',
+)
+def sql_command(
+    query: str | None, as_csv: bool, as_of_load: str | None, as_of_time: str | None
+) -> None:
     """Query the ledger read-only: `pfo sql "SELECT ..."`, or `pfo sql` for a prompt.
 
     Schemas: ledger, analytics, staging, knowledge, telemetry. Runs may write meanwhile.
     """
-    if as_of_load and as_of:
+    if as_of_load and as_of_time:
         raise click.UsageError("use --as-of-load or --as-of, not both")
     try:
         if as_of_load:
             conn = connect(snapshot_version=_snapshot_of_load(as_of_load))
-        elif as_of:
-            conn = connect(snapshot_time=as_of)
+        elif as_of_time:
+            conn = _connect_as_of(as_of_time)
         else:
             conn = connect(read_only=True)
     except LakeError as exc:
@@ -147,7 +171,5 @@ def maintain_command(time_travel_days: int) -> None:
     with open_lake() as conn:
         migrate(conn)
         report = maintain(conn, window_days=time_travel_days)
-    click.echo(
-        f"data files {report.data_files_before} -> {report.data_files_after}, "
-        f"snapshots {report.snapshots_before} -> {report.snapshots_after}"
-    )
+    for line in report.lines():
+        click.echo(line)

@@ -15,22 +15,73 @@ DEFAULT_TIME_TRAVEL_DAYS = 30
 
 @dataclass(frozen=True)
 class MaintenanceReport:
+    """What one pass did, every number read from DuckLake (its catalog, or what its calls
+    returned), none inferred."""
+
     data_files_before: int
     data_files_after: int
     snapshots_before: int
     snapshots_after: int
+    inlined_rows_flushed: int = 0  # rows moved from the catalog's inlined tables to Parquet
+    files_merged: int = 0  # small files the merge replaced...
+    merged_into: int = 0  # ...by this many files
+    snapshots_expired: int = 0
+    files_deleted: int = 0  # files removed from storage (expired, replaced or orphaned)
 
     def as_metadata(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+    def lines(self) -> list[str]:
+        """What was done, one line per kind of work (what `pfo ledger maintain` prints)."""
+        return [
+            f"flushed {self.inlined_rows_flushed:,} inlined rows from the catalog to Parquet",
+            f"merged {self.files_merged:,} small files into {self.merged_into:,}",
+            f"expired {self.snapshots_expired:,} snapshots",
+            f"deleted {self.files_deleted:,} files",
+            f"data files {self.data_files_before:,} -> {self.data_files_after:,}, "
+            f"snapshots {self.snapshots_before:,} -> {self.snapshots_after:,}",
+        ]
+
+    def summary(self) -> str:
+        return "; ".join(self.lines())
+
+
+def _metadata(table: str) -> str:
+    return f"__ducklake_metadata_{LAKE}.{table}"
 
 
 def _counts(conn: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(live data files, snapshots) of the lake."""
     files = conn.execute(
-        f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file WHERE end_snapshot IS NULL"
+        f"SELECT count(*) FROM {_metadata('ducklake_data_file')} WHERE end_snapshot IS NULL"
     ).fetchall()[0][0]
     snapshots = conn.execute(f"SELECT count(*) FROM {LAKE}.snapshots()").fetchall()[0][0]
     return files, snapshots
+
+
+def _inlined_rows(conn: duckdb.DuckDBPyConnection) -> int:
+    """Live rows held in the catalog's inlined-data tables (of tables that still exist)."""
+    tables = conn.execute(
+        f"SELECT i.table_name FROM {_metadata('ducklake_inlined_data_tables')} i "
+        f"JOIN {_metadata('ducklake_table')} t USING (table_id) WHERE t.end_snapshot IS NULL"
+    ).fetchall()
+    return sum(
+        conn.execute(
+            f"SELECT count(*) FROM {_metadata(f'{name}')} WHERE end_snapshot IS NULL"
+        ).fetchall()[0][0]
+        for (name,) in tables
+    )
+
+
+def _scheduled_for_deletion(conn: duckdb.DuckDBPyConnection) -> int:
+    return conn.execute(
+        f"SELECT count(*) FROM {_metadata('ducklake_files_scheduled_for_deletion')}"
+    ).fetchall()[0][0]
+
+
+def _call(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    """One maintenance call, its own commit (retried on a conflict); the rows it returned."""
+    return run_transaction(conn, lambda: conn.execute(sql).fetchall(), what="lake maintenance")
 
 
 def maintain(
@@ -42,15 +93,29 @@ def maintain(
         raise ValueError(f"window_days: must be >= 0, got {window_days}")
     files_before, snapshots_before = _counts(conn)
     older = f"now() - INTERVAL {int(window_days)} DAY"
-    for statement in (
-        f"CALL ducklake_flush_inlined_data('{LAKE}')",
-        f"CALL ducklake_merge_adjacent_files('{LAKE}')",
-        f"CALL ducklake_expire_snapshots('{LAKE}', older_than => {older})",
-        f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => {older})",
-        f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => {older})",
-    ):
-        run_transaction(
-            conn, lambda sql=statement: conn.execute(sql).fetchall(), what="lake maintenance"
-        )
+
+    inlined_before = _inlined_rows(conn)
+    _call(conn, f"CALL ducklake_flush_inlined_data('{LAKE}')")
+    flushed = max(0, inlined_before - _inlined_rows(conn))
+
+    # The merge returns nothing: the files it replaced are the ones it scheduled for deletion.
+    files_pre_merge, scheduled_pre_merge = _counts(conn)[0], _scheduled_for_deletion(conn)
+    _call(conn, f"CALL ducklake_merge_adjacent_files('{LAKE}')")
+    merged = max(0, _scheduled_for_deletion(conn) - scheduled_pre_merge)
+    merged_into = max(0, _counts(conn)[0] - files_pre_merge + merged)
+
+    expired = _call(conn, f"CALL ducklake_expire_snapshots('{LAKE}', older_than => {older})")
+    deleted = _call(conn, f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => {older})")
+    orphans = _call(conn, f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => {older})")
     files_after, snapshots_after = _counts(conn)
-    return MaintenanceReport(files_before, files_after, snapshots_before, snapshots_after)
+    return MaintenanceReport(
+        files_before,
+        files_after,
+        snapshots_before,
+        snapshots_after,
+        inlined_rows_flushed=flushed,
+        files_merged=merged,
+        merged_into=merged_into if merged else 0,
+        snapshots_expired=len(expired),
+        files_deleted=len(deleted) + len(orphans),
+    )

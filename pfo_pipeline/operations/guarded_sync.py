@@ -3,9 +3,9 @@
 A sync runs only when the tenant's capability is on and the `ensure_primary_open_banking`
 guardrail lets it through; a blocked (or degraded) tenant is skipped with a warning and a telemetry
 event, which leaves other tenants unaffected. Every attempt reports telemetry, failed ones too.
-A permanent error (wrong or missing credentials, a request Powens refuses, a bad config, a lake
-that cannot be opened) fails at once with its real message; anything else is left to the caller's
-retries. The Dagster assets and any command-line caller share this one implementation.
+A permanent error (wrong or missing credentials, a request Powens refuses, an unreachable Powens,
+a bad config, a lake that cannot be opened) fails at once with its real message; anything else is
+left to the caller's retries. The Dagster assets and any command-line caller share this one implementation.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ import duckdb
 from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
-from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError
+from pfo_pipeline.powens.errors import (
+    PowensAuthError,
+    PowensNotFoundError,
+    PowensRequestError,
+    PowensUnreachableError,
+)
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError
 from pfo_pipeline.tenancy.guardrail import GuardResult, ensure_primary_open_banking
@@ -32,10 +37,13 @@ if TYPE_CHECKING:
     from pfo_pipeline.ledger.types import SyncContext
 
 # A retry cannot fix these; a commit conflict (a LakeError) is the exception: it is transient.
+# An unreachable Powens (its transport already tried again within seconds) is a wrong address or
+# an outage: a step retry minutes later only hides the address that failed.
 PERMANENT_ERRORS = (
     PowensAuthError,
     PowensRequestError,
     PowensNotFoundError,
+    PowensUnreachableError,
     TenantConfigError,
     LakeError,
 )

@@ -20,6 +20,7 @@ from pfo_pipeline.powens.errors import (
     PowensNotFoundError,
     PowensRequestError,
     PowensUnavailableError,
+    PowensUnreachableError,
 )
 from pfo_pipeline.powens.responses import decode, error_for
 from pfo_pipeline.powens.transport import PowensTransport, TokenRejected
@@ -84,7 +85,8 @@ class TokenAuth:
                 exhausted = renewed >= RENEWALS_PER_CALL or switches >= 2 * RENEWALS_PER_CALL
                 if not self.can_renew or exhausted:
                     raise rejected.error from None
-                logger.warning("Powens %s: token rejected (401), renewing", operation)
+                # A token expiring is routine: renewing it is what the credentials are for.
+                logger.info("Powens %s: token rejected (401), renewing", operation)
                 fresh = self._renew_unless_changed(token)
                 renewed += fresh.renewed_here
                 switches += 1
@@ -107,6 +109,8 @@ class TokenAuth:
             try:
                 self._renew_once()
                 return
+            except PowensUnreachableError:
+                raise  # no server answered: asking again cannot have issued a token
             except PowensUnavailableError as exc:
                 if attempt == RENEW_ATTEMPTS:
                     raise PowensUnavailableError(

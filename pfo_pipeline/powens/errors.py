@@ -63,6 +63,14 @@ class PowensUnavailableError(PowensError):
     kind = "unavailable"
 
 
+class PowensUnreachableError(PowensUnavailableError):
+    """No connection could be opened (refused, name not resolved, no route): a wrong `base_url`
+    or Powens down. Retried a few times within seconds, then permanent for the run: a step retry
+    minutes later would only hide the address that failed."""
+
+    kind = "unreachable"
+
+
 class PowensInvalidResponseError(PowensError):
     """A body that is not the JSON the API documents (HTML, garbage, missing keys, bad links)."""
 

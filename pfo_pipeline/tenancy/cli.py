@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pfo_pipeline import settings
 from pfo_pipeline.tenancy.config import TenantConfigError, read_tenants_file
 
 
@@ -23,7 +24,8 @@ def tenants_cli() -> None:
     help="Tenants file to check (default: PFO_TENANTS_FILE, else the sample).",
 )
 def check(path: Path | None) -> None:
-    """List the tenants that load, every broken tenant and every secret not set here.
+    """List the tenants that load, every broken tenant, every secret not set here (nor in
+    ./.env), and every variable ./.env sets to another value than the environment.
 
     Exits 1 when a tenant is broken (the code location would leave it out), 0 otherwise.
     """
@@ -35,6 +37,13 @@ def check(path: Path | None) -> None:
         click.echo(f"ok       {tenant_id}")
     for warning in tenants_file.warnings():
         click.echo(f"warning  {warning}")
+    loaded = settings.last_dotenv_load()
+    for name in loaded.shadowed if loaded else ():
+        click.echo(
+            f"warning  {loaded.path}: {name} is also set in your environment, to another value: "
+            "pfo commands use the environment's, but Dagster's CLI (dg, dagster) lets .env "
+            "override the environment and would use this file's; remove it from .env"
+        )
     for problem in tenants_file.problems:
         click.echo(f"error    {problem}", err=True)
     if tenants_file.problems:

@@ -8,6 +8,7 @@ never echo what was written under `secrets` (a pasted secret must not end up in 
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ from pfo_pipeline.tenancy.blueprint import (
     SLOT_ID,
     check_tenant_against_blueprint,
 )
+from pfo_pipeline.tenancy.interpolation import InterpolationError, interpolate_bindings
 
+logger = logging.getLogger("pfo_pipeline.tenancy")
 ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # Names like PFO_FAMILY_CLIENT_SECRET: words joined by underscores. A long run of capitals and
 # digits without one (PZ7Q2K9XW4M1R8TB) is far more likely a pasted secret than a variable name.
@@ -299,6 +302,11 @@ def read_tenants_file(path: Path | None = None) -> TenantsFile:
             problems.append(f"{where}: {label}: must be a mapping of tenant keys")
             continue
         try:
+            raw = interpolate_bindings(raw)
+        except InterpolationError as exc:
+            problems.append(f"{where}: {label}: {exc}")
+            continue
+        try:
             tenant = TenantConfig.model_validate(raw)
         except ValidationError as exc:
             details = [_describe(error) for error in exc.errors()]
@@ -324,9 +332,14 @@ def load_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
 
 
 def usable_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
-    """The tenants that validate, for the code location: a broken tenant is left out (and
-    reported by the `tenants_file_problems` sensor) instead of taking every job down with it."""
-    return read_tenants_file(path).tenants
+    """The tenants that validate, for the code location: a broken tenant is left out, and a file
+    that cannot be read or parsed at all (a YAML syntax error) leaves no tenant, instead of
+    taking every job down with it; the `tenants_file_problems` sensor reports either."""
+    try:
+        return read_tenants_file(path).tenants
+    except TenantConfigError as exc:
+        logger.warning("%s: no tenant loads until it is fixed", exc)
+        return {}
 
 
 def resolve_secret(env_var_name: str | None) -> str | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import click
+import httpx
 import uvicorn
 
 from pfo_pipeline.webhooks.inbox import DEFAULT_STATE_TTL, Inbox
@@ -46,14 +47,60 @@ def serve(
     host: str, port: int, inbox_file: Path | None, max_body_bytes: int, state_ttl_minutes: float
 ) -> None:
     """Verify and record Powens webhooks; the Dagster sensor turns them into syncs."""
+    from pfo_pipeline.tenancy.config import TenantConfigError, load_tenants
+
+    try:
+        tenants = load_tenants()
+    except TenantConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     inbox = Inbox(inbox_file)
     app = create_receiver(
-        inbox, max_body_bytes=max_body_bytes, state_ttl=timedelta(minutes=state_ttl_minutes)
+        inbox,
+        tenants=tenants,
+        max_body_bytes=max_body_bytes,
+        state_ttl=timedelta(minutes=state_ttl_minutes),
     )
     click.echo(
         f"Webhook receiver on http://{host}:{port}/webhooks/powens/<connection_id>/<EVENT> (inbox {inbox.path})"
     )
+    for line in connections_without_secret(tenants):
+        click.echo(f"warning: {line}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def connections_without_secret(tenants: dict) -> list[str]:
+    """One line per connection whose webhooks would all be refused: no `webhook_secret` named,
+    or its variable not set here (variable names only, never values)."""
+    from pfo_pipeline.tenancy.config import resolve_secret
+
+    lines = []
+    for tenant in tenants.values():
+        binding = tenant.primary_open_banking
+        if binding is None:
+            continue
+        name = binding.secrets.webhook_secret
+        if name is None:
+            why = "the tenants file names no secrets.webhook_secret"
+        elif resolve_secret(name) is None:
+            why = f"environment variable {name} is not set (nor in ./.env)"
+        else:
+            continue
+        lines.append(
+            f"connection {binding.connection_id} (tenant {tenant.tenant_id}) has no webhook "
+            f"secret: {why}; its webhooks will be refused as an invalid signature"
+        )
+    return lines
+
+
+def is_emulator(base_url: str) -> bool:
+    """Whether `base_url` is served by the Powens emulator: it answers its control route
+    (`GET …/__emulator/state`), which Powens does not have."""
+    try:
+        answer = httpx.get(f"{base_url}/__emulator/state", timeout=2.0)
+        body = answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return False
+    return isinstance(body, dict) and "faults" in body and "now" in body
 
 
 @click.command(name="connect")
@@ -76,6 +123,13 @@ def connect(tenant_id: str, redirect_uri: str, inbox_file: Path | None, lang: st
             code = client.create_temporary_code()["code"]
     except (TenantConfigError, PowensError) as exc:
         raise click.ClickException(str(exc)) from None
+    base_url = binding.config.resolved_base_url()
+    if is_emulator(base_url):
+        click.echo(
+            f"note: {tenant_id} targets the Powens emulator at {base_url}, not Powens: the code "
+            "below is the emulator's, and the webview link is what Powens would open",
+            err=True,
+        )
     state = Inbox(inbox_file).new_connect_state(tenant_id)
     domain = binding.config.domain or "sandbox"
     query = {

@@ -205,6 +205,45 @@ def test_dbt_tests_surface_as_asset_checks_and_pass(pipeline) -> None:
     assert {"assert_balances_reconcile", "assert_no_pii_in_analytics"} <= names
 
 
+def test_every_mart_materialisation_carries_its_row_count(pipeline) -> None:
+    """Counted on the lake (dagster-dbt's `fetch_row_counts` cannot open the DuckLake profile):
+    each table's count is its rows in the lake; views carry none (counting would run them)."""
+    counted = {}
+    for event in pipeline["dbt_run"].get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        key = materialization.asset_key.to_user_string()
+        counted[key] = materialization.metadata.get("dagster/row_count")
+    tables = {key: value for key, value in counted.items() if not key.startswith("staging/")}
+    assert len(tables) >= 10 and all(value is not None for value in tables.values()), counted
+    assert all(counted[key] is None for key in counted if key.startswith("staging/"))
+    for key, value in tables.items():
+        schema, name = key.split("/")
+        (rows,) = query(pipeline["ledger"], f"SELECT count(*) FROM {schema}.{name}")[0]
+        assert value.value == rows, key
+    assert tables["analytics/fct_daily_cashflow"].value > 0
+
+
+def test_every_staging_column_is_described() -> None:
+    """Each column a staging view selects has a description in its schema.yml."""
+    import re
+
+    import yaml
+
+    from pfo_pipeline import settings
+
+    staging = settings.DBT_PROJECT_DIR / "models" / "staging"
+    documented = {
+        model["name"]: {c["name"]: c.get("description") for c in model.get("columns", [])}
+        for model in yaml.safe_load((staging / "schema.yml").read_text())["models"]
+    }
+    for view in sorted(staging.glob("stg_*.sql")):
+        select = view.read_text().split("select", 1)[1].split("from", 1)[0]
+        selected = [re.split(r"\s+as\s+", c.strip())[-1] for c in select.split(",")]
+        described = documented[view.stem]
+        assert selected and all(described.get(c) for c in selected), (view.stem, selected)
+        assert set(described) == set(selected), view.stem
+
+
 def test_analytics_marts_carry_no_pii_columns(pipeline) -> None:
     columns = {
         c

@@ -189,13 +189,18 @@ def test_slow_responses_time_out_and_are_retried(emulator, faults) -> None:
         client.get_user()
 
 
-def test_expired_token_is_renewed_once(emulator, faults) -> None:
+def test_expired_token_is_renewed_once(emulator, faults, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="pfo_pipeline.powens")
     expected = emulator_ids(emulator, include_deleted=True)
     faults(FaultConfig(rate_token_expiry=0.2, seed=4))
     with make_client(emulator, api_key=emulator.token_for(1)) as client:
         ids = all_ids(client, include_deleted=True)
         assert client.renewals >= 1
     assert set(ids) == expected and len(ids) == len(expected)
+    # A token expiring is routine: its renewal is INFO, and a healthy run logs no WARNING.
+    renewals = [r for r in caplog.records if "renew" in r.getMessage()]
+    assert renewals and all(r.levelno == logging.INFO for r in renewals)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_expired_token_without_credentials_is_an_auth_error(emulator, faults) -> None:
@@ -303,3 +308,33 @@ def test_an_unreachable_powens_is_named_by_host_and_port() -> None:
     message = str(info.value)
     assert f"cannot reach 127.0.0.1:{port}" in message and "list accounts" in message
     assert "a-token" not in message
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "powens-nowhere.invalid"])
+def test_an_unreachable_powens_fails_after_a_few_quick_attempts(host: str) -> None:
+    """Connection refused or a name that does not resolve: `UNREACHABLE_ATTEMPTS` attempts (not
+    the client's `max_attempts`), and the renewal asks no fresh token (no server answered)."""
+    from pfo_pipeline.powens.errors import PowensUnreachableError
+    from pfo_pipeline.powens.transport import UNREACHABLE_ATTEMPTS
+
+    address = host.format(port=_closed_port())
+    client = PowensClient(
+        f"http://{address}/2.0", user_id=1, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        max_attempts=8, backoff_initial_s=0.01,
+    )  # fmt: skip
+    with client, pytest.raises(PowensUnreachableError) as info:
+        client.list_accounts()
+    assert client.retries == UNREACHABLE_ATTEMPTS - 1  # one renewal's attempts, then no more
+    first_line = str(info.value).splitlines()[0]
+    shown = address if ":" in address else f"{address}:80"
+    assert f"cannot reach {shown}" in first_line and "renew token" in first_line
+    assert f"gave up after {UNREACHABLE_ATTEMPTS} attempts" in first_line
+    assert CLIENT_SECRET not in str(info.value)

@@ -48,7 +48,8 @@ def _binding(document: dict[str, Any]) -> dict[str, Any]:
     return _second(document)["bindings"]["primaryOpenBanking"]
 
 
-def test_the_sample_file_loads_both_tenants_in_file_order() -> None:
+def test_the_sample_file_loads_both_tenants_in_file_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(settings.BASE_URL_ENV, raising=False)
     tenants = load_tenants()
     assert list(tenants) == [FAMILY, SECOND]
     family = tenants[FAMILY].primary_open_banking
@@ -60,9 +61,19 @@ def test_the_sample_file_loads_both_tenants_in_file_order() -> None:
     assert family.integration_key == "openbanking.powens"
     assert family.config.environment == "sandbox" and family.config.region == "eu-west-1"
     assert family.config.resolved_base_url() == "http://127.0.0.1:8765/2.0"
-    assert family.secrets.api_key == "PFO_POWENS_API_KEY_FAMILY"
-    assert family.secrets.client_secret == "PFO_POWENS_CLIENT_SECRET"  # a name, not a value
-    assert second.secrets.api_key == "PFO_POWENS_API_KEY_SECOND"
+    # The demo family names the demo variables, never the names real credentials use.
+    assert family.secrets.client_secret == "PFO_DEMO_POWENS_CLIENT_SECRET"  # a name, not a value
+    assert {second.secrets.client_id, second.secrets.webhook_secret} == {
+        "PFO_DEMO_POWENS_CLIENT_ID",
+        "PFO_DEMO_POWENS_WEBHOOK_SECRET",
+    }
+    assert family.secrets.api_key is None and second.secrets.api_key is None
+    assert set(settings.DEMO_ENV) == {
+        name
+        for t in tenants.values()
+        for name in t.primary_open_banking.secrets.model_dump().values()
+        if name
+    }
     assert tenants[FAMILY].config_version == 1
     assert check_tenant_against_blueprint(tenants[FAMILY]) == []
 
@@ -208,14 +219,13 @@ def test_a_secret_pasted_as_a_key_is_not_echoed(tmp_path: Path) -> None:
 def test_secrets_not_set_are_reported_when_the_file_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("PFO_POWENS_CLIENT_ID", "PFO_POWENS_CLIENT_SECRET", "PFO_POWENS_API_KEY_FAMILY"):
+    for name in ("PFO_DEMO_POWENS_CLIENT_ID", "PFO_DEMO_POWENS_CLIENT_SECRET"):
         monkeypatch.setenv(name, "set-for-the-test")
-    monkeypatch.delenv("PFO_POWENS_WEBHOOK_SECRET", raising=False)
-    monkeypatch.delenv("PFO_POWENS_API_KEY_SECOND", raising=False)
+    monkeypatch.delenv("PFO_DEMO_POWENS_WEBHOOK_SECRET", raising=False)
     warnings = read_tenants_file(_write(tmp_path)).warnings()
     assert any(
         f"tenant '{FAMILY}': bindings.primaryOpenBanking.secrets.webhook_secret: "
-        "environment variable PFO_POWENS_WEBHOOK_SECRET is not set" in w
+        "environment variable PFO_DEMO_POWENS_WEBHOOK_SECRET is not set" in w
         for w in warnings
     )
     assert not any("secrets.client_id" in w for w in warnings)
@@ -293,12 +303,12 @@ def test_tenants_are_immutable() -> None:
 def test_secrets_resolve_through_env_vars_and_never_reach_a_repr(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PFO_POWENS_CLIENT_SECRET", "value-that-must-stay-hidden")
+    monkeypatch.setenv("PFO_DEMO_POWENS_CLIENT_SECRET", "value-that-must-stay-hidden")
     tenants = load_tenants()
     secrets = tenants[FAMILY].primary_open_banking.secrets  # type: ignore[union-attr]
     assert resolve_secret(secrets.client_secret) == "value-that-must-stay-hidden"
     assert "value-that-must-stay-hidden" not in repr(tenants) + str(tenants)
-    monkeypatch.delenv("PFO_POWENS_CLIENT_SECRET")
+    monkeypatch.delenv("PFO_DEMO_POWENS_CLIENT_SECRET")
     assert resolve_secret(secrets.client_secret) is None
     assert resolve_secret(None) is None
 
@@ -337,3 +347,68 @@ def test_pfo_tenants_check_lists_good_and_broken_tenants(tmp_path: Path) -> None
     assert f"tenant '{SECOND}': bindings.primaryOpenBanking.config.environment" in result.output
     good = CliRunner().invoke(main, ["tenants", "check", "--file", str(_write(tmp_path))])
     assert good.exit_code == 0 and f"ok       {SECOND}" in good.output
+
+
+# --- ${NAME:-default} in config values -----------------------------------------------------------
+
+
+def test_the_sample_follows_pfo_powens_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(settings.BASE_URL_ENV, "http://127.0.0.1:18999/2.0")
+    tenants = load_tenants()
+    assert {t.primary_open_banking.config.resolved_base_url() for t in tenants.values()} == {
+        "http://127.0.0.1:18999/2.0"
+    }
+    monkeypatch.setenv(settings.BASE_URL_ENV, "")  # empty, like unset: the default applies
+    assert load_tenants()[FAMILY].primary_open_banking.config.resolved_base_url() == (
+        "http://127.0.0.1:8765/2.0"
+    )
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("${PFO_NOT_SET_ANYWHERE}", "environment variable PFO_NOT_SET_ANYWHERE is not set and the "
+         "reference has no default"),
+        ("${pfo_lower:-x}", "malformed reference ${pfo_lower:-x}"),
+        ("http://${PFO_HOST:-127.0.0.1/2.0", "unclosed ${"),
+        ("${}", "malformed reference ${}"),
+    ],
+)  # fmt: skip
+def test_a_bad_reference_names_the_tenant_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, expected: str
+) -> None:
+    monkeypatch.delenv("PFO_NOT_SET_ANYWHERE", raising=False)
+    path = _write(tmp_path, lambda d: _binding(d)["config"].update(base_url=written))
+    tenants_file = read_tenants_file(path)
+    assert list(tenants_file.tenants) == [FAMILY]  # the other tenant still loads
+    [problem] = tenants_file.problems
+    assert f"tenant '{SECOND}': bindings.primaryOpenBanking.config.base_url: " in problem
+    assert expected in problem
+
+
+def test_references_are_read_only_in_config_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`secrets` hold variable NAMES: `${…}` there is not expanded (so it fails validation) and a
+    variable's value never reaches an error message."""
+    monkeypatch.setenv("PFO_SOME_SECRET", "the-secret-value")
+    monkeypatch.setenv("PFO_SOME_REGION", "eu-west-3")
+
+    def mutate(document: dict[str, Any]) -> None:
+        _binding(document)["secrets"]["client_id"] = "${PFO_SOME_SECRET}"
+        document["tenants"][0]["bindings"]["primaryOpenBanking"]["config"]["region"] = (
+            "${PFO_SOME_REGION}"
+        )
+
+    tenants_file = read_tenants_file(_write(tmp_path, mutate))
+    assert tenants_file.tenants[FAMILY].primary_open_banking.config.region == "eu-west-3"
+    [problem] = tenants_file.problems
+    assert "secrets.client_id: must be the NAME of an environment variable" in problem
+    assert "the-secret-value" not in problem
+
+
+def test_a_yaml_error_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.yaml"
+    path.write_text("tenants:\n  - tenant_id: a\n    bindings: {primaryOpenBanking: [\n")
+    with pytest.raises(TenantConfigError, match=r"not valid YAML at line 4, column 1"):
+        read_tenants_file(path)

@@ -332,7 +332,9 @@ def test_serve_passes_the_body_cap_and_state_lifetime_on(
     from pfo_pipeline.webhooks import cli as webhooks_cli
 
     seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(webhooks_cli, "create_receiver", lambda inbox, **options: options)
+    monkeypatch.setattr(
+        webhooks_cli, "create_receiver", lambda inbox, tenants, **options: options
+    )  # serve reads the tenants once, and names the connections without a webhook secret
     monkeypatch.setattr(webhooks_cli.uvicorn, "run", lambda app, **_: seen.append(app))
     serve = ["webhooks", "serve", "--inbox", str(tmp_path / "inbox.sqlite3")]
     runner = CliRunner()
@@ -487,7 +489,9 @@ def test_pfo_connect_prints_the_webview_url_with_a_fresh_code_and_state(
             main, ["connect", "--tenant", "tenant.nobody", "--inbox", str(inbox_file)]
         )
     assert result.exit_code == 0, result.output
-    url = urlsplit(result.output.strip())
+    [link] = [line for line in result.output.splitlines() if line.startswith("https://")]
+    assert "targets the Powens emulator at" in result.output  # said on stderr
+    url = urlsplit(link)
     query_ = parse_qs(url.query)
     assert url.netloc == "webview.powens.com" and url.path == "/en/connect"
     assert query_["client_id"] == ["pfo-demo-client"] and query_["code"][0]

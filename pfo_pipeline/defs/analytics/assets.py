@@ -19,7 +19,9 @@ from pfo_pipeline.defs.analytics.project import (
     ensure_manifest,
     run_target_path,
 )
+from pfo_pipeline.defs.analytics.row_counts import with_row_counts
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
+from pfo_pipeline.ledger.lake import open_lake
 
 OWNERS = ["team:platform-finance"]
 LEDGER_SOURCE_ASSETS = {
@@ -76,10 +78,13 @@ def dbt_models() -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: LakeResource
     ) -> Iterator[Any]:
         """`dbt build`: staging views, analytics marts and their tests (as asset checks), in the
-        very lake the ledger resource points at."""
+        very lake the ledger resource points at; each mart's materialisation carries its row
+        count (`row_counts`)."""
         os.environ.update(dbt_environment(duckdb.location()))
         target = run_target_path(project, context.run.run_id)
-        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        build = dbt.cli(["build"], context=context, target_path=target)
+        with open_lake(duckdb.location(), read_only=True) as conn:
+            yield from with_row_counts(build.stream(), conn, build.manifest)
 
     return pfo_dbt_models
 

@@ -26,10 +26,7 @@ def lake_maintenance(
         raise dg.Failure(f"time_travel_days: must be >= 0, got {config.time_travel_days}")
     with ledger_connection(duckdb) as conn:
         report = maintain(conn, window_days=config.time_travel_days)
-    context.log.info(
-        f"Lake maintenance: data files {report.data_files_before} -> {report.data_files_after}, "
-        f"snapshots {report.snapshots_before} -> {report.snapshots_after}"
-    )
+    context.log.info(f"Lake maintenance: {report.summary()}")
     return dg.MaterializeResult(
         metadata={**report.as_metadata(), "time_travel_days": config.time_travel_days}
     )

@@ -11,11 +11,18 @@ minutes, at least 1); at each tick a tenant gets a run only when the tick falls 
 with a run key so a re-evaluated tick never launches twice.
 """
 
+import hashlib
 from math import gcd
+from pathlib import Path
 
 import dagster as dg
 
-from pfo_pipeline.tenancy.config import TenantConfig, read_tenants_file, usable_tenants
+from pfo_pipeline.tenancy.config import (
+    TenantConfig,
+    TenantConfigError,
+    read_tenants_file,
+    usable_tenants,
+)
 
 sync_openbanking_accounts = dg.define_asset_job(
     name="sync_openbanking_accounts",
@@ -102,23 +109,37 @@ class TenantsFileProblem(Exception):
 @dg.sensor(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-reads the tenants file: fails, naming each broken tenant and key, while a "
-    "tenant is left out of the code location; says which secret variables are not set.",
+    description="Re-reads the tenants file: fails, naming each broken tenant and key (or the line "
+    "and column of a YAML error), while a tenant is left out of the code location; says which "
+    "secret variables are not set, once per change.",
 )
 def tenants_file_problems(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    tenants_file = read_tenants_file()
+    try:
+        tenants_file = read_tenants_file()
+    except TenantConfigError as exc:
+        raise TenantsFileProblem(f"{exc}: no tenant loads until it is fixed") from None
     if tenants_file.problems:
         raise TenantsFileProblem(
             f"{len(tenants_file.problems)} tenant(s) left out until fixed: "
             + " | ".join(tenants_file.problems)
         )
     warnings = tenants_file.warnings()
-    for warning in warnings:
-        context.log.warning(warning)
+    # Warned once per change of the file or of what is unset, not at every tick.
+    seen = _fingerprint(tenants_file.path, warnings)
+    if seen != context.cursor:
+        for warning in warnings:
+            context.log.warning(warning)
+        context.update_cursor(seen)
     return dg.SkipReason(
         f"all {len(tenants_file.tenants)} tenants load"
         + (f"; {len(warnings)} secret variable(s) not set here" if warnings else "")
     )
+
+
+def _fingerprint(path: Path, warnings: list[str]) -> str:
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update("\n".join(warnings).encode())
+    return digest.hexdigest()[:32]
 
 
 @dg.definitions
