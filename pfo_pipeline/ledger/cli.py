@@ -16,6 +16,7 @@ import duckdb
 from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect, open_lake
 from pfo_pipeline.ledger.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
 from pfo_pipeline.ledger.migrate_file import copy_duckdb_file
+from pfo_pipeline.ledger.read_only_sql import ReadOnlyViolation, check_statements, lock_down
 from pfo_pipeline.ledger.schema import migrate
 
 MAX_ROWS_SHOWN = 200
@@ -65,19 +66,26 @@ def sql_command(query: str | None, as_csv: bool, as_of_load: str | None, as_of: 
         elif as_of:
             conn = connect(snapshot_time=as_of)
         else:
-            conn = connect(read_only=True)
+            conn = connect(read_only=True, shared=False)  # its own database, locked down below
+        lock_down(conn, LakeLocation.from_env())
     except LakeError as exc:
         raise click.ClickException(str(exc)) from None
     try:
         if query:
             try:
-                _print(conn.sql(query), as_csv)
-            except duckdb.Error as exc:
+                _print(_read(conn, query), as_csv)
+            except (duckdb.Error, ReadOnlyViolation) as exc:
                 raise click.ClickException(str(exc)) from None
             return
         _prompt(conn, as_csv)
     finally:
         conn.close()
+
+
+def _read(conn: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
+    """The query's result, once every statement in it is known to only read."""
+    check_statements(conn, sql)
+    return conn.sql(sql)
 
 
 def _prompt(conn: duckdb.DuckDBPyConnection, as_csv: bool) -> None:
@@ -97,8 +105,8 @@ def _prompt(conn: duckdb.DuckDBPyConnection, as_csv: bool) -> None:
             continue
         statement, buffer = "\n".join(buffer), []
         try:
-            _print(conn.sql(statement), as_csv)
-        except duckdb.Error as exc:
+            _print(_read(conn, statement), as_csv)
+        except (duckdb.Error, ReadOnlyViolation) as exc:
             click.echo(f"Error: {exc}", err=True)
 
 
