@@ -12,7 +12,7 @@ import click
 import dagster as dg
 
 from pfo_pipeline.knowledge import periods
-from pfo_pipeline.ledger.lake import LakeLocation, connect
+from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect
 
 # The emulator's own demo credentials: they open nothing but the local emulator.
 DEMO_ENV = {
@@ -61,6 +61,10 @@ def demo(port: int, transactions: int, seed: int) -> None:
     for name, value in DEMO_ENV.items():
         os.environ.setdefault(name, value)
     ledger = LakeLocation.from_env()
+    try:  # before anything runs: a new lake is created (and logged) only where none was
+        connect(ledger).close()
+    except LakeError as exc:
+        raise click.ClickException(str(exc)) from None
     tenants = load_tenants()
     instance = _instance()
     today = periods.today().isoformat()

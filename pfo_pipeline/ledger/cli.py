@@ -152,9 +152,12 @@ def migrate_command(source: Path) -> None:
 )
 def maintain_command(time_travel_days: int) -> None:
     """Compact small files, expire old snapshots, delete unreferenced files."""
-    with open_lake() as conn:
-        migrate(conn)
-        report = maintain(conn, window_days=time_travel_days)
+    try:
+        with open_lake() as conn:
+            migrate(conn)
+            report = maintain(conn, window_days=time_travel_days)
+    except LakeError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"data files {report.data_files_before} -> {report.data_files_after}, "
         f"snapshots {report.snapshots_before} -> {report.snapshots_after}"

@@ -31,6 +31,8 @@ from typing import TypeVar
 import duckdb
 from filelock import FileLock
 
+from pfo_pipeline.ledger import lake_guard
+
 CATALOG_ENV = "PFO_LAKE_CATALOG"
 DATA_PATH_ENV = "PFO_LAKE_DATA_PATH"
 DEFAULT_CATALOG = "sqlite:data/pfo_catalog.sqlite"
@@ -59,6 +61,10 @@ T = TypeVar("T")
 
 class LakeError(RuntimeError):
     """The lake cannot be opened or written, with what to do about it."""
+
+
+class LakeMissing(LakeError):
+    """The catalog is missing or empty while an earlier lake's files remain (`lake_guard`)."""
 
 
 class LakeCommitConflict(LakeError):
@@ -183,6 +189,33 @@ def _disable_ducklake_commit_retry(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("SET ducklake_max_retry_count = 0")
 
 
+def _creates_the_lake(location: LakeLocation, *, read_only: bool) -> bool:
+    """Whether this attach creates the lake; refuses one over an earlier lake's traces."""
+    catalog_path = None
+    if location.kind == "sqlite":
+        catalog_path = Path(location.catalog.split(":", 1)[1])
+        state = lake_guard.sqlite_catalog_state(catalog_path)
+    elif read_only:
+        return False  # a read-only attach never creates a catalog
+    else:
+        probe = _database_with("postgres")
+        try:
+            state = lake_guard.postgres_catalog_state(probe, location.catalog.split(":", 1)[1])
+        except duckdb.Error as exc:
+            raise LakeError(
+                f"cannot read the lake's catalog {location.describe()}: {exc}"
+            ) from None
+        finally:
+            probe.close()
+    if state.has_lake:
+        return False
+    traces = lake_guard.traces_of_a_lake(location.data_path, catalog_path)
+    if traces:
+        shown = location.describe().rsplit(" + ", 1)[0]
+        raise LakeMissing(lake_guard.refusal(shown, location.data_path, state, traces))
+    return not read_only
+
+
 def _prepare_sqlite_catalog(path: Path, *, read_only: bool) -> None:
     """Create the SQLite catalog in WAL mode: readers then never block a committing writer."""
     if path.exists():
@@ -268,6 +301,11 @@ def _attach(
     snapshot_time: datetime | str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     with contextlib.nullcontext() if read_only else catalog_lock(location.catalog):
+        creating = _creates_the_lake(location, read_only=read_only)
+        if creating:
+            lake_guard.announce_new_lake(
+                location.describe().rsplit(" + ", 1)[0], location.data_path
+            )
         if location.kind == "sqlite":
             _prepare_sqlite_catalog(Path(location.catalog.split(":", 1)[1]), read_only=read_only)
         if "://" not in location.data_path and not read_only:
@@ -298,6 +336,8 @@ def _attach(
                     from pfo_pipeline.ledger.schema import migrate
 
                     migrate(conn)
+                if creating:  # the new lake's first file: from now on its data path shows it
+                    conn.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
                 return conn
             except duckdb.Error as exc:
                 conn.close()

@@ -21,6 +21,7 @@ import dagster as dg
 import duckdb
 
 from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
+from pfo_pipeline.ledger.lake_faults import LakeFault, lake_fault
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from pfo_pipeline.ledger.types import SyncContext
 
 # A retry cannot fix these; a commit conflict (a LakeError) is the exception: it is transient.
+# Lake faults (a missing or truncated data file, a full disk, a permission error...) are
+# recognised by `lake_fault` whatever DuckDB or the OS raised them as.
 PERMANENT_ERRORS = (
     PowensAuthError,
     PowensRequestError,
@@ -53,15 +56,27 @@ class NotRetryable(dg.Failure):
     other caller sees an exception whose message is the real cause."""
 
     def __init__(self, what: str, exc: BaseException) -> None:
+        cause = str(exc) if isinstance(exc, LakeFault) else f"{type(exc).__name__}: {exc}"
         super().__init__(
-            description=f"{what}: {type(exc).__name__}: {exc} "
-            "(not retried: a retry cannot fix this)",
+            description=f"{what}: {cause}"
+            + ("" if isinstance(exc, LakeFault) else " (not retried: a retry cannot fix this)"),
             allow_retries=False,
         )
 
 
+def permanent_cause(exc: BaseException) -> BaseException | None:
+    """What to report when a retry cannot fix `exc` (a lake fault says which file and what to
+    do); None when a retry may help."""
+    if isinstance(exc, LakeCommitConflict):
+        return None
+    fault = lake_fault(exc)
+    if fault is not None:
+        return fault
+    return exc if isinstance(exc, PERMANENT_ERRORS) else None
+
+
 def is_permanent(exc: BaseException) -> bool:
-    return isinstance(exc, PERMANENT_ERRORS) and not isinstance(exc, LakeCommitConflict)
+    return permanent_cause(exc) is not None
 
 
 def fail_fast_if_permanent(build: Callable[[], T], what: str) -> T:
@@ -69,8 +84,9 @@ def fail_fast_if_permanent(build: Callable[[], T], what: str) -> T:
     try:
         return build()
     except Exception as exc:
-        if is_permanent(exc):
-            raise NotRetryable(what, exc) from exc
+        cause = permanent_cause(exc)
+        if cause is not None:
+            raise NotRetryable(what, cause) from exc
         raise
 
 
@@ -136,7 +152,8 @@ def guarded_sync(
             metadata, props = run(conn, client, ctx)
         except Exception as exc:
             # Every failed attempt is reported, the last one (retries exhausted) included.
-            permanent = is_permanent(exc)
+            cause = permanent_cause(exc)
+            permanent = cause is not None
             _telemetry(
                 conn,
                 tenant,
@@ -149,8 +166,8 @@ def guarded_sync(
                     "retries_exhausted": permanent or attempt.is_last,
                 },
             )
-            if permanent:
-                raise NotRetryable(spec.source, exc) from exc
+            if cause is not None:
+                raise NotRetryable(spec.source, cause) from exc
             raise
         props["duration_ms"] = _ms_since(started)
         props["retries"] = client.retries

@@ -19,7 +19,7 @@ from pfo_pipeline.defs.analytics.project import (
     ensure_manifest,
     run_target_path,
 )
-from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
 
 OWNERS = ["team:platform-finance"]
 LEDGER_SOURCE_ASSETS = {
@@ -77,6 +77,8 @@ def dbt_models() -> dg.AssetsDefinition:
     ) -> Iterator[Any]:
         """`dbt build`: staging views, analytics marts and their tests (as asset checks), in the
         very lake the ledger resource points at."""
+        with ledger_connection(duckdb):  # dbt's own attach would create a lake anywhere
+            pass
         os.environ.update(dbt_environment(duckdb.location()))
         target = run_target_path(project, context.run.run_id)
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
