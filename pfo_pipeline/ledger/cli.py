@@ -150,15 +150,25 @@ def migrate_command(source: Path) -> None:
     type=click.IntRange(min=0),
     help="Keep snapshots (time travel) this far back.",
 )
-def maintain_command(time_travel_days: int) -> None:
+@click.option(
+    "--delete-unknown-files",
+    is_flag=True,
+    help="Also delete files of the data path older than the catalog (an earlier lake's data); "
+    "by default they are kept and counted.",
+)
+def maintain_command(time_travel_days: int, delete_unknown_files: bool) -> None:
     """Compact small files, expire old snapshots, delete unreferenced files."""
     try:
         with open_lake() as conn:
             migrate(conn)
-            report = maintain(conn, window_days=time_travel_days)
+            report = maintain(
+                conn, window_days=time_travel_days, delete_unknown_files=delete_unknown_files
+            )
     except LakeError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"data files {report.data_files_before} -> {report.data_files_after}, "
-        f"snapshots {report.snapshots_before} -> {report.snapshots_after}"
+        f"snapshots {report.snapshots_before} -> {report.snapshots_after}, "
+        f"orphan files deleted {report.orphan_files_deleted}, "
+        f"files older than the catalog kept {report.unknown_files_kept}"
     )

@@ -9,6 +9,8 @@ from pfo_pipeline.ledger.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
 
 class LakeMaintenanceConfig(dg.Config):
     time_travel_days: int = DEFAULT_TIME_TRAVEL_DAYS
+    # Files older than the catalog are an earlier lake's data, not orphans: kept unless asked.
+    delete_unknown_files: bool = False
 
 
 @dg.asset(
@@ -17,7 +19,8 @@ class LakeMaintenanceConfig(dg.Config):
     kinds={"duckdb"},
     pool=LEDGER_POOL,
     description="DuckLake upkeep: inlined rows flushed to Parquet, small files merged, snapshots "
-    "older than the time-travel window (default 30 days) expired and their files deleted.",
+    "older than the time-travel window (default 30 days) expired and their files deleted, "
+    "orphan files of killed commits deleted once no writer can still commit them.",
 )
 def lake_maintenance(
     context: dg.AssetExecutionContext, config: LakeMaintenanceConfig, duckdb: LakeResource
@@ -25,7 +28,11 @@ def lake_maintenance(
     if config.time_travel_days < 0:
         raise dg.Failure(f"time_travel_days: must be >= 0, got {config.time_travel_days}")
     with ledger_connection(duckdb) as conn:
-        report = maintain(conn, window_days=config.time_travel_days)
+        report = maintain(
+            conn,
+            window_days=config.time_travel_days,
+            delete_unknown_files=config.delete_unknown_files,
+        )
     context.log.info(
         f"Lake maintenance: data files {report.data_files_before} -> {report.data_files_after}, "
         f"snapshots {report.snapshots_before} -> {report.snapshots_after}"
