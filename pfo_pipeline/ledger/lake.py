@@ -38,10 +38,8 @@ DATA_PATH_ENV = "PFO_LAKE_DATA_PATH"
 DEFAULT_CATALOG = "sqlite:data/pfo_catalog.sqlite"
 DEFAULT_DATA_PATH = "data/lake/"
 LAKE = "lake"
-# Writes this small stay in the catalog (no Parquet file per telemetry event or load record);
-# the maintenance job flushes them to Parquet. Not those of bank_transactions and quarantine,
-# which a transaction may insert and then rewrite (migration 6 says why).
-INLINING_ROW_LIMIT = 200
+# No rows inlined in the catalog (migration 8 says why: flushing them lost history).
+INLINING_ROW_LIMIT = 0
 ATTACH_ATTEMPTS = 10
 # Bounded memory per connection (big loads spill to a temp folder), no insertion-order bookkeeping,
 # and no cache of the lake's Parquet files in DuckDB's memory: a full load's derivations scan the

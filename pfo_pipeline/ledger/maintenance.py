@@ -1,4 +1,4 @@
-"""Lake upkeep: flush inlined rows, compact small files, expire old snapshots, delete files that
+"""Lake upkeep: flush settled inlined rows, compact small files, expire old snapshots, delete files that
 nothing references. Time travel reaches back `window_days` (default 30); the knowledge space's
 180-day retention is a separate rule on its own rows and is not touched here. Orphan files of
 killed commits go as soon as no writer can still commit them (`orphan_files`), not after the
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pfo_pipeline.ledger.inlined_flush import flush_settled_inlined_rows
+from pfo_pipeline.ledger.knowledge_history import scrub_text_statistics
 from pfo_pipeline.ledger.lake import LAKE, run_transaction
 from pfo_pipeline.ledger.orphan_files import delete_orphan_files
 
@@ -50,8 +52,8 @@ def maintain(
         raise ValueError(f"window_days: must be >= 0, got {window_days}")
     files_before, snapshots_before = _counts(conn)
     older = f"now() - INTERVAL {int(window_days)} DAY"
+    flush_settled_inlined_rows(conn, window_days)  # only what time travel can no longer tell
     for statement in (
-        f"CALL ducklake_flush_inlined_data('{LAKE}')",
         f"CALL ducklake_merge_adjacent_files('{LAKE}')",
         f"CALL ducklake_expire_snapshots('{LAKE}', older_than => {older})",
         f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => {older})",
@@ -60,6 +62,7 @@ def maintain(
             conn, lambda sql=statement: conn.execute(sql).fetchall(), what="lake maintenance"
         )
     orphans = delete_orphan_files(conn, delete_unknown=delete_unknown_files)
+    scrub_text_statistics(conn)  # merged files come with fresh min/max of the overview's text
     files_after, snapshots_after = _counts(conn)
     return MaintenanceReport(
         files_before,

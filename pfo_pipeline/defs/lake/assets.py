@@ -4,6 +4,8 @@ window, removal of unreferenced files (`pfo_pipeline.ledger.maintenance`)."""
 import dagster as dg
 
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
+from pfo_pipeline.knowledge.periods import RETENTION_DAYS, today
+from pfo_pipeline.ledger.knowledge_history import forget_expired_text
 from pfo_pipeline.ledger.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
 
 
@@ -33,10 +35,16 @@ def lake_maintenance(
             window_days=config.time_travel_days,
             delete_unknown_files=config.delete_unknown_files,
         )
+        # Merged files are new files: expired overview text must not come back through them.
+        forgotten = forget_expired_text(conn, today(), RETENTION_DAYS)
     context.log.info(
         f"Lake maintenance: data files {report.data_files_before} -> {report.data_files_after}, "
         f"snapshots {report.snapshots_before} -> {report.snapshots_after}"
     )
     return dg.MaterializeResult(
-        metadata={**report.as_metadata(), "time_travel_days": config.time_travel_days}
+        metadata={
+            **report.as_metadata(),
+            "time_travel_days": config.time_travel_days,
+            "expired_text_files_rewritten": forgotten.files_rewritten,
+        }
     )
