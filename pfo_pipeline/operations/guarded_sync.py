@@ -10,6 +10,7 @@ retries. The Dagster assets and any command-line caller share this one implement
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -23,6 +24,7 @@ import duckdb
 from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
 from pfo_pipeline.ledger.lake_faults import LakeFault, lake_fault
 from pfo_pipeline.operations import sync
+from pfo_pipeline.operations.sync_lock import SyncAlreadyRunning
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.powens.errors import PowensAuthError, PowensNotFoundError, PowensRequestError
 from pfo_pipeline.telemetry import events
@@ -127,9 +129,12 @@ def guarded_sync(
     open_ledger: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
     attempt: SyncAttempt | None = None,
     log: SyncLog | None = None,
+    sync_lock: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> dict[str, Any] | None:
     """Capability, guardrail, one load, telemetry. Returns the load's metadata (with the client's
-    retries, token renewals and the duration), or None when the tenant was skipped."""
+    retries, token renewals and the duration), or None when the tenant was skipped. With
+    `sync_lock` (`sync_lock.tenant_sync_lock`), a second sync of the same tenant and stream
+    is refused before any Powens request."""
     attempt = attempt or SyncAttempt()
     log = log or logging.getLogger(__name__)
     if not tenant.capability_enabled(spec.capability):
@@ -137,6 +142,22 @@ def guarded_sync(
             f"Tenant {tenant.tenant_id}: capability {spec.capability} is switched off; sync skipped."
         )
         return None
+    try:
+        with sync_lock() if sync_lock else contextlib.nullcontext():
+            return _locked_sync(tenant, spec, run, build_client, open_ledger, attempt, log)
+    except SyncAlreadyRunning as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+def _locked_sync(
+    tenant: TenantConfig,
+    spec: SyncSpec,
+    run: RunLoad,
+    build_client: Callable[[], PowensClient],
+    open_ledger: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    attempt: SyncAttempt,
+    log: SyncLog,
+) -> dict[str, Any] | None:
     started = datetime.now(UTC)
     binding = tenant.primary_open_banking
     client = fail_fast_if_permanent(build_client, "build the Powens client")
