@@ -69,26 +69,20 @@ def _table_ids(conn: duckdb.DuckDBPyConnection, table: str) -> list[int]:
 
 def scrub_text_statistics(conn: duckdb.DuckDBPyConnection) -> None:
     """Drop the catalog's min/max of every knowledge text column (file and table level)."""
-    for table, columns in DOCUMENT_TEXT.items():
-        marks = ", ".join("?" for _ in columns)
-        for table_id in _table_ids(conn, table):
-            column_ids = [
-                column_id
-                for (column_id,) in conn.execute(
-                    f"SELECT DISTINCT column_id FROM {META}.ducklake_column "
-                    f"WHERE table_id = ? AND column_name IN ({marks})",
-                    [table_id, *columns],
-                ).fetchall()
-            ]
-            if not column_ids:
-                continue
-            ids = ", ".join(str(int(c)) for c in column_ids)
-            for stats in ("ducklake_file_column_stats", "ducklake_table_column_stats"):
-                conn.execute(
-                    f"UPDATE {META}.{stats} SET min_value = NULL, max_value = NULL "
-                    f"WHERE table_id = {int(table_id)} AND column_id IN ({ids}) "
-                    "AND (min_value IS NOT NULL OR max_value IS NOT NULL)"
-                )
+    targets = " OR ".join(
+        f"(t.table_name = '{table}' AND c.column_name IN ({', '.join(repr(c) for c in columns)}))"
+        for table, columns in DOCUMENT_TEXT.items()
+    )
+    for stats in ("ducklake_file_column_stats", "ducklake_table_column_stats"):
+        conn.execute(
+            f"UPDATE {META}.{stats} AS st SET min_value = NULL, max_value = NULL "
+            "WHERE (st.min_value IS NOT NULL OR st.max_value IS NOT NULL) AND EXISTS ("
+            f"SELECT 1 FROM {META}.ducklake_column c "
+            f"JOIN {META}.ducklake_table t ON t.table_id = c.table_id "
+            f"JOIN {META}.ducklake_schema s ON s.schema_id = t.schema_id "
+            "WHERE c.table_id = st.table_id AND c.column_id = st.column_id "
+            f"AND s.schema_name = '{SCHEMA}' AND ({targets}))"
+        )
 
 
 def _data_path(conn: duckdb.DuckDBPyConnection) -> str:

@@ -40,7 +40,7 @@ def lock_folder(location: LakeLocation) -> Path:
     resolved = location.resolved()
     if resolved.kind == "sqlite":
         catalog = Path(resolved.catalog.split(":", 1)[1])
-        return catalog.with_name(catalog.name + ".sync-locks")
+        return catalog.with_name(f".{catalog.name}-sync-locks")  # hidden: not a catalog file
     digest = hashlib.sha256(resolved.catalog.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"pfo-sync-locks-{os.getuid()}" / digest
 
