@@ -63,7 +63,13 @@ def stage_root() -> Path:
     root = Path(
         os.environ.get(STAGE_DIR_ENV) or Path(tempfile.gettempdir()) / f"pfo-stage-{os.getuid()}"
     )
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StageFolderError(
+            f"cannot make the staging folder {root} ({exc.strerror}): set {STAGE_DIR_ENV} to a "
+            "folder of your own"
+        ) from None
     info = root.lstat()
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
         raise StageFolderError(

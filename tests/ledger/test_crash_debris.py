@@ -112,6 +112,11 @@ def test_the_staging_root_is_made_private_and_refused_when_not_ours(
     monkeypatch.setenv(STAGE_DIR_ENV, str(link))
     with pytest.raises(StageFolderError, match=STAGE_DIR_ENV):
         stage_root()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    monkeypatch.setenv(STAGE_DIR_ENV, str(a_file))
+    with pytest.raises(StageFolderError, match="cannot make the staging folder"):
+        stage_root()
 
 
 UNCOMMITTED_WRITER = textwrap.dedent(
