@@ -165,9 +165,6 @@ def test_a_killed_run_worker_ends_its_run_and_frees_its_slot(tmp_path: Path, pow
             assert status(instance, again) == DagsterRunStatus.SUCCESS
             assert recovered_s < RECOVERY_LIMIT_S
             print(f"killed run failed, slot freed, both runs behind it done in {recovered_s:.0f}s")
-            # The monitoring daemon freed the killed run's slot (marking it failed did not).
-            freed = [line for line in log_path.read_text().splitlines() if "Freed" in line]
-            assert any(first in line for line in freed), freed
             # No slot is held any more: the killed run's was freed, the others gave theirs back.
             assert instance.event_log_storage.get_concurrency_run_ids() == set()
         finally:
