@@ -189,29 +189,15 @@ def _disable_ducklake_commit_retry(conn: duckdb.DuckDBPyConnection) -> None:
 
 def _creates_the_lake(location: LakeLocation, *, read_only: bool) -> bool:
     """Whether this attach creates the lake; refuses one over an earlier lake's traces."""
-    catalog_path = None
-    if location.kind == "sqlite":
-        catalog_path = Path(location.catalog.split(":", 1)[1])
-        state = lake_guard.sqlite_catalog_state(catalog_path)
-    elif read_only:
-        return False  # a read-only attach never creates a catalog
-    else:
-        probe = _database_with("postgres")
-        try:
-            state = lake_guard.postgres_catalog_state(probe, location.catalog.split(":", 1)[1])
-        except duckdb.Error as exc:
-            raise LakeError(
-                f"cannot read the lake's catalog {location.describe()}: {exc}"
-            ) from None
-        finally:
-            probe.close()
-    if state.has_lake:
-        return False
-    traces = lake_guard.traces_of_a_lake(location.data_path, catalog_path)
-    if traces:
-        shown = location.describe().rsplit(" + ", 1)[0]
-        raise LakeMissing(lake_guard.refusal(shown, location.data_path, state, traces))
-    return not read_only
+    try:
+        refusal, creating = lake_guard.creation_verdict(
+            location, read_only=read_only, open_probe=lambda: _database_with("postgres")
+        )
+    except duckdb.Error as exc:
+        raise LakeError(f"cannot read the lake's catalog {location.describe()}: {exc}") from None
+    if refusal:
+        raise LakeMissing(refusal)
+    return creating
 
 
 def _prepare_sqlite_catalog(path: Path, *, read_only: bool) -> None:

@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from pfo_pipeline.ledger.lake import LakeLocation
 
 logger = logging.getLogger("pfo_pipeline.lake")
 DUCKLAKE_MARKER_TABLE = "ducklake_metadata"
@@ -112,3 +117,32 @@ def announce_new_lake(catalog_shown: str, data_path: str) -> None:
         catalog_shown,
         data_path,
     )
+
+
+def creation_verdict(
+    location: LakeLocation,
+    *,
+    read_only: bool,
+    open_probe: Callable[[], duckdb.DuckDBPyConnection],
+) -> tuple[str | None, bool]:
+    """(the refusal, if any; whether this attach creates the lake). `open_probe` gives a DuckDB
+    with the PostgreSQL extension loaded, to look into a PostgreSQL catalog."""
+    catalog_path = None
+    if location.kind == "sqlite":
+        catalog_path = Path(location.catalog.split(":", 1)[1])
+        state = sqlite_catalog_state(catalog_path)
+    elif read_only:
+        return None, False  # a read-only attach never creates a catalog
+    else:
+        probe = open_probe()
+        try:
+            state = postgres_catalog_state(probe, location.catalog.split(":", 1)[1])
+        finally:
+            probe.close()
+    if state.has_lake:
+        return None, False
+    traces = traces_of_a_lake(location.data_path, catalog_path)
+    if traces:
+        shown = location.describe().rsplit(" + ", 1)[0]
+        return refusal(shown, location.data_path, state, traces), False
+    return None, not read_only
