@@ -16,7 +16,7 @@ import dagster as dg
 
 from pfo_pipeline import settings
 from pfo_pipeline.knowledge import periods
-from pfo_pipeline.ledger.lake import LakeLocation, connect
+from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect
 
 # What the demo runs, selected the way the definitions group and label their assets: the ledger
 # syncs (group `openbanking`), the dbt marts (group `analytics`) and the knowledge documents the
@@ -61,6 +61,10 @@ def demo(port: int, transactions: int, seed: int) -> None:
     os.environ[settings.TENANTS_FILE_ENV] = str(settings.SAMPLE_TENANTS_FILE)
     os.environ[settings.BASE_URL_ENV] = f"http://127.0.0.1:{port}/2.0"
     ledger = LakeLocation.from_env()
+    try:  # before anything runs: a new lake is created (and logged) only where none was
+        connect(ledger).close()
+    except LakeError as exc:
+        raise click.ClickException(str(exc)) from None
     instance = _instance()
     today = periods.today().isoformat()
     emulator_config = EmulatorConfig(

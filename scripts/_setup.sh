@@ -48,19 +48,10 @@ _pfo_setup() {
   export VIRTUAL_ENV="$root/.venv" # what `dg` checks to know the project's venv is the active one
   export DAGSTER_HOME="${DAGSTER_HOME:-$HOME/.local/state/pfo-pipeline/dagster_home}"
   mkdir -p "$DAGSTER_HOME"
-  if [ ! -f "$DAGSTER_HOME/dagster.yaml" ]; then
-    cat >"$DAGSTER_HOME/dagster.yaml" <<'YAML'
-# Written by pfo-pipeline's scripts. Every ledger-writing step is in the "duckdb_ledger" pool; the
-# lake takes many writers, the limit only bounds contention on its catalog.
-concurrency:
-  pools:
-    default_limit: 4
-telemetry:
-  enabled: false
-nux:
-  enabled: false
-YAML
-  fi
+  # The instance settings the project relies on (run monitoring, one run per partition, the
+  # ledger pool): written when missing, added to an existing file when absent there.
+  "$root/.venv/bin/python" -m pfo_pipeline.instance_config "$DAGSTER_HOME/dagster.yaml" ||
+    return 1
 }
 _pfo_setup
 _pfo_status=$?

@@ -96,9 +96,21 @@ def ledger_resource(where: Path | str | LakeLocation | None = None) -> LakeResou
 
 @contextmanager
 def ledger_connection(resource: LakeResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A lake connection, migrated to the latest schema, closed whatever happens."""
-    with resource.get_connection() as conn:
-        yield conn
+    """A lake connection, migrated to the latest schema, closed whatever happens. An error no
+    retry can fix (a lake that cannot be opened, a missing data file, a full disk...) fails the
+    step at once, without its retry policy: the first line names the file and what to do."""
+    from pfo_pipeline.operations.guarded_sync import NotRetryable, permanent_cause
+
+    try:
+        with resource.get_connection() as conn:
+            yield conn
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        cause = permanent_cause(exc)
+        if cause is None:
+            raise
+        raise NotRetryable("the lake", cause) from exc
 
 
 class WebhookSensorConfig(dg.ConfigurableResource):

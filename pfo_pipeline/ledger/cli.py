@@ -17,6 +17,7 @@ from pfo_pipeline.ledger import as_of
 from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect, open_lake
 from pfo_pipeline.ledger.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
 from pfo_pipeline.ledger.migrate_file import copy_duckdb_file
+from pfo_pipeline.ledger.read_only_sql import ReadOnlyViolation, check_statements, lock_down
 from pfo_pipeline.ledger.schema import migrate
 
 MAX_ROWS_SHOWN = 200
@@ -89,19 +90,26 @@ def sql_command(
         elif as_of_time:
             conn = _connect_as_of(as_of_time)
         else:
-            conn = connect(read_only=True)
+            conn = connect(read_only=True, shared=False)  # its own database, locked down below
+        lock_down(conn, LakeLocation.from_env())
     except LakeError as exc:
         raise click.ClickException(str(exc)) from None
     try:
         if query:
             try:
-                _print(conn.sql(query), as_csv)
-            except duckdb.Error as exc:
+                _print(_read(conn, query), as_csv)
+            except (duckdb.Error, ReadOnlyViolation) as exc:
                 raise click.ClickException(str(exc)) from None
             return
         _prompt(conn, as_csv)
     finally:
         conn.close()
+
+
+def _read(conn: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
+    """The query's result, once every statement in it is known to only read."""
+    check_statements(conn, sql)
+    return conn.sql(sql)
 
 
 def _prompt(conn: duckdb.DuckDBPyConnection, as_csv: bool) -> None:
@@ -121,8 +129,8 @@ def _prompt(conn: duckdb.DuckDBPyConnection, as_csv: bool) -> None:
             continue
         statement, buffer = "\n".join(buffer), []
         try:
-            _print(conn.sql(statement), as_csv)
-        except duckdb.Error as exc:
+            _print(_read(conn, statement), as_csv)
+        except (duckdb.Error, ReadOnlyViolation) as exc:
             click.echo(f"Error: {exc}", err=True)
 
 
@@ -166,10 +174,21 @@ def migrate_command(source: Path) -> None:
     type=click.IntRange(min=0),
     help="Keep snapshots (time travel) this far back.",
 )
-def maintain_command(time_travel_days: int) -> None:
+@click.option(
+    "--delete-unknown-files",
+    is_flag=True,
+    help="Also delete files of the data path older than the catalog (an earlier lake's data); "
+    "by default they are kept and counted.",
+)
+def maintain_command(time_travel_days: int, delete_unknown_files: bool) -> None:
     """Compact small files, expire old snapshots, delete unreferenced files."""
-    with open_lake() as conn:
-        migrate(conn)
-        report = maintain(conn, window_days=time_travel_days)
+    try:
+        with open_lake() as conn:
+            migrate(conn)
+            report = maintain(
+                conn, window_days=time_travel_days, delete_unknown_files=delete_unknown_files
+            )
+    except LakeError as exc:
+        raise click.ClickException(str(exc)) from None
     for line in report.lines():
         click.echo(line)

@@ -10,6 +10,7 @@ from datetime import date, datetime
 import duckdb
 import pyarrow as pa
 
+from pfo_pipeline.ledger.knowledge_history import forget_expired_text, scrub_text_statistics
 from pfo_pipeline.ledger.lake import registered, run_transaction
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.sql_files import load_sql
@@ -36,6 +37,8 @@ class SweepReport:
     entries_removed: int
     chunks_removed: int
     entry_ids: tuple[str, ...]
+    history_files_rewritten: int = 0
+    inlined_rows_blanked: int = 0
 
 
 def ensure_knowledge_schema(conn: duckdb.DuckDBPyConnection) -> None:
@@ -84,12 +87,15 @@ def replace_overview_entry(
         return bool(existed)
 
     with registered(conn, _chunks=chunk_table):
-        return run_transaction(conn, work, what="write the overview")
+        existed = run_transaction(conn, work, what="write the overview")
+    scrub_text_statistics(conn)  # the catalog keeps no min/max of what an overview says
+    return existed
 
 
 def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date, retention_days: int) -> SweepReport:
-    """Delete every entry past its retention and every chunk without a live entry; running it
-    again removes nothing.
+    """Delete every entry past its retention and every chunk without a live entry, then forget
+    their text in the lake's history and statistics (`knowledge_history`); running it again
+    removes nothing.
 
     Expiry is derived one way, from the period's end (`period_end + retention_days`), whatever
     `expires_at` a row carries (an older version or a hand edit may have stored another), and the
@@ -127,4 +133,13 @@ def sweep_expired(conn: duckdb.DuckDBPyConnection, today: date, retention_days: 
         )
         return SweepReport(len(expired), chunks, tuple(expired))
 
-    return run_transaction(conn, work, what="sweep expired knowledge")
+    report = run_transaction(conn, work, what="sweep expired knowledge")
+    # The rows are gone from the latest snapshot; their text goes from every earlier one too.
+    forgotten = forget_expired_text(conn, today, retention_days)
+    return SweepReport(
+        report.entries_removed,
+        report.chunks_removed,
+        report.entry_ids,
+        forgotten.files_rewritten,
+        forgotten.inlined_rows_blanked,
+    )

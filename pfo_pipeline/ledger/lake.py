@@ -31,15 +31,15 @@ from typing import TypeVar
 import duckdb
 from filelock import FileLock
 
+from pfo_pipeline.ledger import lake_guard
+
 CATALOG_ENV = "PFO_LAKE_CATALOG"
 DATA_PATH_ENV = "PFO_LAKE_DATA_PATH"
 DEFAULT_CATALOG = "sqlite:data/pfo_catalog.sqlite"
 DEFAULT_DATA_PATH = "data/lake/"
 LAKE = "lake"
-# Writes this small stay in the catalog (no Parquet file per telemetry event or load record);
-# the maintenance job flushes them to Parquet. Not those of bank_transactions and quarantine,
-# which a transaction may insert and then rewrite (migration 6 says why).
-INLINING_ROW_LIMIT = 200
+# No rows inlined in the catalog (migration 8 says why: flushing them lost history).
+INLINING_ROW_LIMIT = 0
 ATTACH_ATTEMPTS = 10
 # Bounded memory per connection (big loads spill to a temp folder), no insertion-order bookkeeping,
 # and no cache of the lake's Parquet files in DuckDB's memory: a full load's derivations scan the
@@ -59,6 +59,10 @@ T = TypeVar("T")
 
 class LakeError(RuntimeError):
     """The lake cannot be opened or written, with what to do about it."""
+
+
+class LakeMissing(LakeError):
+    """The catalog is missing or empty while an earlier lake's files remain (`lake_guard`)."""
 
 
 class LakeCommitConflict(LakeError):
@@ -183,6 +187,19 @@ def _disable_ducklake_commit_retry(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("SET ducklake_max_retry_count = 0")
 
 
+def _creates_the_lake(location: LakeLocation, *, read_only: bool) -> bool:
+    """Whether this attach creates the lake; refuses one over an earlier lake's traces."""
+    try:
+        refusal, creating = lake_guard.creation_verdict(
+            location, read_only=read_only, open_probe=lambda: _database_with("postgres")
+        )
+    except duckdb.Error as exc:
+        raise LakeError(f"cannot read the lake's catalog {location.describe()}: {exc}") from None
+    if refusal:
+        raise LakeMissing(refusal)
+    return creating
+
+
 def _prepare_sqlite_catalog(path: Path, *, read_only: bool) -> None:
     """Create the SQLite catalog in WAL mode: readers then never block a committing writer."""
     if path.exists():
@@ -268,6 +285,11 @@ def _attach(
     snapshot_time: datetime | str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     with contextlib.nullcontext() if read_only else catalog_lock(location.catalog):
+        creating = _creates_the_lake(location, read_only=read_only)
+        if creating:
+            lake_guard.announce_new_lake(
+                location.describe().rsplit(" + ", 1)[0], location.data_path
+            )
         if location.kind == "sqlite":
             _prepare_sqlite_catalog(Path(location.catalog.split(":", 1)[1]), read_only=read_only)
         if "://" not in location.data_path and not read_only:
@@ -298,6 +320,8 @@ def _attach(
                     from pfo_pipeline.ledger.schema import migrate
 
                     migrate(conn)
+                if creating:  # the new lake's first file: from now on its data path shows it
+                    conn.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
                 return conn
             except duckdb.Error as exc:
                 conn.close()

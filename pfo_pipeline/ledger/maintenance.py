@@ -1,6 +1,8 @@
-"""Lake upkeep: flush inlined rows, compact small files, expire old snapshots, delete files that
-nothing references. Time travel reaches back `window_days` (default 30); the knowledge space's
-180-day retention is a separate rule on its own rows and is not touched here."""
+"""Lake upkeep: flush settled inlined rows, compact small files, expire old snapshots, delete files
+that nothing references. Time travel reaches back `window_days` (default 30); the knowledge space's
+180-day retention is a separate rule on its own rows and is not touched here. Orphan files of
+killed commits go as soon as no writer can still commit them (`orphan_files`), not after the
+window; files older than the catalog are kept unless `delete_unknown_files`."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pfo_pipeline.ledger.inlined_flush import flush_settled_inlined_rows
+from pfo_pipeline.ledger.knowledge_history import scrub_text_statistics
 from pfo_pipeline.ledger.lake import LAKE, run_transaction
+from pfo_pipeline.ledger.orphan_files import delete_orphan_files
 
 DEFAULT_TIME_TRAVEL_DAYS = 30
 
@@ -27,6 +32,8 @@ class MaintenanceReport:
     merged_into: int = 0  # ...by this many files
     snapshots_expired: int = 0
     files_deleted: int = 0  # files removed from storage (expired, replaced or orphaned)
+    orphan_files_deleted: int = 0  # of which files of killed commits
+    unknown_files_kept: int = 0  # files older than the catalog: an earlier lake's, kept
 
     def as_metadata(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -37,7 +44,8 @@ class MaintenanceReport:
             f"flushed {self.inlined_rows_flushed:,} inlined rows from the catalog to Parquet",
             f"merged {self.files_merged:,} small files into {self.merged_into:,}",
             f"expired {self.snapshots_expired:,} snapshots",
-            f"deleted {self.files_deleted:,} files",
+            f"deleted {self.files_deleted:,} files ({self.orphan_files_deleted:,} of killed "
+            f"commits); kept {self.unknown_files_kept:,} files older than the catalog",
             f"data files {self.data_files_before:,} -> {self.data_files_after:,}, "
             f"snapshots {self.snapshots_before:,} -> {self.snapshots_after:,}",
         ]
@@ -85,7 +93,10 @@ def _call(conn: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 
 def maintain(
-    conn: duckdb.DuckDBPyConnection, *, window_days: int = DEFAULT_TIME_TRAVEL_DAYS
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    window_days: int = DEFAULT_TIME_TRAVEL_DAYS,
+    delete_unknown_files: bool = False,
 ) -> MaintenanceReport:
     """One pass; safe to run while syncs and analysts use the lake (each call is its own
     commit, retried on a conflict)."""
@@ -94,8 +105,9 @@ def maintain(
     files_before, snapshots_before = _counts(conn)
     older = f"now() - INTERVAL {int(window_days)} DAY"
 
+    # Only rows whose history time travel can no longer tell (`inlined_flush` says why).
     inlined_before = _inlined_rows(conn)
-    _call(conn, f"CALL ducklake_flush_inlined_data('{LAKE}')")
+    flush_settled_inlined_rows(conn, window_days)
     flushed = max(0, inlined_before - _inlined_rows(conn))
 
     # The merge returns nothing: the files it replaced are the ones it scheduled for deletion.
@@ -106,7 +118,8 @@ def maintain(
 
     expired = _call(conn, f"CALL ducklake_expire_snapshots('{LAKE}', older_than => {older})")
     deleted = _call(conn, f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => {older})")
-    orphans = _call(conn, f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => {older})")
+    orphans = delete_orphan_files(conn, delete_unknown=delete_unknown_files)
+    scrub_text_statistics(conn)  # merged files come with fresh min/max of the overview's text
     files_after, snapshots_after = _counts(conn)
     return MaintenanceReport(
         files_before,
@@ -117,5 +130,7 @@ def maintain(
         files_merged=merged,
         merged_into=merged_into if merged else 0,
         snapshots_expired=len(expired),
-        files_deleted=len(deleted) + len(orphans),
+        files_deleted=len(deleted) + orphans.deleted,
+        orphan_files_deleted=orphans.deleted,
+        unknown_files_kept=orphans.kept_unknown,
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
 import uuid
 import weakref
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from pfo_pipeline.ledger.stage_file import (
     read_stage_batches,
     write_stage_batch,
 )
+from pfo_pipeline.ledger.stage_folder import StageFolder, new_stage_folder
 from pfo_pipeline.ledger.twins import link_reissued_twins
 from pfo_pipeline.ledger.types import AccountRef, LoadStats, Reject, SyncContext
 from pfo_pipeline.sql_files import load_sql
@@ -407,7 +407,7 @@ def read_cursor(
 class TransactionStage:
     """Validated batches of one load, spilled to local Parquet files until the single commit.
 
-    The files (one per batch, in a folder under the system temp folder, `stage_file`) keep
+    The files (one per batch, in a private folder, `stage_folder` and `stage_file`) keep
     staged rows out of the process's memory while it fetches. Batches land there with their
     content hash already computed; the commit reads them in the load's one lake transaction.
     Also what the cursor rule needs: the largest `last_update` seen, Powens' clock when the load
@@ -431,7 +431,7 @@ class TransactionStage:
         self._pages_noted = False
         self._last_total: int | None = None
         self._batches = 0
-        self._folder = tempfile.TemporaryDirectory(prefix="pfo-stage-")
+        self._folder = new_stage_folder()  # private (0700); a dead load's is swept by the next
         # Unique per load: attached databases are shared by every cursor of the process's lake.
         self._alias = f"{STAGE_PREFIX}{uuid.uuid4().hex}"
         path = Path(self._folder.name) / "stage.duckdb"
@@ -668,9 +668,7 @@ class TransactionStage:
         return stats
 
 
-def _drop_stage(
-    conn: duckdb.DuckDBPyConnection, alias: str, folder: tempfile.TemporaryDirectory
-) -> None:
+def _drop_stage(conn: duckdb.DuckDBPyConnection, alias: str, folder: StageFolder) -> None:
     with contextlib.suppress(duckdb.Error):
         conn.execute(f"DETACH DATABASE IF EXISTS {alias}")
     folder.cleanup()

@@ -10,6 +10,7 @@ left to the caller's retries. The Dagster assets and any command-line caller sha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -21,7 +22,9 @@ import dagster as dg
 import duckdb
 
 from pfo_pipeline.ledger.lake import LakeCommitConflict, LakeError
+from pfo_pipeline.ledger.lake_faults import LakeFault, lake_fault
 from pfo_pipeline.operations import sync
+from pfo_pipeline.operations.sync_lock import SyncAlreadyRunning
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.powens.errors import (
     PowensAuthError,
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 # A retry cannot fix these; a commit conflict (a LakeError) is the exception: it is transient.
 # An unreachable Powens (its transport already tried again within seconds) is a wrong address or
 # an outage: a step retry minutes later only hides the address that failed.
+# Lake faults (a missing or truncated data file, a full disk, a permission error...) are
+# recognised by `lake_fault` whatever DuckDB or the OS raised them as.
 PERMANENT_ERRORS = (
     PowensAuthError,
     PowensRequestError,
@@ -61,15 +66,27 @@ class NotRetryable(dg.Failure):
     other caller sees an exception whose message is the real cause."""
 
     def __init__(self, what: str, exc: BaseException) -> None:
+        cause = str(exc) if isinstance(exc, LakeFault) else f"{type(exc).__name__}: {exc}"
         super().__init__(
-            description=f"{what}: {type(exc).__name__}: {exc} "
-            "(not retried: a retry cannot fix this)",
+            description=f"{what}: {cause}"
+            + ("" if isinstance(exc, LakeFault) else " (not retried: a retry cannot fix this)"),
             allow_retries=False,
         )
 
 
+def permanent_cause(exc: BaseException) -> BaseException | None:
+    """What to report when a retry cannot fix `exc` (a lake fault says which file and what to
+    do); None when a retry may help."""
+    if isinstance(exc, LakeCommitConflict):
+        return None
+    fault = lake_fault(exc)
+    if fault is not None:
+        return fault
+    return exc if isinstance(exc, PERMANENT_ERRORS) else None
+
+
 def is_permanent(exc: BaseException) -> bool:
-    return isinstance(exc, PERMANENT_ERRORS) and not isinstance(exc, LakeCommitConflict)
+    return permanent_cause(exc) is not None
 
 
 def fail_fast_if_permanent(build: Callable[[], T], what: str) -> T:
@@ -77,8 +94,9 @@ def fail_fast_if_permanent(build: Callable[[], T], what: str) -> T:
     try:
         return build()
     except Exception as exc:
-        if is_permanent(exc):
-            raise NotRetryable(what, exc) from exc
+        cause = permanent_cause(exc)
+        if cause is not None:
+            raise NotRetryable(what, cause) from exc
         raise
 
 
@@ -119,9 +137,12 @@ def guarded_sync(
     open_ledger: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
     attempt: SyncAttempt | None = None,
     log: SyncLog | None = None,
+    sync_lock: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> dict[str, Any] | None:
     """Capability, guardrail, one load, telemetry. Returns the load's metadata (with the client's
-    retries, token renewals and the duration), or None when the tenant was skipped."""
+    retries, token renewals and the duration), or None when the tenant was skipped. With
+    `sync_lock` (`sync_lock.tenant_sync_lock`), a second sync of the same tenant and stream
+    is refused before any Powens request."""
     attempt = attempt or SyncAttempt()
     log = log or logging.getLogger(__name__)
     if not tenant.capability_enabled(spec.capability):
@@ -129,6 +150,22 @@ def guarded_sync(
             f"Tenant {tenant.tenant_id}: capability {spec.capability} is switched off; sync skipped."
         )
         return None
+    try:
+        with sync_lock() if sync_lock else contextlib.nullcontext():
+            return _locked_sync(tenant, spec, run, build_client, open_ledger, attempt, log)
+    except SyncAlreadyRunning as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+def _locked_sync(
+    tenant: TenantConfig,
+    spec: SyncSpec,
+    run: RunLoad,
+    build_client: Callable[[], PowensClient],
+    open_ledger: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    attempt: SyncAttempt,
+    log: SyncLog,
+) -> dict[str, Any] | None:
     started = datetime.now(UTC)
     binding = tenant.primary_open_banking
     client = fail_fast_if_permanent(build_client, "build the Powens client")
@@ -144,7 +181,8 @@ def guarded_sync(
             metadata, props = run(conn, client, ctx)
         except Exception as exc:
             # Every failed attempt is reported, the last one (retries exhausted) included.
-            permanent = is_permanent(exc)
+            cause = permanent_cause(exc)
+            permanent = cause is not None
             _telemetry(
                 conn,
                 tenant,
@@ -157,8 +195,8 @@ def guarded_sync(
                     "retries_exhausted": permanent or attempt.is_last,
                 },
             )
-            if permanent:
-                raise NotRetryable(spec.source, exc) from exc
+            if cause is not None:
+                raise NotRetryable(spec.source, cause) from exc
             raise
         props["duration_ms"] = _ms_since(started)
         props["retries"] = client.retries

@@ -29,8 +29,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pfo_pipeline.telemetry.redaction import redact_openbanking_payload
 from pfo_pipeline.tenancy.config import TenantConfig, load_tenants, resolve_secret
+from pfo_pipeline.webhooks.free_text import code_or_redacted, id_or_none, redacted_text
 from pfo_pipeline.webhooks.inbox import DEFAULT_STATE_TTL, Inbox
 from pfo_pipeline.webhooks.signature import verify
 
@@ -52,7 +52,7 @@ class _Binding:
 
 
 def summarise(event_type: str, payload: Any) -> dict[str, Any]:
-    """Ids and counts only: the inbox never keeps wordings, IBANs or balances."""
+    """Ids, codes and counts only: the inbox never keeps wordings, names, IBANs or balances."""
     if not isinstance(payload, dict):
         return {}
     connection = payload.get("connection") if isinstance(payload.get("connection"), dict) else {}
@@ -61,10 +61,14 @@ def summarise(event_type: str, payload: Any) -> dict[str, Any]:
     if event_type == "ACCOUNT_SYNCED":
         accounts = [payload]
     summary: dict[str, Any] = {
-        "user_id": user.get("id", payload.get("id_user")),
-        "powens_connection_id": connection.get("id", payload.get("id_connection")),
-        "state": connection.get("state"),
-        "account_ids": [a.get("id") for a in accounts if isinstance(a, dict)],
+        "user_id": id_or_none(user.get("id", payload.get("id_user"))),
+        "powens_connection_id": id_or_none(connection.get("id", payload.get("id_connection"))),
+        "state": code_or_redacted(connection.get("state")),
+        "account_ids": [
+            account_id
+            for a in accounts
+            if isinstance(a, dict) and (account_id := id_or_none(a.get("id"))) is not None
+        ],
         "transactions": sum(
             len(a.get("transactions") or []) for a in accounts if isinstance(a, dict)
         ),
@@ -164,6 +168,8 @@ def create_receiver(
         if not error and not powens_connection:
             # Refused before the state is touched: the real callback can still use it.
             return JSONResponse({"error": "connection_id missing"}, status_code=400)
+        if powens_connection and id_or_none(powens_connection) is None:
+            return JSONResponse({"error": "connection_id is not a Powens id"}, status_code=400)
         tenant_id = inbox.use_connect_state(params.get("state", ""), state_ttl)
         if tenant_id is None:
             return JSONResponse(
@@ -173,10 +179,12 @@ def create_receiver(
         binding = tenant.primary_open_banking if tenant else None
         connection_id = binding.connection_id if binding else "unbound"
         if error:
-            # Free text from the bank's page: an IBAN typed there must not land in the inbox.
-            summary = redact_openbanking_payload(
-                {"error": error, "error_description": params.get("error_description", "")}
-            )
+            # Free text from the bank's page can name the account holder or carry an IBAN: the
+            # inbox keeps the error code and only the description's length.
+            summary = {
+                "error": code_or_redacted(error),
+                "error_description": redacted_text(params.get("error_description", "")),
+            }
             inbox.record(tenant_id, connection_id, "CONNECT_ERROR", orjson.dumps(summary), summary)
             return JSONResponse(
                 {

@@ -478,3 +478,140 @@ def test_the_readmes_analyst_questions_run_as_written(pipeline) -> None:
         header, *rows = list(csv.reader(io.StringIO(result.output)))
         assert header == columns, sql
         assert rows, sql
+
+
+def _text_in_parquet(folder: Path, needles: list[str]) -> list[str]:
+    """Needles found in any string value of any Parquet file under `folder` (the files are
+    compressed: a byte search would prove nothing)."""
+    import pyarrow.parquet as pq
+
+    found = []
+    for path in folder.rglob("*.parquet"):
+        table = pq.read_table(path)
+        for column in table.column_names:
+            values = table[column]
+            if str(values.type) not in ("string", "large_string", "extension<arrow.json>"):
+                continue
+            text = "\n".join(str(v) for v in values.to_pylist() if v is not None)
+            found += [f"{path.name}:{column}:{n[:30]}" for n in needles if n in text]
+    return found
+
+
+def test_retention_forgets_an_expired_overview_everywhere(
+    pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An overview that passes its retention is gone from the tables, from time travel before the
+    sweep, from the catalog's statistics and file, from Dagster's storage (its runs and the
+    asset's index row), from telemetry and from every data file; the entries still inside the
+    retention are untouched."""
+    import sqlite3
+
+    from pfo_pipeline.defs.knowledge import assets as knowledge_assets
+
+    ledger, resources, day = pipeline["ledger"], pipeline["resources"], pipeline["day"]
+    old_day = day - timedelta(days=10)
+    old_key = dg.MultiPartitionKey({"tenant": FAMILY, "day": old_day.isoformat()})
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        for key in (pipeline["key"], old_key):  # the old day's run is the asset's last one
+            run = dg.materialize(
+                materializable(),
+                selection=dg.AssetSelection.assets("financial_overview"),
+                partition_key=key,
+                resources=resources,
+                instance=instance,
+            )
+            assert run.success
+        old_run = run.run_id
+        entries = query(
+            ledger,
+            "SELECT period_end, markdown FROM knowledge.financial_overview ORDER BY period_end",
+        )
+        kept_text = "\n".join(markdown for end, markdown in entries if end == day)
+        old_text = [markdown for end, markdown in entries if end == old_day]
+        assert len(old_text) == 3  # week, month, quarter ending on the old day
+        # What only the old entries said: their lines that no kept entry has.
+        needles = sorted(
+            {
+                line
+                for text in old_text
+                for line in text.splitlines()
+                if len(line) > 24 and line not in kept_text
+            }
+        )
+        assert needles, "the old and the kept overviews say the same"
+        [(before_sweep,)] = query(ledger, "SELECT max(snapshot_time) FROM lake.snapshots()")
+
+        # The sweep, 181 days after the old day: its entries expire, today's do not.
+        monkeypatch.setattr(knowledge_assets, "today", lambda: old_day + timedelta(days=181))
+        sweep = dg.materialize(
+            materializable(),
+            selection=dg.AssetSelection.assets("knowledge_retention_sweep"),
+            resources=resources,
+            instance=instance,
+        )
+        assert sweep.success
+        metadata = sweep.asset_materializations_for_node("knowledge_retention_sweep")[0].metadata
+        assert metadata["entries_removed"].value == 3
+        assert metadata["dagster_runs_deleted"].value == 1
+
+        # Tables: the old entries and their chunks are gone, today's are all there.
+        assert [e for (e,) in query(ledger, "SELECT period_end FROM knowledge.financial_overview")
+                ] == [day] * 3  # fmt: skip
+        assert query(
+            ledger,
+            "SELECT count(*) FROM knowledge.financial_overview_chunks c WHERE NOT EXISTS "
+            "(SELECT 1 FROM knowledge.financial_overview e WHERE e.entry_id = c.entry_id)",
+        ) == [(0,)]
+        # Time travel to before the sweep: the old entries existed, what they said is gone.
+        env = lake.LakeLocation.in_folder(ledger).env()
+        as_of = CliRunner().invoke(
+            main,
+            ["sql", "--csv", "--as-of", str(before_sweep),
+             "SELECT e.period_end, e.markdown, e.summary, c.content FROM "
+             "knowledge.financial_overview e JOIN knowledge.financial_overview_chunks c "
+             "USING (entry_id)"],
+            env=env,
+        )  # fmt: skip
+        assert as_of.exit_code == 0, as_of.output
+        assert old_day.isoformat() in as_of.output and "[forgotten" in as_of.output
+        assert not [n for n in needles if n in as_of.output]
+        assert kept_text.splitlines()[0] in as_of.output  # the kept entries still read
+        # The catalog: no min/max of any text column, and none of the text in its file.
+        catalog = ledger / "pfo_catalog.sqlite"
+        with sqlite3.connect(catalog) as db:
+            stats = db.execute(
+                "SELECT s.min_value, s.max_value FROM ducklake_file_column_stats s "
+                "JOIN ducklake_column c ON c.table_id = s.table_id AND c.column_id = s.column_id "
+                "WHERE c.column_name IN ('markdown', 'summary', 'content') UNION ALL "
+                "SELECT s.min_value, s.max_value FROM ducklake_table_column_stats s "
+                "JOIN ducklake_column c ON c.table_id = s.table_id AND c.column_id = s.column_id "
+                "WHERE c.column_name IN ('markdown', 'summary', 'content')"
+            ).fetchall()
+        assert stats and all(row == (None, None) for row in stats)
+        catalog_bytes = b"".join(p.read_bytes() for p in ledger.glob("pfo_catalog.sqlite*"))
+        assert not [n for n in needles if n.encode() in catalog_bytes]
+        # Every data file of the lake (current, ended, scheduled for deletion).
+        assert _text_in_parquet(ledger / "lake", needles) == []
+        # Telemetry: ids only.
+        events = "\n".join(str(r) for r in query(ledger, "SELECT * FROM telemetry.events"))
+        assert not [n for n in needles if n in events]
+
+        # Dagster: the old run is gone, and the asset's index row no longer holds its event.
+        assert instance.get_run_by_id(old_run) is None
+        record = instance.get_latest_materialization_event(dg.AssetKey("financial_overview"))
+        assert record is not None and record.run_id != old_run
+        dagster_bytes = b"".join(
+            p.read_bytes() for p in home.rglob("*") if p.is_file() and p.suffix != ".lock"
+        )
+        assert not [n for n in needles if n.encode() in dagster_bytes]
+        import sqlite3 as sqlite
+
+        with sqlite.connect(home / "history" / "runs" / "index.db") as index:
+            tables = [
+                t for (t,) in index.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            holding = [t for t in tables if any(
+                old_run in str(row) for row in index.execute(f"SELECT * FROM {t}"))]  # fmt: skip
+        assert holding in ([], ["asset_check_executions"]), holding  # ids only, if anything

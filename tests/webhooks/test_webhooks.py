@@ -308,19 +308,60 @@ def test_only_an_accepted_callback_uses_the_state_up(receiver) -> None:
     assert callback(receiver, state=state, connection_id="7").status_code == 400  # used up
 
 
-def test_the_connect_error_description_is_redacted(receiver) -> None:
+def test_the_connect_error_keeps_its_code_and_masks_its_text(receiver) -> None:
+    """The bank page's `error_description` can name the account holder or carry an IBAN: the
+    inbox keeps the OAuth code and only the description's length; an `error` that is not a code
+    is masked too. Nothing of the text is in the inbox's files."""
     iban = "FR7630004000031234567890143"
+    text = f"Compte de Jeanne Dupont-Marchal {iban} refusé"
     state = receiver["inbox"].new_connect_state(FAMILY)
-    response = callback(
-        receiver, state=state, error="access_denied", error_description=f"Compte {iban} refusé"
-    )
+    response = callback(receiver, state=state, error="access_denied", error_description=text)
     assert response.status_code == 400 and iban not in response.text
-    [event] = receiver["inbox"].events_after(0)
-    assert event.summary["error"] == "access_denied"
-    assert event.summary["error_description"].endswith("0143 refusé")
+    assert "Dupont" not in response.text
+    other = receiver["inbox"].new_connect_state(FAMILY)
+    callback(receiver, state=other, error="Jeanne Dupont refused", error_description="")
+    first, second = receiver["inbox"].events_after(0)
+    assert first.summary == {
+        "error": "access_denied",
+        "error_description": f"[redacted: {len(text)} characters]",
+    }
+    assert second.summary["error"] == "[redacted: not a code]"
     stored = Path(receiver["inbox"].path)
     raw = b"".join(f.read_bytes() for f in stored.parent.glob(stored.name + "*"))
-    assert iban.encode() not in raw
+    for secret in (iban, "Jeanne", "Dupont", "Marchal", "refus"):
+        assert secret.encode() not in raw, secret
+
+
+def test_webhook_summaries_keep_ids_and_codes_only(receiver) -> None:
+    """A webhook's free text (a state that is a sentence, ids that are names) never reaches the
+    inbox; Powens' codes and ids do."""
+    body = {
+        "user": {"id": "Jeanne Dupont"},
+        "connection": {
+            "id": 11,
+            "state": "Mot de passe de Jeanne Dupont expiré",
+            "error_message": "Jeanne Dupont",
+            "accounts": [{"id": 5, "name": "Livret de Jeanne Dupont"}, {"id": "Dupont"}],
+        },
+    }
+    assert post(receiver, orjson.dumps(body)).status_code == 200
+    coded = {"user": {"id": 1}, "connection": {"id": "12", "state": "SCARequired"}}
+    assert post(receiver, orjson.dumps(coded)).status_code == 200
+    first, second = receiver["inbox"].events_after(0)
+    assert first.summary == {
+        "powens_connection_id": 11,
+        "state": "[redacted: not a code]",
+        "account_ids": [5],
+        "transactions": 0,
+    }
+    assert second.summary["state"] == "SCARequired"
+    assert second.summary["powens_connection_id"] == "12"
+    stored = Path(receiver["inbox"].path)
+    raw = b"".join(f.read_bytes() for f in stored.parent.glob(stored.name + "*"))
+    assert b"Dupont" not in raw and b"Jeanne" not in raw
+    bad_id = callback(receiver, state=receiver["inbox"].new_connect_state(FAMILY),
+                      connection_id="Jeanne Dupont")  # fmt: skip
+    assert bad_id.status_code == 400 and "not a Powens id" in bad_id.text
 
 
 def test_serve_passes_the_body_cap_and_state_lifetime_on(

@@ -20,7 +20,7 @@ from pfo_pipeline.defs.analytics.project import (
     run_target_path,
 )
 from pfo_pipeline.defs.analytics.row_counts import with_row_counts
-from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource
+from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
 from pfo_pipeline.ledger.lake import open_lake
 
 OWNERS = ["team:platform-finance"]
@@ -80,6 +80,8 @@ def dbt_models() -> dg.AssetsDefinition:
         """`dbt build`: staging views, analytics marts and their tests (as asset checks), in the
         very lake the ledger resource points at; each mart's materialisation carries its row
         count (`row_counts`)."""
+        with ledger_connection(duckdb):  # dbt's own attach would create a lake anywhere
+            pass
         os.environ.update(dbt_environment(duckdb.location()))
         target = run_target_path(project, context.run.run_id)
         build = dbt.cli(["build"], context=context, target_path=target)

@@ -38,6 +38,7 @@ from pfo_pipeline.operations.guarded_sync import (
     fail_fast_if_permanent,
     guarded_sync,
 )
+from pfo_pipeline.operations.sync_lock import tenant_sync_lock
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.tenancy.blueprint import CAP_ACCOUNTS, CAP_BALANCES, CAP_TRANSACTIONS
 from pfo_pipeline.tenancy.guardrail import ensure_primary_open_banking
@@ -175,6 +176,9 @@ def _guarded_sync(
         open_ledger=lambda: ledger_connection(duckdb_resource),
         attempt=SyncAttempt(context.retry_number + 1, _max_retries(context)),
         log=context.log,
+        sync_lock=lambda: tenant_sync_lock(
+            duckdb_resource.location(), tenant.tenant_id, table, holder=f"run {context.run_id}"
+        ),
     )
     if metadata is not None:
         yield dg.MaterializeResult(metadata=metadata, check_results=check_results)

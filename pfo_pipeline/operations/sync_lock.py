@@ -1,0 +1,94 @@
+"""One sync of a tenant's stream at a time, whoever started it.
+
+Runs launched through Dagster's queue are held back by the instance's run queue (one run per
+partition at a time, `scripts/instance_config.py`); a run that bypasses the queue
+(`dagster asset materialize`, a script, a second `dagster dev`) meets this lock instead: an
+exclusive `flock` per lake, tenant and stream, taken before any Powens request and held until
+the load has committed. The kernel drops it when its process ends, however it ends (SIGKILL and
+the OOM killer included), so a dead sync never blocks the next one. A second sync is refused at
+once with who holds the lock: Powens is not read twice, and nothing is waited on silently.
+
+The lock files live beside a SQLite catalog (every process writing that lake sees them), or in
+a per-user folder for a PostgreSQL catalog (one machine; across machines the run queue is the
+guard).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pfo_pipeline.ledger.lake import LakeLocation
+
+SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class SyncAlreadyRunning(RuntimeError):
+    """Another sync of the same tenant and stream holds the lock; says who."""
+
+
+def lock_folder(location: LakeLocation) -> Path:
+    resolved = location.resolved()
+    if resolved.kind == "sqlite":
+        catalog = Path(resolved.catalog.split(":", 1)[1])
+        return catalog.with_name(f".{catalog.name}-sync-locks")  # hidden: not a catalog file
+    digest = hashlib.sha256(resolved.catalog.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"pfo-sync-locks-{os.getuid()}" / digest
+
+
+def lock_path(location: LakeLocation, tenant_id: str, stream: str) -> Path:
+    return lock_folder(location) / f"{SAFE.sub('_', tenant_id)}.{SAFE.sub('_', stream)}.lock"
+
+
+@contextmanager
+def tenant_sync_lock(
+    location: LakeLocation, tenant_id: str, stream: str, holder: str = ""
+) -> Iterator[None]:
+    """Hold the tenant's stream for the block, or raise `SyncAlreadyRunning` at once."""
+    path = lock_path(location, tenant_id, stream)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncAlreadyRunning(_refusal(path, tenant_id, stream)) from None
+        owner = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "holder": holder,
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(owner).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _refusal(path: Path, tenant_id: str, stream: str) -> str:
+    try:
+        owner = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        owner = {}
+    who = ", ".join(
+        f"{key} {owner[key]}" for key in ("holder", "pid", "host", "since") if owner.get(key)
+    )
+    return (
+        f"tenant {tenant_id}: another {stream} sync of this tenant is running"
+        f"{f' ({who})' if who else ''}; this one is refused so that Powens is not read twice. "
+        "Nothing was fetched or written; the next run syncs once that one has finished."
+    )
