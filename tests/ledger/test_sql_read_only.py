@@ -133,7 +133,7 @@ def test_reads_and_time_travel_still_work(ledger: Path) -> None:
         ledger, "--csv", "--as-of", str(moment), "SELECT count(*) AS n FROM ledger.sync_cursors"
     )
     assert as_of.exit_code == 0, as_of.output
-    assert as_of.output.splitlines() == ["n", "302"]
+    assert as_of.stdout.splitlines() == ["n", "302"]  # (stderr says the moment read)
     refused = _sql(ledger, "--as-of", str(moment), "COPY ledger.sync_cursors TO '/tmp/x.csv'")
     assert refused.exit_code != 0 and "only reads" in refused.output
 
