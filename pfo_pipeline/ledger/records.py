@@ -13,7 +13,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 from pandera.typing import Series
 
-from pfo_pipeline.ledger.currencies import ISO_4217_CODES
+from pfo_pipeline.ledger.currencies import ISO_4217_CODES, LEDGER_CURRENCIES
 
 MONEY = pd.ArrowDtype(pa_arrow.decimal128(18, 2))
 DAY = pd.ArrowDtype(pa_arrow.date32())
@@ -28,7 +28,7 @@ DIRECTIONS = ["debit", "credit"]
 TRANSACTION_STATUSES = ["pending", "booked", "cancelled"]
 CURRENCIES = sorted(ISO_4217_CODES)
 
-_CURRENCY = {"isin": CURRENCIES}
+_CURRENCY = {"isin": sorted(LEDGER_CURRENCIES)}  # `XXX`: Powens sent no currency (currencies.py)
 _NON_EMPTY = {"str_length": {"min_value": 1}}
 
 
