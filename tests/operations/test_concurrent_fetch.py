@@ -150,18 +150,23 @@ def test_a_chain_reports_every_sign_that_the_listing_moved() -> None:
     moved = ChainWatch(start, limit=1)
     moved.see(_page([old], 500), after_first_request=False)
     # A row changed after the load began reached the unread part.
-    assert "changed after the load began" in moved.see(
-        _page([changed], 500), after_first_request=True
-    )[0]
+    assert (
+        "changed after the load began"
+        in moved.see(_page([changed], 500), after_first_request=True)[0]
+    )
     dated = ChainWatch(start, limit=1)
     dated.see(_page([old], None), after_first_request=False)
-    assert "first_date/last_date" in dated.see(
-        _page([old], None, span=(date(2019, 1, 1), date(2026, 5, 29))), after_first_request=True
-    )[0]
+    assert (
+        "first_date/last_date"
+        in dated.see(
+            _page([old], None, span=(date(2019, 1, 1), date(2026, 5, 29))), after_first_request=True
+        )[0]
+    )
     short = ChainWatch(start, limit=2)
-    assert "a page of 1 rows (limit 2) before the end" in short.see(
-        _page([old], None), after_first_request=False
-    )[0]
+    assert (
+        "a page of 1 rows (limit 2) before the end"
+        in short.see(_page([old], None), after_first_request=False)[0]
+    )
     assert short.see(_page([old], None, more=False), after_first_request=True) == []
 
 
