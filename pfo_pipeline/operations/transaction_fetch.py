@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -53,9 +54,9 @@ class TransactionBatch:
 class TransactionFetch:
     """One load's read of `GET /users/{id}/transactions`, deleted rows included.
 
-    After the last page, when the load read more than one, the first page is asked again: if it
-    changed, the listing moved during the load (`listing_watch`); `shift_reasons` then says so,
-    for the stage's cursor rule, once `batches()` is exhausted.
+    After the last page, when the load read more than one, each chain's first page is asked
+    again: if one changed, the listing moved during the load (`listing_watch`); `shift_reasons`
+    then says so, for the stage's cursor rule, once `batches()` is exhausted.
     """
 
     def __init__(
@@ -82,7 +83,7 @@ class TransactionFetch:
         self.pages_read = 0
         # Signs the listing moved that no batch carries (the first page read again at the end).
         self.shift_reasons: list[str] = []
-        self._first: ListingSignature | None = None
+        self._firsts: dict[int, ListingSignature] = {}  # each chain's first page, as read
 
     def batches(self, batch_rows: int) -> Iterator[TransactionBatch]:
         """Pages grouped into batches of about `batch_rows` rows; memory stays bounded."""
@@ -111,47 +112,67 @@ class TransactionFetch:
 
     def pages(self) -> Iterator[tuple[int, TransactionPage]]:
         """(chain number, page) in the order served; one chain unless the first page shows
-        more to read and concurrency allows windows. Then the first page is read again."""
+        more to read and concurrency allows windows. Then each chain's first page is read again
+        (`_read_first_pages_again`)."""
         yield from self._pages()
         if self.pages_read > 1:
-            again = self._chain(DateWindow(self.min_date, self.max_date), read_ahead=0)
-            try:
-                signature = ListingSignature.of(next(again, None))
-            finally:
-                again.close()
-            if self._first is not None:
-                self.shift_reasons += self._first.differences(signature)
+            self._read_first_pages_again()
 
     def _pages(self) -> Iterator[tuple[int, TransactionPage]]:
+        whole = DateWindow(self.min_date, self.max_date)
         if self.concurrency == 1:
-            for page in self._chain(DateWindow(self.min_date, self.max_date), self.read_ahead):
-                self._note(page)
+            for page in self._chain(whole, self.read_ahead):
+                self._note(page, 0)
                 yield 0, page
             return
-        chain = self._chain(DateWindow(self.min_date, self.max_date), read_ahead=0)
+        chain = self._chain(whole, read_ahead=0)
         probe = next(chain, None)
         if probe is None:
             return
-        self._note(probe)
+        self._note(probe, 0)
         windows = self._plan(probe) if probe.has_next else []
         if len(windows) < 2:
             yield 0, probe
             for page in prefetch(chain, depth=self.read_ahead):
-                self._note(page)
+                self._note(page, 0)
                 yield 0, page
             return
         chain.close()  # its rows are read again, window by window
         self.windows = windows
+        self._firsts.clear()  # the windows' own first pages count from here
         for number, page in self._concurrent(windows):
-            self._note(page)
+            self._note(page, number)
             yield number, page
 
-    def _note(self, page: TransactionPage) -> None:
+    def _note(self, page: TransactionPage, chain: int) -> None:
         self.pages_read += 1
-        if self._first is None:
-            self._first = ListingSignature.of(page)
+        if chain not in self._firsts:
+            self._firsts[chain] = ListingSignature.of(page)
+        if self.pages_read == 1:
             self.started_by_powens = page.server_time
             self.total = page.total
+
+    def _read_first_pages_again(self) -> None:
+        """Each chain's first page, asked again after the last page: a difference means the
+        listing moved during the load (`listing_watch`). With date windows this also catches a
+        row that moved into a window already read (its `total` grew), which no page served."""
+        windows = self.windows or [DateWindow(self.min_date, self.max_date)]
+
+        def first_page(window: DateWindow) -> ListingSignature:
+            again = self._chain(window, read_ahead=0)
+            try:
+                return ListingSignature.of(next(again, None))
+            finally:
+                again.close()
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(windows))) as pool:
+            later = list(pool.map(first_page, windows))
+        for number, signature in enumerate(later):
+            before = self._firsts.get(number, ListingSignature.of(None))
+            self.shift_reasons += [
+                reason + (f" (date window {number + 1})" if self.windows else "")
+                for reason in before.differences(signature)
+            ]
 
     def _plan(self, probe: TransactionPage) -> list[DateWindow]:
         pages = -(-probe.total // self.limit) if probe.total else WINDOWS_PER_CHAIN

@@ -239,11 +239,14 @@ def test_a_windowed_full_sync_equals_a_single_chain_one(family, clean_start, tmp
 
 class _MovesARowMidSync:
     """The real client; once the newest window's chain is read, Powens books a pending row of
-    the oldest window (not read yet) with today's date: it moves into the window already read."""
+    the oldest window (not read yet): with today's date (the top of the listing, a window already
+    read), or `days_ago` back into that window but past its first page, stamped two hours before
+    the load began (an import's stamp, issue 25), or 900 days back (a window not read yet)."""
 
-    def __init__(self, client: PowensClient, world, row: int, *, into_read: bool) -> None:
-        self._client, self._world, self._row, self._into_read = client, world, row, into_read
+    def __init__(self, client: PowensClient, world, row: int, *, move: str) -> None:
+        self._client, self._world, self._row, self._move_kind = client, world, row, move
         self._newest_done = threading.Event()
+        self.started = world.now
         self.moved = False
 
     def iter_transaction_pages(self, **kwargs):
@@ -251,7 +254,7 @@ class _MovesARowMidSync:
         if kwargs.get("max_date") is not None and not self._newest_done.wait(timeout=30):
             raise AssertionError("the newest window never finished")
         yield from self._client.iter_transaction_pages(**kwargs)
-        if newest:
+        if newest and not self.moved:
             self._move()
             self._newest_done.set()
 
@@ -259,10 +262,14 @@ class _MovesARowMidSync:
         world = self._world
         with world.lock:
             world.now += timedelta(minutes=1)
-            r, i = world.rows, self._row
-            r.day[i] = _day(world.now.date()) if self._into_read else r.day[i] - 900
+            r, i, today = world.rows, self._row, _day(world.now.date())
             r.coming[i] = False
-            r.last_update[i] = _ts(world.now)
+            if self._move_kind == "into-read-window":
+                r.day[i], r.last_update[i] = today, _ts(world.now)
+            elif self._move_kind == "into-read-window-backdated":
+                r.day[i], r.last_update[i] = today - 60, _ts(self.started - timedelta(hours=2))
+            else:
+                r.day[i], r.last_update[i] = r.day[i] - 900, _ts(world.now)
             world.version += 1
         self.moved = True
 
@@ -270,9 +277,11 @@ class _MovesARowMidSync:
         return getattr(self._client, name)
 
 
-@pytest.mark.parametrize("into_read", [True, False], ids=["into-read-window", "into-unread"])
+@pytest.mark.parametrize(
+    "move", ["into-read-window", "into-read-window-backdated", "into-unread-window"]
+)
 def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
-    family, tmp_path, into_read
+    family, tmp_path, move: str
 ) -> None:
     """Into a window already read: this load misses it, but the first page read again shows it,
     so the cursor holds. From the newest window (read) into the oldest (unread): read twice, two
@@ -285,6 +294,7 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
         r = world.rows
         mine = np.isin(r.account, world.user_account_ids(1)) & (r.deleted < 0)
         today = _day(world.now.date())
+        into_read = move.startswith("into-read")
         pick = (r.day < today - 700) if into_read else (r.day >= today - 1)
         row = int(np.flatnonzero(mine & pick)[0])
         r.coming[row] = True  # pending since before the sync
@@ -293,7 +303,7 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
     conn = open_ledger(ledger)
     try:
         with make_client(emulator) as client:
-            mover = _MovesARowMidSync(client, world, row, into_read=into_read)
+            mover = _MovesARowMidSync(client, world, row, move=move)
             first = sync.sync_transactions(
                 conn,
                 mover,
@@ -313,6 +323,8 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
             assert first.stats.cursor_held and first.cursor_after is None
             if into_read:
                 assert stored == []  # left the oldest window before it was read
+                # Each window's first page, read again after the last page, shows it: on top of
+                # the listing, or (past the first page) by its window's grown `total`.
                 assert "first page read again" in "; ".join(first.stats.shift_reasons)
             else:
                 assert stored == [("booked",)]
