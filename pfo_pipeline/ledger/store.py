@@ -431,9 +431,8 @@ class TransactionStage:
     content hash already computed; the commit reads them in the load's one lake transaction.
     Also what the cursor rule needs (`cursor_rule.CursorEvidence`): the largest `last_update`
     seen, Powens' clock when the load began, why the listing moved while it was read, and the
-    oldest row to read again. The folder goes
-    away when the commit ends, or when a load that failed before its commit lets go of the
-    stage (or the process exits).
+    oldest row to read again. The folder goes away when the commit ends, or when a load that
+    failed before its commit lets go of the stage (or the process exits).
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, ctx: SyncContext) -> None:

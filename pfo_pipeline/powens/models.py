@@ -1,6 +1,4 @@
-"""Typed, defensive parsing of Powens payloads.
-
-Rules (from the live observations in docs/powens-api.md):
+"""Typed, defensive parsing of Powens payloads. Rules (from docs/powens-api.md, facts §1-§4, §8):
 - datetimes stay naive, as Powens sends them (Europe/Paris wall-clock); an offset-carrying string is
   converted to Paris wall-clock and made naive so naive and aware values are never compared;
 - money is `Decimal`; NaN, infinities, booleans and free text are rejected, never coerced;
