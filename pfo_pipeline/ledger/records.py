@@ -166,7 +166,8 @@ class BankTransactionRecord(pa.DataFrameModel):
         description="What set the category: rule, provider, transfer or user override.",
     )
     transaction_type: Series[TEXT] = pa.Field(
-        **_NON_EMPTY, description="Powens transaction type (card, transfer, loan_payment, bank, ..., open set)."
+        **_NON_EMPTY,
+        description="Powens transaction type (card, transfer, loan_payment, bank, ..., open set).",
     )
     status: Series[TEXT] = pa.Field(
         isin=TRANSACTION_STATUSES, description="pending (coming), booked or cancelled."

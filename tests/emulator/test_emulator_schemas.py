@@ -19,7 +19,9 @@ NOW = datetime(2026, 3, 30, 8, 0, 0)  # the day after the switch to summer time 
 @pytest.fixture(scope="module")
 def emulator():
     require_spec()
-    with start_emulator(EmulatorConfig(seed=31, transactions=300, history_days=120, now=NOW)) as handle:
+    with start_emulator(
+        EmulatorConfig(seed=31, transactions=300, history_days=120, now=NOW)
+    ) as handle:
         handle.advance(2)  # a renumbered account, booked and re-issued rows, edits
         yield handle
 
