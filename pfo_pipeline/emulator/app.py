@@ -27,6 +27,18 @@ HTML_503 = (
     "</h1><p>CloudFront could not reach the origin.</p></body></html>"
 )
 USERS = (1, 2)
+# The code each error is known by (docs.powens.com, integrators: docs/powens-api.md §6) -> the
+# nearest value of S3's `ServiceErrorCode` enum, which the emulator's error bodies follow.
+SPEC_CODE = {
+    "rateLimit": "tooManySync",
+    "invalidToken": "forbidden",
+    "invalidClient": "forbidden",
+    "forbidden": "forbidden",
+    "notFound": "forbidden",
+    "invalidValue": "notSupported",
+    "missingParameter": "notSupported",
+    "noAccount": "noAccount",
+}
 
 __all__ = ["EmulatorApp", "FaultConfig", "FaultConfigError"]
 
@@ -60,12 +72,26 @@ class EmulatorApp:
         self.webhook_urls: dict[int, str] = {}
         self.webhook_secret: str | None = None
         self.webhooks_sent: list[tuple[str, int]] = []  # (url, HTTP status) of each delivery
+        # Transactions list requests since the faults were last set, and the once-only changes
+        # made since then (`churn.backdated_import`, `churn.late_change`).
+        self.listings_served = 0
+        self.once_done: set[str] = set()
 
     def set_faults(self, faults: FaultConfig) -> None:
         with self.lock:
             self.faults = faults
             self.random = random.Random(faults.seed)
             self.latency_draws = 0
+            self.listings_served = 0
+            self.once_done = set()
+
+    def once(self, what: str) -> bool:
+        """True the first time `what` is asked since the faults were set."""
+        with self.lock:
+            if what in self.once_done:
+                return False
+            self.once_done.add(what)
+            return True
 
     def token_for(self, user_id: int) -> str:
         return self.tokens.token_for(user_id)
@@ -88,11 +114,17 @@ class EmulatorApp:
             return self.random.random() < rate
 
     def error(self, status: int, code: str, description: str) -> Response:
-        """Powens' error body, with a request id of its own."""
+        """Powens' error body (S3 `ServiceError`: an enum `code`, `request_id` a string), with a
+        request id of its own."""
         with self.lock:
             self.request_id += 1
             rid = self.request_id
-        body = {"code": code, "description": description, "message": None, "request_id": rid}
+        body = {
+            "code": SPEC_CODE.get(code, code),
+            "description": description,
+            "message": None,
+            "request_id": f"emu-{rid}",
+        }
         return json_response(body, status)
 
     async def transport_faults(self) -> Response | None:

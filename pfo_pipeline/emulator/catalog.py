@@ -10,11 +10,20 @@ from typing import Any
 
 import numpy as np
 
+# The world's transaction kinds (its rows keep their index). What a page calls them depends on
+# the `transaction_types` switch: S3's `TransactionType` enum by default, or the names the current
+# docs and integrators use (`loan_repayment` S7/S9, `card_summary` S1, `fee` S7/S9).
 TYPES = [
     "card", "deferred_card", "transfer", "order", "withdrawal", "bank", "fee",
     "loan_repayment", "check", "deposit", "summary_card",
 ]  # fmt: skip
 T = {name: i for i, name in enumerate(TYPES)}
+TYPE_NAMES = {
+    "spec": tuple(
+        {"fee": "bank", "loan_repayment": "loan_payment"}.get(name, name) for name in TYPES
+    ),
+    "drifted": tuple({"summary_card": "card_summary"}.get(name, name) for name in TYPES),
+}
 
 CURRENCIES = {
     "EUR": {"id": "EUR", "name": "Euro", "symbol": "€", "precision": 2, "prefix": False, "crypto": False},
@@ -22,22 +31,38 @@ CURRENCIES = {
     "ZZZ": {"id": "ZZZ", "name": "?", "symbol": "?", "precision": 2, "prefix": False, "crypto": False},
 }  # fmt: skip
 
+# S3 `Connector`: `urls` is a list of the bank's websites, `restricted` is required.
 CONNECTORS = [
     {"id": 40, "uuid": "3e1b7c7a-5b1e-4b8e-9a43-2f4cf1c9b040", "name": "Banque Démo", "hidden": False,
      "charged": True, "code": "30004", "beta": False, "color": "0a5ea8", "slug": "DEMO",
      "capabilities": ["bank"], "sync_periodicity": 1, "auth_mechanism": "credentials",
-     "urls": {"logo": "https://example.invalid/logos/demo.png"}},
+     "urls": ["https://www.banque-demo.example.invalid"], "restricted": False},
     {"id": 41, "uuid": "9f0f6c0e-7f0e-4bd4-8d0c-3f0a6b1e2041", "name": "Caisse Test", "hidden": False,
      "charged": True, "code": "10278", "beta": True, "color": "d4002a", "slug": "TEST",
-     "capabilities": ["bank", "bankwealth"], "sync_periodicity": 1, "auth_mechanism": "webauth"},
+     "capabilities": ["bank", "bankwealth"], "sync_periodicity": 1, "auth_mechanism": "webauth",
+     "urls": None, "restricted": False},
 ]  # fmt: skip
 # Powens user id -> (connection id, connector id).
 USER_CONNECTIONS = {1: (11, 40), 2: (21, 41)}
 
 
+# BBAN shapes (ISO 13616 registry): how many letters then digits follow the check digits.
+_BBAN = {"FR": (0, 23), "NL": (4, 10), "SE": (0, 20), "DE": (0, 18), "GB": (4, 14)}
+
+
 def iban(country: str, seed: str) -> str:
-    digits = str(int(hashlib.sha256(seed.encode()).hexdigest(), 16))[:23]
-    return f"{country}76{digits}"
+    """A well-formed IBAN for `country`, fixed by `seed`: the country's length, valid ISO 7064
+    mod-97 check digits (and, in France, a valid RIB key)."""
+    letters, digits = _BBAN[country]
+    number = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
+    head = "".join(chr(65 + (number >> (5 * i)) % 26) for i in range(letters))
+    body = str(number)[: digits - (2 if country == "FR" else 0)]
+    if country == "FR":  # bank (5) + branch (5) + account (11) + RIB key (2)
+        key = 97 - (89 * int(body[:5]) + 15 * int(body[5:10]) + 3 * int(body[10:21])) % 97
+        body += f"{key:02d}"
+    bban = head + body
+    numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
+    return f"{country}{98 - int(numeric) % 97:02d}{bban}"
 
 
 @dataclass(frozen=True)

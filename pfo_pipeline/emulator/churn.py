@@ -1,5 +1,6 @@
 """Powens keeps synchronising banks while a client pages through transactions: the
-`churn_per_page` fault changes the data between two page requests, the way real Powens does.
+`churn_per_page` fault changes the data between two page requests, the way real Powens does;
+`backdated_import` and `late_change` are the once-only changes of issue 25 (below).
 
 Each change moves the emulator's clock on by a minute (Powens' clock runs during a long sync) and
 stamps `last_update` with it. The three kinds, in turn:
@@ -97,3 +98,46 @@ def _backdate_recent_row(world: FamilyWorld, today: int, stamp: int) -> bool:
     r.day[index] -= 400
     r.last_update[index] = stamp
     return True
+
+
+def backdated_import(world: FamilyWorld, rows: int, backdate_s: float) -> list[int]:
+    """An import commits `rows` new booked rows dated today, stamped `backdate_s` before the
+    clock: it stamps rows with the time it read them, not when they became visible (issue 25).
+    Returns their ids."""
+    with world.lock:
+        today, stamp = day_number(world.now.date()), seconds(world.now) - int(backdate_s)
+        ids = list(range(world.next_id, world.next_id + rows))
+        world.rows.append(
+            {
+                "id": np.array(ids, np.int64),
+                "account": np.full(rows, 102, np.int64),
+                "day": np.full(rows, today, np.int32),
+                "cents": -(2000 + np.arange(rows, dtype=np.int64)),
+                "type": np.full(rows, T["card"], np.int16),
+                "merchant": np.full(rows, 1, np.int32),
+                "coming": np.zeros(rows, bool),
+                "deleted": np.full(rows, -1, np.int64),
+                "last_update": np.full(rows, stamp, np.int64),
+                "scraped": np.full(rows, stamp, np.int64),
+                "fx": np.zeros(rows, np.int64),
+            }
+        )
+        world.next_id += rows
+        world.version += 1
+    return ids
+
+
+def late_change(world: FamilyWorld) -> int | None:
+    """The bank rewrites the wording of the oldest booked row, stamped a minute before the clock
+    (later than a backdated import). Returns its id."""
+    with world.lock:
+        r = world.rows
+        booked = np.flatnonzero((r.deleted < 0) & ~r.coming & np.isin(r.account, [101, 102]))
+        if len(booked) == 0:
+            return None
+        index = booked[np.lexsort((r.id[booked], r.day[booked]))[0]]
+        base = world.merchants[int(r.merchant[index])].simplified
+        world.edited[int(r.id[index])] = f"{base} (rectifié)"
+        r.last_update[index] = seconds(world.now) - 60
+        world.version += 1
+        return int(r.id[index])

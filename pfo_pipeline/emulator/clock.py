@@ -50,12 +50,23 @@ def parse_ts(value: str | None) -> int | None:
     return seconds(datetime.strptime(value, TIMESTAMP_FORMAT))
 
 
-def parse_day(value: str | None) -> int | None:
-    """A `min_date`/`max_date` value (a date or a month `YYYY-MM`) to a day number."""
+def parse_day(value: str | None, side: str = "min") -> int | None:
+    """A `min_date`/`max_date` value to a day number: S3's `CalendarBound` is a date, a month
+    `YYYY-MM` or a year `YYYY`; a month or year stands for its first day as a lower bound and
+    its last day as an upper one (inclusive bounds). ValueError when malformed."""
     if not value:
         return None
-    if len(value) == 7:
-        value += "-01"
+    if len(value) == 4 and value.isdigit():
+        year = int(value)
+        return day_number(date(year, 1, 1) if side == "min" else date(year, 12, 31))
+    if len(value) == 7 and value[4] == "-":
+        first = date.fromisoformat(value + "-01")
+        if side == "min":
+            return day_number(first)
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return day_number(following) - 1
+    if len(value) != 10:
+        raise ValueError(f"{value!r} is not a date, a month or a year")
     return day_number(date.fromisoformat(value))
 
 

@@ -5,7 +5,8 @@ A row's JSON is a dozen fragments, each a function of one column or two (the day
 the amount, the merchant, a timestamp...). Each fragment is encoded once per distinct value, by
 orjson itself (so numbers and strings are written exactly as in the dict path) and memoised; a
 page is a (rows × fragments) table filled a column at a time and joined once. Rows the malformed
-fault hits take the dict path.
+fault or a null-field switch hits take the dict path (`variants.py`); type names and offset
+timestamps have memos of their own, so those switches cost nothing per row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import orjson
 from pfo_pipeline.emulator.catalog import CURRENCIES, TYPES
 from pfo_pipeline.emulator.clock import fmt_day, fmt_ts
 from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.shaping import CARD_TYPES, malformed_kind, transaction_json
+from pfo_pipeline.emulator.shaping import CARD_TYPES, DEFAULT, malformed_kind, transaction_json
+from pfo_pipeline.emulator.variants import Variant, with_offset
 
 TAIL = (
     b',"country":null,"comment":null,"id_cluster":null,"id_category":9998,"categories":[],'
@@ -74,6 +76,20 @@ def _updated(stamp: int) -> bytes:
     return b'"last_update":"%s",' % fmt_ts(stamp).encode()
 
 
+def _scraped_offset(stamp: int) -> bytes:
+    return b'"date_scraped":"%s",' % with_offset(fmt_ts(stamp)).encode()
+
+
+def _updated_offset(stamp: int) -> bytes:
+    return b'"last_update":"%s",' % with_offset(fmt_ts(stamp)).encode()
+
+
+def _deleted_offset(stamp: int) -> bytes:
+    if stamp < 0:
+        return b'"deleted":null,'
+    return b'"deleted":"%s",' % with_offset(fmt_ts(stamp)).encode()
+
+
 def _value(cents: int) -> bytes:
     value = _json(cents / 100)
     return b'"value":%s,"gross_value":%s,' % (value, value)
@@ -119,6 +135,8 @@ class RowEncoder:
         self.comings = Memo(_coming)
         self.deleted = Memo(_deleted)
         self.tails = Memo(self._tail)
+        self.offset = (Memo(_scraped_offset), Memo(_updated_offset), Memo(_deleted_offset))
+        self.type_names = DEFAULT.type_names
 
     def _wording(self, key: int) -> bytes:
         """Type, then the merchant's wordings: key = merchant × 16 + type."""
@@ -128,7 +146,7 @@ class RowEncoder:
             b'"commission":null,"commission_currency":null,"type":%s,"original_wording":%s,'
             b'"simplified_wording":%s,"stemmed_wording":%s,"wording":'
             % (
-                _json(TYPES[kind]),
+                _json(self.type_names[kind]),
                 _json(m.wording),
                 _json(m.simplified),
                 _json(m.simplified.lower()),
@@ -154,9 +172,17 @@ class RowEncoder:
             TAIL,
         )
 
-    def encode(self, index: np.ndarray, malformed_rate: float = 0.0) -> bytes:
-        """`orjson.dumps([transaction_json(world, i, malformed_rate) for i in index])`."""
+    def encode(
+        self, index: np.ndarray, malformed_rate: float = 0.0, variant: Variant = DEFAULT
+    ) -> bytes:
+        """`orjson.dumps([transaction_json(world, i, malformed_rate, variant) for i in index])`."""
         world = self.world
+        if variant.type_names != self.type_names:
+            self.type_names = variant.type_names
+            self.wordings = Memo(self._wording)
+        scraped, updated, deleted = (
+            self.offset if variant.offset_timestamps else (self.scraped, self.updated, self.deleted)
+        )
         r = world.rows
         count = len(index)
         if count == 0:
@@ -170,8 +196,8 @@ class RowEncoder:
         table[:, 1] = orjson.dumps(ids, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
         _fill(table, 2, self.accounts, r.account[index])
         _fill(table, 3, self.days, r.day[index].astype(np.int64) * 4 + TYPE_CLASS[kinds])
-        _fill(table, 4, self.scraped, r.scraped[index])
-        _fill(table, 5, self.updated, r.last_update[index])
+        _fill(table, 4, scraped, r.scraped[index])
+        _fill(table, 5, updated, r.last_update[index])
         amounts, at = np.unique(cents, return_inverse=True)
         _fill(table, 6, self.values, amounts, at)
         _fill(table, 7, self.originals, r.fx[index])
@@ -181,15 +207,20 @@ class RowEncoder:
             table[n, 9] = _json(world.edited[int(ids[n])]) + b","
         _fill(table, 10, self.formatted, amounts, at)
         _fill(table, 11, self.comings, r.coming[index])
-        _fill(table, 12, self.deleted, r.deleted[index])
+        _fill(table, 12, deleted, r.deleted[index])
         _fill(table, 13, self.tails, (merchants * 2 + IS_CARD[kinds]) * 2 + (cents < 0))
         table[:, 14] = b","
         table[-1, 14] = b"]"
-        if malformed_rate > 0:
+        if malformed_rate > 0 or variant.rate_null_fields > 0 or variant.rate_null_value > 0:
             for n, i in enumerate(ids.tolist()):
-                if malformed_kind(world.seed, malformed_rate, i) is not None:
+                if (
+                    malformed_kind(world.seed, malformed_rate, i) is not None
+                    or variant.nulls_fields("transaction", i)
+                    or variant.nulls_value(i)
+                ):
                     table[n, :-1] = b""
-                    table[n, 0] = _json(transaction_json(world, int(index[n]), malformed_rate))
+                    body = transaction_json(world, int(index[n]), malformed_rate, variant)
+                    table[n, 0] = _json(body)
         return b"[" + b"".join(table.ravel().tolist())
 
     def _edited_ids(self) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Switchable faults and latency: what the emulator does to requests besides answering them.
+"""Switchable faults and latency: what the emulator does to requests besides answering them,
+and the documented Powens behaviours it can take on (all off by default, where it follows S3's
+schemas: docs/powens-api.md §13 lists each with its source).
 
 Set at start (`EmulatorConfig.faults`, `pfo emulator serve --faults … --latency-ms …`) and at run
 time (`POST /2.0/__emulator/faults`). Validated on construction, so a bad value is refused where it
@@ -12,7 +14,22 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-INTEGER_FAULTS = frozenset({"seed", "churn_per_page"})
+INTEGER_FAULTS = frozenset(
+    {"seed", "churn_per_page", "backdated_import_rows", "late_change_on_last_page"}
+)
+BOOLEAN_FAULTS = frozenset(
+    {
+        "month_window_without_min_date",
+        "legacy_connection_error",
+        "lists_without_links",
+        "lists_without_total",
+        "offset_timestamps",
+    }
+)
+# Transaction type names: S3's enum, or the names docs.powens.com and integrators use (S1, S7, S9).
+TRANSACTION_TYPE_NAMES = ("spec", "drifted")
+# What a user without accounts gets on its lists: S3's 400, or the 409 S8 mocks.
+NO_ACCOUNT_STATUSES = (400, 409)
 
 
 class FaultConfigError(ValueError):
@@ -52,6 +69,27 @@ def _connection_states(key: str, value: Any) -> dict[int, str]:
     return states
 
 
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise FaultConfigError(key, f"must be true or false, got {value!r}")
+
+
+def _no_accounts(key: str, value: Any) -> dict[int, int]:
+    if not isinstance(value, Mapping):
+        raise FaultConfigError(key, f"must map user ids to an HTTP status, got {value!r}")
+    statuses: dict[int, int] = {}
+    for user, status in value.items():
+        if isinstance(user, bool) or not isinstance(user, int) or user < 1:
+            raise FaultConfigError(key, f"user ids must be integers >= 1, got {user!r}")
+        if status not in NO_ACCOUNT_STATUSES or isinstance(status, bool):
+            raise FaultConfigError(key, f"the status must be 400 or 409, got {status!r}")
+        statuses[user] = status
+    return statuses
+
+
 def _to_number(
     key: str, raw: str, kind: type[int] | type[float], what: str = "the value"
 ) -> int | float:
@@ -73,6 +111,14 @@ def _validated(name: str, value: Any) -> Any:
         return _rate_or_duration(name, value, expected=expected, upper=None)
     if name in INTEGER_FAULTS:
         return _count(name, value)
+    if name in BOOLEAN_FAULTS:
+        return _flag(name, value)
+    if name == "transaction_types":
+        if value not in TRANSACTION_TYPE_NAMES:
+            raise FaultConfigError(name, f"must be one of {TRANSACTION_TYPE_NAMES}, got {value!r}")
+        return value
+    if name == "no_accounts":
+        return _no_accounts(name, value)
     return _connection_states(name, value)
 
 
@@ -96,6 +142,30 @@ class FaultConfig:
     rate_malformed: float = 0.0
     # Upstream changes applied before each transactions page after the first (see churn.py).
     churn_per_page: int = 0
+    # An import that commits right after the first transactions page, its rows stamped this long
+    # before the clock; one more change, stamped a minute before the clock, made just before the
+    # first page that ends a chain of several (churn.py). Each happens once per setting.
+    backdated_import_rows: int = 0
+    backdated_import_s: float = 3 * 3600.0
+    late_change_on_last_page: int = 0
+    # Documented Powens behaviours (docs/powens-api.md §13):
+    # a transactions list without `min_date` keeps the last month only (S2);
+    month_window_without_min_date: bool = False
+    # these users have no account yet: their lists answer `noAccount` with this status (S3, S8);
+    no_accounts: dict[int, int] = field(default_factory=dict)
+    # connections carry the legacy `error` (and `id_bank`) instead of `state` (S1);
+    legacy_connection_error: bool = False
+    # lists carry no `_links` (S3 documents offset/limit only) / no `total` (S3 lists none);
+    lists_without_links: bool = False
+    lists_without_total: bool = False
+    # this share of records sends every field S3 marks nullable as null (not `deleted`, which
+    # would undelete it, nor `value`: the next switch); this share of transactions, a null value;
+    rate_null_fields: float = 0.0
+    rate_null_value: float = 0.0
+    # transaction types by S3's enum or by the drifted names (loan_repayment, card_summary, fee);
+    transaction_types: str = "spec"
+    # timestamps with an explicit offset (UTC), as some connectors send them (S6).
+    offset_timestamps: bool = False
     # Real Powens answers in hundreds of milliseconds.
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
@@ -117,6 +187,17 @@ class FaultConfig:
             if key == "connection_states":
                 user, _, state = raw.partition(":")
                 values.setdefault(key, {})[_to_number(key, user, int, "a user id")] = state
+            elif key == "no_accounts":
+                user, _, status = raw.partition(":")
+                values.setdefault(key, {})[_to_number(key, user, int, "a user id")] = _to_number(
+                    key, status or "400", int, "the status"
+                )
+            elif key in BOOLEAN_FAULTS:
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise FaultConfigError(key, f"must be true or false, got {raw!r}")
+                values[key] = raw.lower() in ("true", "1")
+            elif key == "transaction_types":
+                values[key] = raw
             else:
                 values[key] = _to_number(key, raw, int if key in INTEGER_FAULTS else float)
         return cls(**values)
@@ -131,16 +212,18 @@ class FaultConfig:
             if key not in names:
                 raise FaultConfigError(key, f"unknown fault; known: {', '.join(sorted(names))}")
         data = dict(body)
-        states = data.get("connection_states")
-        if isinstance(states, dict):
-            data["connection_states"] = {
-                _to_number("connection_states", k, int, "a user id") if isinstance(k, str) else k: v
-                for k, v in states.items()
-            }
+        for key in ("connection_states", "no_accounts"):
+            by_user = data.get(key)
+            if isinstance(by_user, dict):
+                data[key] = {
+                    _to_number(key, k, int, "a user id") if isinstance(k, str) else k: v
+                    for k, v in by_user.items()
+                }
         return cls(**data)
 
     def to_json(self) -> dict[str, Any]:
         """The inverse of `from_json` (JSON object keys are strings, so user ids become strings)."""
         body = asdict(self)
         body["connection_states"] = {str(k): v for k, v in self.connection_states.items()}
+        body["no_accounts"] = {str(k): v for k, v in self.no_accounts.items()}
         return body

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from pfo_pipeline.emulator.clock import fmt_day, parse_day, parse_ts
+from pfo_pipeline.emulator.clock import day_number, fmt_day, parse_day, parse_ts
 from pfo_pipeline.emulator.data import FamilyWorld
 from pfo_pipeline.emulator.encoding import IS_CARD, RowEncoder
+from pfo_pipeline.emulator.shaping import DEFAULT
+from pfo_pipeline.emulator.variants import Variant
 
 MAX_LIMIT = 1000
 CACHE_SIZE = 256  # filters whose matching rows are kept...
@@ -53,18 +55,27 @@ class TransactionQuery:
 
     @classmethod
     def from_params(
-        cls, params: Mapping[str, str], user: int, account: int | None = None
+        cls,
+        params: Mapping[str, str],
+        user: int,
+        account: int | None = None,
+        *,
+        default_min_day: int | None = None,
     ) -> TransactionQuery:
+        """The query of a request; `default_min_day` is the lower bound a list without `min_date`
+        gets (the `month_window_without_min_date` switch: S2's "last month" default)."""
         if "limit" not in params:
             raise QueryError("missingParameter", "limit is required")
         try:
             limit = int(params["limit"])
             offset = int(params.get("offset", "0"))
             last_update = parse_ts(params.get("last_update"))
-            lo = parse_day(params.get("min_date"))
-            hi = parse_day(params.get("max_date"))
+            lo = parse_day(params.get("min_date"), "min")
+            hi = parse_day(params.get("max_date"), "max")
         except ValueError as exc:
             raise QueryError("invalidValue", str(exc)) from None
+        if lo is None and "min_date" not in params:
+            lo = default_min_day
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             raise QueryError("invalidValue", f"limit must be between 1 and {MAX_LIMIT}")
         by = params.get("filter", "application_date")
@@ -139,32 +150,59 @@ class TransactionIndex:
         return first, last
 
 
+@dataclass(frozen=True)
+class ListShape:
+    """How a list page is shaped: with `_links` (observed live, facts §7) and `total` (S2), or
+    without either (S3 documents neither)."""
+
+    links: bool = True
+    total: bool = True
+
+
 def page_body(
     index: TransactionIndex,
     query: TransactionQuery,
     malformed_rate: float,
     self_href: str,
     href: Callable[[int], str],
+    variant: Variant = DEFAULT,
+    shape: ListShape = ListShape(),
 ) -> bytes:
     """One page of a transactions list, as Powens' JSON envelope; `href(offset)` is the URL of
-    the same list at another offset."""
+    the same list at another offset.
+
+    S3's `DateBoundedList` requires all four dates as dates: an empty page reports the window it
+    was asked for (its bounds, else the user's announced range, else today), and a user with no
+    transactions today's date as `first_date`/`last_date` (what Powens sends there is not
+    documented: docs/powens-api.md §13)."""
     world = index.world
     rows = index.matching(query.filter)
     offset, limit, total = query.offset, query.limit, len(rows)
     page = rows[offset : offset + limit]
-    items = orjson.Fragment(index.encoder.encode(page, malformed_rate))
+    items = orjson.Fragment(index.encoder.encode(page, malformed_rate, variant))
+    today = fmt_day(day_number(world.now.date()))
     first, last = index.available_dates(query.filter.user, query.filter.account)
+    first, last = first or today, last or today
     result_days = world.rows.day[page]
-    return orjson.dumps({
+    if len(result_days):
+        low, high = fmt_day(result_days.min()), fmt_day(result_days.max())
+    else:
+        lo, hi = query.filter.min_day, query.filter.max_day
+        low = fmt_day(lo) if lo is not None else first
+        high = fmt_day(hi) if hi is not None else last
+    body: dict = {
         "transactions": items,
         "first_date": first,
         "last_date": last,
-        "result_min_date": fmt_day(result_days.min()) if len(result_days) else None,
-        "result_max_date": fmt_day(result_days.max()) if len(result_days) else None,
-        "total": total,
-        "_links": {
+        "result_min_date": low,
+        "result_max_date": high,
+    }
+    if shape.total:
+        body["total"] = total
+    if shape.links:
+        body["_links"] = {
             "self": {"href": self_href},
             "next": {"href": href(offset + limit)} if offset + limit < total else None,
             "prev": {"href": href(max(0, offset - limit))} if offset > 0 else None,
-        },
-    })  # fmt: skip
+        }
+    return orjson.dumps(body)

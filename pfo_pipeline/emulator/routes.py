@@ -12,10 +12,14 @@ from pfo_pipeline.emulator import control
 from pfo_pipeline.emulator.app import EmulatorApp
 from pfo_pipeline.emulator.auth import renew_body
 from pfo_pipeline.emulator.catalog import CONNECTORS, USER_CONNECTIONS
-from pfo_pipeline.emulator.churn import churn
+from pfo_pipeline.emulator.churn import backdated_import, churn, late_change
+from pfo_pipeline.emulator.clock import day_number
 from pfo_pipeline.emulator.middleware import PowensClockDate, PowensLatency
-from pfo_pipeline.emulator.pages import QueryError, TransactionQuery, page_body
+from pfo_pipeline.emulator.pages import ListShape, QueryError, TransactionQuery, page_body
 from pfo_pipeline.emulator.shaping import accounts_json, connection_json, json_response
+from pfo_pipeline.emulator.variants import Variant
+
+NO_ACCOUNT = "No bank account is available."  # S3 `NoAccountError`
 
 PREFIX = "/2.0"
 
@@ -61,13 +65,14 @@ class PowensRoutes:
         user = await self.e.guard(request)
         if isinstance(user, Response):
             return user
-        return json_response(
-            {"id": user, "signin": "2023-01-15 10:00:00", "platform": "sharedAccess"}
-        )
+        body = {"id": user, "signin": "2023-01-15 10:00:00", "platform": "sharedAccess"}
+        return json_response(Variant.of(self.e.faults).reshape("user", body, user))
 
     async def connectors(self, request: Request) -> Response:
         fault = await self.e.transport_faults()
-        return fault or json_response({"connectors": CONNECTORS, "total": len(CONNECTORS)})
+        variant = Variant.of(self.e.faults)
+        items = [variant.reshape("connector", dict(c), c["id"]) for c in CONNECTORS]
+        return fault or json_response({"connectors": items, "total": len(items)})
 
     async def connections(self, request: Request) -> Response:
         e = self.e
@@ -76,16 +81,25 @@ class PowensRoutes:
             return user
         expand = "connector" in request.query_params.get("expand", "")
         state = e.faults.connection_states.get(user)
-        connection = connection_json(e.world, user, state, expand=expand)
+        variant = Variant.of(e.faults)
+        connection = connection_json(e.world, user, state, expand=expand, variant=variant)
         return json_response({"connections": [connection], "total": 1})
 
     async def accounts(self, request: Request) -> Response:
-        user = await self.e.guard(request)
+        e = self.e
+        user = await e.guard(request)
         if isinstance(user, Response):
             return user
-        world = self.e.world
+        if user in e.faults.no_accounts:
+            return e.error(e.faults.no_accounts[user], "noAccount", NO_ACCOUNT)
+        world = e.world
         with world.lock:
-            body = accounts_json(world, user, include_all="all" in request.query_params)
+            body = accounts_json(
+                world,
+                user,
+                include_all="all" in request.query_params,
+                variant=Variant.of(e.faults),
+            )
         return json_response(body)
 
     async def transactions(self, request: Request) -> Response:
@@ -95,25 +109,52 @@ class PowensRoutes:
         user = await e.guard(request)
         if isinstance(user, Response):
             return user
+        faults = e.faults
+        if user in faults.no_accounts:
+            return e.error(faults.no_accounts[user], "noAccount", NO_ACCOUNT)
         account = None
         if "account" in request.path_params:
             account = _user_account(e, user, request.path_params["account"])
             if account is None:
                 return e.error(404, "notFound", "Account not found")
         params = request.query_params
+        world = e.world
+        month_ago = None
+        if faults.month_window_without_min_date:  # S2: "the last month" when no min_date
+            month_ago = day_number(world.now.date()) - 30
         try:
-            query = TransactionQuery.from_params(params, user, account)
+            query = TransactionQuery.from_params(params, user, account, default_min_day=month_ago)
         except QueryError as exc:
             return e.error(400, exc.code, str(exc))
-        world = e.world
-        if query.offset > 0 and e.faults.churn_per_page:
-            churn(world, e.faults.churn_per_page)
+        with e.lock:
+            e.listings_served += 1
+            served = e.listings_served
+        if query.offset > 0 and faults.churn_per_page:
+            churn(world, faults.churn_per_page)
+        if served >= 2 and faults.backdated_import_rows and e.once("import"):
+            backdated_import(world, faults.backdated_import_rows, faults.backdated_import_s)
+        if faults.late_change_on_last_page and query.offset > 0:
+            with world.lock:
+                last = query.offset + query.limit >= len(e.index.matching(query.filter))
+            if last and e.once("late change"):
+                late_change(world)
 
         def href(offset: int) -> str:
             return str(request.url.include_query_params(**{**dict(params), "offset": str(offset)}))
 
+        shape = ListShape(
+            links=not faults.lists_without_links, total=not faults.lists_without_total
+        )
         with world.lock:
-            body = page_body(e.index, query, e.faults.rate_malformed, str(request.url), href)
+            body = page_body(
+                e.index,
+                query,
+                faults.rate_malformed,
+                str(request.url),
+                href,
+                Variant.of(faults),
+                shape,
+            )
         return Response(body, media_type="application/json")
 
 

@@ -13,6 +13,9 @@ from starlette.responses import Response
 from pfo_pipeline.emulator.catalog import CONNECTORS, CURRENCIES, TYPES, USER_CONNECTIONS, Account
 from pfo_pipeline.emulator.clock import fmt_day, fmt_now, fmt_ts
 from pfo_pipeline.emulator.data import FamilyWorld
+from pfo_pipeline.emulator.variants import Variant
+
+DEFAULT = Variant()
 
 MALFORMED_KINDS = ("missing_id", "non_numeric_value", "impossible_date", "unknown_currency")
 CARD_TYPES = ("card", "deferred_card")
@@ -25,7 +28,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def connection_json(
-    world: FamilyWorld, user: int, state: str | None, *, expand: bool
+    world: FamilyWorld, user: int, state: str | None, *, expand: bool, variant: Variant = DEFAULT
 ) -> dict[str, Any]:
     connection_id, connector_id = USER_CONNECTIONS[user]
     now = world.now
@@ -39,13 +42,16 @@ def connection_json(
         "expire": fmt_now(now + timedelta(days=90)), "next_try": None,
     }  # fmt: skip
     if expand:
-        body["connector"] = next(c for c in CONNECTORS if c["id"] == connector_id)
-    return body
+        connector = dict(next(c for c in CONNECTORS if c["id"] == connector_id))
+        body["connector"] = variant.reshape("connector", connector, connector_id)
+    return variant.reshape("connection", body, connection_id)
 
 
-def account_json(world: FamilyWorld, account: Account, balance: int, coming: int) -> dict[str, Any]:
+def account_json(
+    world: FamilyWorld, account: Account, balance: int, coming: int, variant: Variant = DEFAULT
+) -> dict[str, Any]:
     currency = CURRENCIES[account.currency]
-    return {
+    body = {
         "id": account.id, "id_connection": account.connection_id, "id_user": account.user_id,
         "id_source": account.connection_id * 10 + 1, "id_parent": account.parent,
         "id_type": TYPES.index("transfer"), "type": account.type, "name": account.name,
@@ -54,15 +60,18 @@ def account_json(world: FamilyWorld, account: Account, balance: int, coming: int
         "balance": balance / 100, "coming": coming / 100, "coming_balance": (balance + coming) / 100,
         "formatted_balance": f"{balance / 100:.2f} {currency['symbol']}".replace(".", ","),
         "currency": currency,
-        "display": True, "bookmarked": 0, "usage": "PRIV", "ownership": account.ownership,
+        "display": True, "bookmarked": False, "usage": "PRIV", "ownership": account.ownership,
         "company_name": None, "opening_date": "2015-03-02",
         "last_update": fmt_now(world.now),
         "deleted": fmt_now(account.deleted) if account.deleted else None,
         "disabled": None, "error": None, "loan": account.loan, "information": {},
     }  # fmt: skip
+    return variant.reshape("account", body, account.id)
 
 
-def accounts_json(world: FamilyWorld, user: int, *, include_all: bool) -> dict[str, Any]:
+def accounts_json(
+    world: FamilyWorld, user: int, *, include_all: bool, variant: Variant = DEFAULT
+) -> dict[str, Any]:
     """`GET /users/{u}/accounts`: deleted accounts only with `all`, with zero balances."""
     items, totals, comings = [], {}, {}
     for account in world.user_accounts(user):
@@ -71,7 +80,7 @@ def accounts_json(world: FamilyWorld, user: int, *, include_all: bool) -> dict[s
         balance, coming = world.balance_cents(account.id)
         if account.deleted is not None:
             balance, coming = 0, 0
-        items.append(account_json(world, account, balance, coming))
+        items.append(account_json(world, account, balance, coming, variant))
         if account.deleted is None:
             totals[account.currency] = totals.get(account.currency, 0) + balance
             comings[account.currency] = comings.get(account.currency, 0) + balance + coming
@@ -96,8 +105,10 @@ def malformed_kind(seed: int, rate: float, key: int) -> str | None:
     return MALFORMED_KINDS[(value >> 24) % 4]
 
 
-def transaction_json(world: FamilyWorld, i: int, malformed_rate: float = 0.0) -> dict[str, Any]:
-    """The Powens transaction object of row `i`."""
+def transaction_json(
+    world: FamilyWorld, i: int, malformed_rate: float = 0.0, variant: Variant = DEFAULT
+) -> dict[str, Any]:
+    """The Powens transaction object of row `i` (the switches of `variant` applied)."""
     r = world.rows
     tx_id = int(r.id[i])
     merchant = world.merchants[int(r.merchant[i])]
@@ -106,6 +117,7 @@ def transaction_json(world: FamilyWorld, i: int, malformed_rate: float = 0.0) ->
     deleted = int(r.deleted[i])
     fx = int(r.fx[i])
     kind = TYPES[int(r.type[i])]
+    name = variant.type_names[int(r.type[i])]
     applied = day - (1 if kind in CARD_TYPES else 0)  # a card payment applies when it was made
     counterparty = None
     if merchant.label:
@@ -123,7 +135,7 @@ def transaction_json(world: FamilyWorld, i: int, malformed_rate: float = 0.0) ->
         "value": value, "gross_value": value,
         "original_value": -fx / 100 if fx else None,
         "original_currency": CURRENCIES["USD"] if fx else None,
-        "commission": None, "commission_currency": None, "type": kind,
+        "commission": None, "commission_currency": None, "type": name,
         "original_wording": merchant.wording, "simplified_wording": merchant.simplified,
         "stemmed_wording": merchant.simplified.lower(),
         "wording": world.edited.get(tx_id, merchant.simplified),
@@ -144,4 +156,4 @@ def transaction_json(world: FamilyWorld, i: int, malformed_rate: float = 0.0) ->
     elif bad == "unknown_currency":
         body["original_value"] = 10.0
         body["original_currency"] = CURRENCIES["ZZZ"]
-    return body
+    return variant.reshape("transaction", body, tx_id)

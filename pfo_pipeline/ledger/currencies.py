@@ -1,4 +1,12 @@
-"""Active ISO 4217 currency codes: `^[A-Z]{3}$` alone would let `ZZZ` or `EUX` into the ledger."""
+"""Active ISO 4217 currency codes: `^[A-Z]{3}$` alone would let `ZZZ` or `EUX` into the ledger.
+
+`NO_CURRENCY` (ISO 4217 `XXX`, "transactions where no currency is involved") is what an account
+records when Powens sends `currency: null` (S3 marks it nullable, facts §8), and its transactions
+with it (they carry no currency of their own, S8): an amount is never silently given a currency
+it may not have. `XXX` is allowed in the ledger's currency columns for that reason only.
+"""
+
+NO_CURRENCY = "XXX"
 
 ISO_4217_CODES = frozenset(
     [
@@ -161,3 +169,6 @@ ISO_4217_CODES = frozenset(
         "ZWG",
     ]
 )
+
+# The ledger's currency columns: the active codes, and `XXX` for an account Powens gave none.
+LEDGER_CURRENCIES = ISO_4217_CODES | {NO_CURRENCY}

@@ -3,7 +3,9 @@ and analysts see why a tenant was skipped without reading run logs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -32,3 +34,16 @@ def record_connection_health(
         )
 
     run_transaction(conn, work, what="record the connection's health")
+
+
+NO_ACCOUNTS_YET = (
+    "No bank accounts yet: Powens lists none for this user (a 4xx `noAccount` or an empty list, "
+    "S3 `NoAccountError`, facts §10); the syncs succeed with nothing to load until the bank's "
+    "accounts are found."
+)
+
+
+def accounts_note(list_accounts: Callable[[], list[Any]]) -> str | None:
+    """What the health row adds about the user's accounts: `NO_ACCOUNTS_YET` when Powens lists
+    none (the client turns `noAccount` into an empty list), else None."""
+    return None if list_accounts() else NO_ACCOUNTS_YET

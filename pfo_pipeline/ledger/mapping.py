@@ -20,6 +20,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from pfo_pipeline.ledger.currencies import NO_CURRENCY
 from pfo_pipeline.ledger.records import (
     DAY,
     MONEY,
@@ -59,6 +60,12 @@ def identity_key(account: PowensAccount) -> str | None:
     if account.number:
         return "number:" + account.number.replace(" ", "").upper()
     return None
+
+
+def account_currency(account: PowensAccount) -> str:
+    """The account's ISO code; `XXX` (no currency) when Powens sent `currency: null` (S3 allows
+    it, facts §8): recorded as unknown rather than guessed, and its transactions inherit it."""
+    return account.currency.id if account.currency else NO_CURRENCY
 
 
 def map_ownership(ownership: str | None, usage: str | None) -> str:
@@ -185,7 +192,7 @@ def map_accounts(
                 "iban": account.iban,
                 "bic": account.bic,
                 "account_type": account.type or "unknown",
-                "currency": account.currency.id if account.currency else None,
+                "currency": account_currency(account),
                 "display_name": account.name or account.original_name or f"{account.type} account",
                 "account_number_masked": mask_account_number(account.number),
                 "product_code": None,
@@ -231,7 +238,7 @@ def map_balances(
                 "balance_type": "current",
                 "current_balance": account.balance,
                 "available_balance": account.balance + (account.coming or Decimal(0)),
-                "currency": account.currency.id if account.currency else None,
+                "currency": account_currency(account),
                 "last_updated_at": account.last_update,
                 "as_of_date": day,
                 "metadata": _json({"powens_account_id": account.id}),

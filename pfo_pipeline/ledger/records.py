@@ -13,7 +13,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 from pandera.typing import Series
 
-from pfo_pipeline.ledger.currencies import ISO_4217_CODES
+from pfo_pipeline.ledger.currencies import ISO_4217_CODES, LEDGER_CURRENCIES
 
 MONEY = pd.ArrowDtype(pa_arrow.decimal128(18, 2))
 DAY = pd.ArrowDtype(pa_arrow.date32())
@@ -28,7 +28,7 @@ DIRECTIONS = ["debit", "credit"]
 TRANSACTION_STATUSES = ["pending", "booked", "cancelled"]
 CURRENCIES = sorted(ISO_4217_CODES)
 
-_CURRENCY = {"isin": CURRENCIES}
+_CURRENCY = {"isin": sorted(LEDGER_CURRENCIES)}  # `XXX`: Powens sent no currency (currencies.py)
 _NON_EMPTY = {"str_length": {"min_value": 1}}
 
 
@@ -166,7 +166,8 @@ class BankTransactionRecord(pa.DataFrameModel):
         description="What set the category: rule, provider, transfer or user override.",
     )
     transaction_type: Series[TEXT] = pa.Field(
-        **_NON_EMPTY, description="Powens transaction type (card, transfer, withdrawal, fee, ...)."
+        **_NON_EMPTY,
+        description="Powens transaction type (card, transfer, loan_payment, bank, ..., open set).",
     )
     status: Series[TEXT] = pa.Field(
         isin=TRANSACTION_STATUSES, description="pending (coming), booked or cancelled."

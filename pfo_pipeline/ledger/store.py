@@ -25,6 +25,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from pfo_pipeline.ledger.cursor_rule import CursorEvidence, next_cursor
 from pfo_pipeline.ledger.lake import LAKE, last_snapshot, registered, run_transaction
 from pfo_pipeline.ledger.records import (
     VALIDATION_ONLY,
@@ -271,9 +272,25 @@ def apply_accounts(
         ),
     )
     loaded = pa.table({"external_id": pa.array(_aliases_of(frame), pa.string())})
+    currencies = pa.table(
+        {
+            "id": pa.array(list(frame["id"]) if not frame.empty else [], pa.string()),
+            "currency": pa.array(list(frame["currency"]) if not frame.empty else [], pa.string()),
+        }
+    )
 
     def work() -> LoadStats:
         stats = LoadStats(rows_in=len(frame) + len(rejects))
+        # Transactions carry their account's currency (they have none of their own, S8): when
+        # an account's changes (Powens sent `currency: null`, `XXX`, then its code), the next
+        # transactions load re-reads everything, so every row and derivation follows.
+        moved = conn.execute(
+            "SELECT count(*) FROM ledger.bank_transactions t JOIN _account_currencies a "
+            "ON a.id = t.account_id WHERE t.tenant_id = ? AND t.currency <> a.currency",
+            [ctx.tenant_id],
+        ).fetchall()[0][0]
+        if moved:
+            set_cursor(conn, ctx, "transactions", None)
         conn.execute(
             load_sql(__name__, "insert_account_aliases"),
             {"tenant_id": ctx.tenant_id, "connection_id": ctx.connection_id, "now": now},
@@ -290,7 +307,9 @@ def apply_accounts(
         _finish_load_sql(conn, ctx.load_id, stats, now)
         return stats
 
-    with registered(conn, _new_aliases=aliases, _loaded_accounts=loaded):
+    with registered(
+        conn, _new_aliases=aliases, _loaded_accounts=loaded, _account_currencies=currencies
+    ):
         stats = run_transaction(conn, work, what="commit the accounts load")
     record_snapshot(conn, ctx.load_id)
     return stats
@@ -410,10 +429,10 @@ class TransactionStage:
     The files (one per batch, in a private folder, `stage_folder` and `stage_file`) keep
     staged rows out of the process's memory while it fetches. Batches land there with their
     content hash already computed; the commit reads them in the load's one lake transaction.
-    Also what the cursor rule needs: the largest `last_update` seen, Powens' clock when the load
-    began, whether the data moved while it paged, and the oldest row held back. The folder goes
-    away when the commit ends, or when a load that failed before its commit lets go of the
-    stage (or the process exits).
+    Also what the cursor rule needs (`cursor_rule.CursorEvidence`): the largest `last_update`
+    seen, Powens' clock when the load began, why the listing moved while it was read, and the
+    oldest row to read again. The folder goes away when the commit ends, or when a load that
+    failed before its commit lets go of the stage (or the process exits).
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, ctx: SyncContext) -> None:
@@ -421,15 +440,9 @@ class TransactionStage:
         self.ctx = ctx
         self.rejects: list[Reject] = []
         self.rows_in = 0
-        self.high_watermark: datetime | None = None
-        self.started_by_powens: datetime | None = None
+        self.evidence = CursorEvidence()
         self.duplicates = 0
-        self.upstream_moved = False
-        self.rows_may_be_skipped = False
         self.held_back = 0
-        self.oldest_held_back: datetime | None = None
-        self._pages_noted = False
-        self._last_total: int | None = None
         self._batches = 0
         self._folder = new_stage_folder()  # private (0700); a dead load's is swept by the next
         # Unique per load: attached databases are shared by every cursor of the process's lake.
@@ -480,75 +493,32 @@ class TransactionStage:
         self._table = read_stage_batches(self._files)
 
     def note_watermark(self, value: datetime | None) -> None:
-        """The largest `last_update` of a batch's records, rejected ones included: they moved
-        Powens' clock too (the caller passes it once per batch)."""
-        if value is not None and (self.high_watermark is None or value > self.high_watermark):
-            self.high_watermark = value
+        """The largest `last_update` of a batch's records (the caller passes it once per batch)."""
+        self.evidence.note_last_update(value)
 
-    def note_pages(
-        self,
-        totals: list[int],
-        server_time: datetime | None,
-        duplicates: int,
-        moved_rows: int,
-    ) -> None:
-        """What a batch's pages said: their `total`s in order, Powens' clock at the first page,
-        how many repeated copies of a row they carried, and how many of those repeats were a
-        different version (the row itself moved)."""
-        if not self._pages_noted:
-            self.started_by_powens = server_time
-            self._pages_noted = True
-        for total in totals:
-            if self._last_total is not None and total != self._last_total:
-                self.upstream_moved = True
-                if total < self._last_total:
-                    self.rows_may_be_skipped = True  # a row left the result: offsets shifted up
-            self._last_total = total
+    def note_pages(self, server_time: datetime | None, duplicates: int, moved_rows: int) -> None:
+        """What a batch's pages said: Powens' clock at the load's first page, how many repeated
+        copies of a row they carried, and how many of those were a different version."""
+        self.evidence.note_clock(server_time)
         self.duplicates += duplicates
         if duplicates:
-            self.upstream_moved = True
-        if moved_rows:
-            self.rows_may_be_skipped = True
+            versions = f", {moved_rows} of them in two versions" if moved_rows else ""
+            self.evidence.note_shift(f"{duplicates} rows served twice{versions}")
+
+    def note_shift(self, reasons: list[str]) -> None:
+        """Signs that Powens' listing moved while the load read it (`cursor_rule`)."""
+        for reason in reasons:
+            self.evidence.note_shift(reason)
 
     def note_held_back(self, last_updates: list[datetime | None]) -> None:
-        """Valid rows that cannot load yet (unknown account): the cursor must stay before them."""
+        """Rows that cannot load yet (unknown account, null `value`): the cursor stays before
+        them, so the next sync reads them again."""
         self.held_back += len(last_updates)
-        known = [v for v in last_updates if v is not None]
-        if len(known) < len(last_updates):
-            self.oldest_held_back = datetime.min
-        elif known:
-            oldest = min(known)
-            if self.oldest_held_back is None or oldest < self.oldest_held_back:
-                self.oldest_held_back = oldest
+        self.evidence.note_refetch(last_updates)
 
     def next_cursor(self, cursor_before: datetime | None) -> datetime | None:
-        """The cursor this load may commit, chosen so that no change can fall behind it.
-
-        - Every change Powens makes after the load began carries a `last_update` later than
-          Powens' clock at the first page, so the cursor never passes that clock: a change the
-          load skipped or read too early (a row that moved up past the pages already read, an
-          edit of a row already read) is fetched again by the next sync.
-        - Rows inserted above the read position, or moving up, only push unread rows down:
-          they are read twice (identical copies), never skipped. Only a row moving down from
-          above the read position (served again later, changed after the load began) or
-          leaving the result (`total` falls) can push an unchanged row past the read position.
-          Then the cursor stays where it was and the next sync re-reads the same window
-          (upserts are idempotent).
-        - A row held back keeps the cursor at or before its `last_update`.
-        """
-        if self.rows_may_be_skipped:
-            candidate = cursor_before
-        else:
-            candidate = self.high_watermark
-            if candidate is not None and self.started_by_powens is not None:
-                candidate = min(candidate, self.started_by_powens)
-            if cursor_before is not None and (candidate is None or candidate < cursor_before):
-                candidate = cursor_before
-        if self.oldest_held_back is not None and candidate is not None:
-            candidate = min(candidate, self.oldest_held_back)
-            if candidate == datetime.min:
-                return None
-        return candidate
+        """The cursor this load may commit: `cursor_rule.next_cursor` of what it saw."""
+        return next_cursor(self.evidence.seen(cursor_before))
 
     def _drop_older_copies(self) -> int:
         """Several copies of one Powens row in a load (pages overlap when Powens' data moves
@@ -583,7 +553,7 @@ class TransactionStage:
             f"(SELECT count(*) AS copies, count(DISTINCT provider_updated_at) AS versions "
             f"FROM {stage} s SEMI JOIN {copied} c ON c.id = s.id GROUP BY s.id)"
         ).fetchall()[0]
-        self.note_pages([], None, int(across), int(versions))
+        self.note_pages(None, int(across), int(versions))
         if across:
             # Batch files are not rewritten: the older copies are listed and left out when read.
             older = f"{self._alias}.main.older_copies"
@@ -629,8 +599,9 @@ class TransactionStage:
                 rows_in=self.rows_in,
                 held_back=self.held_back,
                 duplicates=self.duplicates,
-                upstream_moved=self.upstream_moved,
-                cursor_held=self.rows_may_be_skipped,
+                upstream_moved=self.evidence.shifts > 0,
+                cursor_held=self.evidence.shifts > 0,
+                shift_reasons=list(self.evidence.shift_reasons),
             )
             if incremental:
                 updated, changed_days = _merge_changes(conn, now, ctx.load_id, stage, stats)

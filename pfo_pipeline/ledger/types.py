@@ -53,8 +53,11 @@ class LoadStats:
     duplicates: int = 0  # extra copies of one Powens row within the load (newest kept)
     held_back: int = 0  # valid rows waiting on their account; the cursor stays before them
     quarantine_resolved: int = 0  # earlier quarantine rows whose record has now loaded
-    upstream_moved: bool = False  # Powens' data moved while the load paged
-    cursor_held: bool = False  # ...in a way that may have skipped rows: the cursor stayed put
+    upstream_moved: bool = False  # Powens' listing moved while the load paged
+    cursor_held: bool = False  # ...so the cursor stayed where the load began (`cursor_rule`)
+    shift_reasons: list[str] = field(default_factory=list)  # the first signs of that move
 
-    def as_metadata(self) -> dict[str, int | bool]:
-        return dict(self.__dict__)
+    def as_metadata(self) -> dict[str, int | bool | str]:
+        data: dict[str, int | bool | str] = dict(self.__dict__)
+        data["shift_reasons"] = "; ".join(self.shift_reasons) or "-"
+        return data

@@ -10,23 +10,19 @@ Why the union of the windows is the single chain's result, exactly:
   on a boundary is in exactly one window, and a row outside Powens' announced
   `first_date`..`last_date` is still in the first or the last one.
 
-Why it stays right while Powens changes its data during the read (the `churn_per_page` fault):
-- Every change stamps the row's `last_update` with Powens' clock, later than the `Date` of the
-  load's first answer. The load's cursor never passes that first clock (`TransactionStage.
-  next_cursor`), so a change the load missed is read by the next incremental sync: a pending row
-  booked into a window already read, or edited after its window was read.
-- A row read twice (it moved from a window already read into one not read yet) comes as two
-  versions: the newest wins and the stage holds the cursor, as it does for a single chain.
-- Offset paging can skip an *unchanged* row only when more rows ranked above it in its window
-  leave the window than enter it between two pages of that chain. Then either the chain's `total`
-  falls on a later page, or a row that entered the unread part is served on a later page with a
-  `last_update` after the load began (`ChainWatch`). Both hold the cursor where it was, so the
-  next sync reads the same range again (upserts are idempotent). A single chain is the one-window
-  case: a row moving down past its read position leaves the part above it for the unread part,
-  and is caught the same way even when the chain never read it before (inserted above the read
-  position, then backdated: the chain's `total` only grew).
-- Incremental reads window the same way: the `last_update` filter only ever gains rows, so only
-  the window moves above can make a row leave a chain, and the argument is unchanged.
+Why it stays right while Powens changes its data during the read (the `churn_per_page` and
+`backdated_import_rows` faults):
+- A change Powens makes while the windows are read may carry any `last_update`, even hours
+  before the load began (an import stamps rows with the time it read them). So the windows do not
+  rely on stamps: each chain's `ChainWatch` reports its `total` or announced dates changing, a
+  short page before its end, or a row changed after the load began; a row read twice (it moved
+  from a window already read into one not read yet) is a copy the stage finds; and the whole
+  listing's first page, read again after the last window, shows a row that moved into a window
+  already read (new rows land on top of a date-ordered listing). Any of these keeps the cursor
+  where the load began (`ledger/cursor_rule.py`), so the next sync reads the same range again
+  (upserts are idempotent). A single chain is the one-window case.
+- Incremental reads window the same way: the `last_update` filter only ever gains rows while the
+  load runs (unless a change is stamped before the filter's bound, which then moves `total`).
 """
 
 from __future__ import annotations

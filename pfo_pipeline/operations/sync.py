@@ -32,7 +32,13 @@ from pfo_pipeline.ledger.records import (
 )
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.ledger.transfers import mark_internal_transfers
-from pfo_pipeline.ledger.types import FAULT_HELD_BACK, LoadStats, Reject, SyncContext
+from pfo_pipeline.ledger.types import (
+    FAULT_HELD_BACK,
+    FAULT_RECORD,
+    LoadStats,
+    Reject,
+    SyncContext,
+)
 from pfo_pipeline.ledger.validation import validate_batch
 from pfo_pipeline.operations.load_memory import (
     collect_batch_garbage,
@@ -231,6 +237,7 @@ def sync_transactions(
                 refs.update(store.account_refs(conn, ctx.tenant_id, ctx.connection_id))
 
             stage = store.TransactionStage(conn, ctx)
+            stage.evidence.windowed = windowed  # a backfill never moves the cursor forward
             fetch = TransactionFetch(
                 client,
                 last_update=since,
@@ -260,6 +267,7 @@ def sync_transactions(
                 )
                 if on_batch is not None:
                     on_batch(number)
+            stage.note_shift(fetch.shift_reasons)  # the first page, read again after the last
             release_freed_memory()
             post_merge = [mark_internal_transfers, _apply_overrides]
             report(f"transactions sync: committing {stage.rows_in:,} rows in one lake transaction")
@@ -315,17 +323,21 @@ def _stage_batch(
     include_pending: bool,
 ) -> None:
     records, duplicates, moved = newest_copies(batch.records)
-    # `total`s belong to each chain (`ChainWatch` read them); the stage gets their verdict.
-    stage.note_pages([], batch.first_server_time, duplicates, moved)
-    stage.upstream_moved |= batch.upstream_moved
-    stage.rows_may_be_skipped |= batch.rows_may_be_skipped
+    # Each chain's `total`s and dates were read by its `ChainWatch`; the stage gets the verdict.
+    stage.note_pages(batch.first_server_time, duplicates, moved)
+    stage.note_shift(batch.shift_reasons)
     if not include_pending:
         records = [r for r in records if not r.coming or r.deleted is not None]
     frame, rejects = map_transactions(records, ctx, refs, categorise_frame)
     stage.note_held_back(
         [r.last_update for r in records if r.id_account not in refs]  # rejected as held back
     )
-    rejects += [Reject(r.external_id, (r.reason,), r.raw) for r in batch.rejects]
+    # A null `value` is an incomplete row, not a malformed one: held back and read again.
+    rejects += [
+        Reject(r.external_id, (r.reason,), r.raw, FAULT_HELD_BACK if r.held else FAULT_RECORD)
+        for r in batch.rejects
+    ]
+    stage.note_held_back([r.last_update for r in batch.rejects if r.held])
     valid, invalid = validate_batch(BankTransactionRecord, frame)
     stage.note_watermark(max((r.last_update for r in records if r.last_update), default=None))
     stage.add(valid, rejects + invalid, raw_rows=len(batch))

@@ -2,9 +2,11 @@
 fetched side by side, and the pages grouped into batches for mapping and validation.
 
 The first page decides. When it is the whole answer (the usual incremental sync) nothing else is
-asked. When there is more and concurrency allows, the read is split into date windows
-(`date_windows`, which also argues why their union is the single chain's result) whose chains run
-in up to `concurrency` threads; a bounded queue keeps memory flat whatever Powens' speed. A 429 on
+asked. Whether the chain goes on is the page's own verdict (`has_next`: a `_links.next`, or a
+full page when Powens pages by `offset`), so both list shapes split the same way. When there is
+more and concurrency allows, the read is split into date windows (`date_windows`, which also
+argues why their union is the single chain's result) whose chains run in up to `concurrency`
+threads; a bounded queue keeps memory flat whatever Powens' speed. A 429 on
 any chain pauses them all (the client's shared back-off); a failure in one chain stops the others
 and is raised, naming the call, so the load commits nothing.
 """
@@ -14,13 +16,16 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from pfo_pipeline.operations.date_windows import DateWindow, plan_windows
+from pfo_pipeline.operations.listing_watch import ChainWatch, ListingSignature
 from pfo_pipeline.powens.client import PAGE_LIMIT, PREFETCH_PAGES, PowensClient
 from pfo_pipeline.powens.models import PowensTransaction
-from pfo_pipeline.powens.pagination import RejectedRecord, TransactionPage, prefetch
+from pfo_pipeline.powens.pagination import prefetch
+from pfo_pipeline.powens.transaction_pages import RejectedRecord, TransactionPage
 
 DEFAULT_FETCH_CONCURRENCY = 4
 # Windows per concurrent chain: small enough windows that one dense stretch of history does not
@@ -39,48 +44,20 @@ class TransactionBatch:
     # The read's size as Powens announced it (for progress messages).
     total: int | None = None
     first_server_time: datetime | None = None
-    # A chain saw Powens' data move under it; an unchanged row may have been skipped.
-    upstream_moved: bool = False
-    rows_may_be_skipped: bool = False
+    # Why these pages show Powens' listing moved while it was read (`listing_watch`).
+    shift_reasons: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records) + len(self.rejects)
 
 
-class ChainWatch:
-    """What one chain's pages say about Powens moving its data while the chain is read."""
-
-    def __init__(self, started_by_powens: datetime | None) -> None:
-        self._started = started_by_powens
-        self._total: int | None = None
-        self._pages = 0
-
-    def see(self, page: TransactionPage) -> tuple[bool, bool]:
-        """(the data moved, an unchanged row may have been skipped) as of this page."""
-        moved = skipped = False
-        if self._pages and page.total is not None and self._total is not None:
-            moved = page.total != self._total
-            skipped = page.total < self._total  # a row left the result: offsets shifted up
-        started = self._started
-        # A row changed after the load began, served past the chain's first page, may have moved
-        # down past the read position from above it, shifting an unchanged row past it unread.
-        # When the chain had read the row before, its two versions say so too; but a row Powens
-        # inserted above the read position and then backdated was never read before, and the
-        # chain's `total` grew: this is the only sign of it (see date_windows).
-        if (
-            self._pages
-            and started is not None
-            and any(r.last_update is not None and r.last_update > started for r in page.records)
-        ):
-            moved = skipped = True
-        if page.total is not None:
-            self._total = page.total
-        self._pages += 1
-        return moved, skipped
-
-
 class TransactionFetch:
-    """One load's read of `GET /users/{id}/transactions`, deleted rows included."""
+    """One load's read of `GET /users/{id}/transactions`, deleted rows included.
+
+    After the last page, when the load read more than one, each chain's first page is asked
+    again: if one changed, the listing moved during the load (`listing_watch`); `shift_reasons`
+    then says so, for the stage's cursor rule, once `batches()` is exhausted.
+    """
 
     def __init__(
         self,
@@ -103,7 +80,10 @@ class TransactionFetch:
         self.windows: list[DateWindow] = []
         self.started_by_powens: datetime | None = None
         self.total: int | None = None
-        self._first_seen = False
+        self.pages_read = 0
+        # Signs the listing moved that no batch carries (the first page read again at the end).
+        self.shift_reasons: list[str] = []
+        self._firsts: dict[int, ListingSignature] = {}  # each chain's first page, as read
 
     def batches(self, batch_rows: int) -> Iterator[TransactionBatch]:
         """Pages grouped into batches of about `batch_rows` rows; memory stays bounded."""
@@ -113,8 +93,8 @@ class TransactionFetch:
         for chain, page in self.pages():
             watch = watches.get(chain)
             if watch is None:
-                watch = watches[chain] = ChainWatch(self.started_by_powens)
-            moved, skipped = watch.see(page)
+                watch = watches[chain] = ChainWatch(self.started_by_powens, self.limit)
+            batch.shift_reasons += watch.see(page, after_first_request=self.pages_read > 1)
             if not batch.pages:
                 # The first batch carries the load's first clock: the cursor never passes it.
                 batch.first_server_time = self.started_by_powens if first else page.server_time
@@ -124,8 +104,6 @@ class TransactionFetch:
             batch.pages += 1
             # A window's `total` is its own; the load's size is the first page's.
             batch.total = self.total if self.windows else page.total
-            batch.upstream_moved |= moved
-            batch.rows_may_be_skipped |= skipped
             if len(batch) >= batch_rows:
                 yield batch
                 batch = TransactionBatch()
@@ -134,31 +112,67 @@ class TransactionFetch:
 
     def pages(self) -> Iterator[tuple[int, TransactionPage]]:
         """(chain number, page) in the order served; one chain unless the first page shows
-        more to read and concurrency allows windows."""
+        more to read and concurrency allows windows. Then each chain's first page is read again
+        (`_read_first_pages_again`)."""
+        yield from self._pages()
+        if self.pages_read > 1:
+            self._read_first_pages_again()
+
+    def _pages(self) -> Iterator[tuple[int, TransactionPage]]:
+        whole = DateWindow(self.min_date, self.max_date)
         if self.concurrency == 1:
-            for page in self._chain(DateWindow(self.min_date, self.max_date), self.read_ahead):
-                self._note_first(page)
+            for page in self._chain(whole, self.read_ahead):
+                self._note(page, 0)
                 yield 0, page
             return
-        chain = self._chain(DateWindow(self.min_date, self.max_date), read_ahead=0)
+        chain = self._chain(whole, read_ahead=0)
         probe = next(chain, None)
         if probe is None:
             return
-        self._note_first(probe)
+        self._note(probe, 0)
         windows = self._plan(probe) if probe.has_next else []
         if len(windows) < 2:
             yield 0, probe
-            yield from ((0, page) for page in prefetch(chain, depth=self.read_ahead))
+            for page in prefetch(chain, depth=self.read_ahead):
+                self._note(page, 0)
+                yield 0, page
             return
         chain.close()  # its rows are read again, window by window
         self.windows = windows
-        yield from self._concurrent(windows)
+        self._firsts.clear()  # the windows' own first pages count from here
+        for number, page in self._concurrent(windows):
+            self._note(page, number)
+            yield number, page
 
-    def _note_first(self, page: TransactionPage) -> None:
-        if not self._first_seen:
-            self._first_seen = True
+    def _note(self, page: TransactionPage, chain: int) -> None:
+        self.pages_read += 1
+        if chain not in self._firsts:
+            self._firsts[chain] = ListingSignature.of(page)
+        if self.pages_read == 1:
             self.started_by_powens = page.server_time
             self.total = page.total
+
+    def _read_first_pages_again(self) -> None:
+        """Each chain's first page, asked again after the last page: a difference means the
+        listing moved during the load (`listing_watch`). With date windows this also catches a
+        row that moved into a window already read (its `total` grew), which no page served."""
+        windows = self.windows or [DateWindow(self.min_date, self.max_date)]
+
+        def first_page(window: DateWindow) -> ListingSignature:
+            again = self._chain(window, read_ahead=0)
+            try:
+                return ListingSignature.of(next(again, None))
+            finally:
+                again.close()
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(windows))) as pool:
+            later = list(pool.map(first_page, windows))
+        for number, signature in enumerate(later):
+            before = self._firsts.get(number, ListingSignature.of(None))
+            self.shift_reasons += [
+                reason + (f" (date window {number + 1})" if self.windows else "")
+                for reason in before.differences(signature)
+            ]
 
     def _plan(self, probe: TransactionPage) -> list[DateWindow]:
         pages = -(-probe.total // self.limit) if probe.total else WINDOWS_PER_CHAIN

@@ -16,16 +16,17 @@ from typing import Any
 import httpx
 
 from pfo_pipeline.powens.auth import TokenAuth
-from pfo_pipeline.powens.errors import PowensInvalidResponseError, PowensParseError
-from pfo_pipeline.powens.models import PowensUser, parse_user
-from pfo_pipeline.powens.pagination import (
-    NextLinkGuard,
-    TransactionPage,
-    follow_links,
-    prefetch,
-    transaction_page,
+from pfo_pipeline.powens.calendar_bounds import EARLIEST_DATE
+from pfo_pipeline.powens.errors import (
+    PowensError,
+    PowensInvalidResponseError,
+    PowensParseError,
+    is_no_account,
 )
+from pfo_pipeline.powens.models import PowensUser, parse_user
+from pfo_pipeline.powens.pagination import NextLinkGuard, follow_pages, prefetch
 from pfo_pipeline.powens.responses import require_list
+from pfo_pipeline.powens.transaction_pages import TransactionPage, transaction_page
 from pfo_pipeline.powens.transport import PowensTransport
 
 PAGE_LIMIT = 1000
@@ -129,10 +130,18 @@ class PowensClient:
         return list(require_list(body, "connections", operation))
 
     def list_accounts(self, include_disabled: bool = True) -> list[Any]:
-        """Accounts as sent, so the caller can quarantine a malformed one instead of failing."""
+        """Accounts as sent, so the caller can quarantine a malformed one instead of failing.
+
+        A user with no bank account yet gets a 4xx `noAccount` instead of an empty list (S3
+        `NoAccountError`; S8 mocks it as a 409): that is an empty list here (facts §10)."""
         operation = "list accounts"
         params = {"all": ""} if include_disabled else None
-        body = self._get(f"{self._user_path}/accounts", operation, params)
+        try:
+            body = self._get(f"{self._user_path}/accounts", operation, params)
+        except PowensError as exc:
+            if is_no_account(exc):
+                return []
+            raise
         return list(require_list(body, "accounts", operation))
 
     def create_temporary_code(self) -> dict[str, Any]:
@@ -153,35 +162,38 @@ class PowensClient:
         limit: int = PAGE_LIMIT,
         read_ahead: int = PREFETCH_PAGES,
     ) -> Iterator[TransactionPage]:
-        """One chain of parsed pages, following `_links.next.href` until it is null.
+        """One chain of parsed pages (`pagination.follow_pages`: `_links.next`, or `offset`).
 
-        Date bounds are inclusive and filter on the transaction's `date` (`filter=date`): unlike
-        the default `application_date`, which users edit, every row has one. `read_ahead` pages
-        are fetched in a thread meanwhile (0: none, the caller runs its own threads).
+        Every listing states its window: `min_date` defaults to `EARLIEST_DATE`, as a list
+        without it may select the last month only (facts §5, S2), and the bounds filter on the
+        transaction's `date` (`filter=date`): unlike the default `application_date`, which users
+        edit and S3 marks nullable, every row has one, and it is the ledger's day. `max_date` is
+        sent only when asked: deferred-card rows are dated ahead (their debit date), and no source
+        gives the server a default upper bound. A user with no account yet (`noAccount`) is an
+        empty chain. `read_ahead` pages are fetched in a thread meanwhile (0: none).
         """
         params: dict[str, Any] = {"limit": limit}
         if include_deleted:
             params["all"] = ""
         if last_update is not None:
             params["last_update"] = last_update.strftime(POWENS_DATETIME_FORMAT)
-        if min_date is not None or max_date is not None:
-            params["filter"] = "date"
-        if min_date is not None:
-            params["min_date"] = min_date.isoformat()
+        params["filter"] = "date"
+        params["min_date"] = (min_date or EARLIEST_DATE).isoformat()
         if max_date is not None:
             params["max_date"] = max_date.isoformat()
         operation = "list transactions"
         if min_date is not None or max_date is not None:
             operation += f" dated {min_date or '…'}..{max_date or '…'}"
-        bodies = follow_links(
+        pages = follow_pages(
             lambda url, query, op: self._auth.get(url, params=query, operation=op),
             f"{self._user_path}/transactions",
             params,
             "transactions",
             NextLinkGuard(self._transport.origin, operation),
             operation,
+            limit,
         )
         if read_ahead > 0:
-            bodies = prefetch(bodies, depth=read_ahead)
-        for body, server_time in bodies:
-            yield transaction_page(body, server_time)
+            pages = prefetch(pages, depth=read_ahead)
+        for body, server_time, more in pages:
+            yield transaction_page(body, server_time, more)

@@ -83,6 +83,22 @@ class PowensRequestError(PowensError):
     kind = "request"
 
 
+NO_ACCOUNT = "noaccount"
+
+
+def is_no_account(exc: BaseException) -> bool:
+    """A 4xx whose Powens `code` is `noAccount`: a user with no bank account yet. The spec answers
+    400 (S3 `NoAccountError`), a sandbox-based client mocks 409 (S8); the code decides, compared
+    case-insensitively (facts §9-§10: codes drift in case; parse `code`, not the status)."""
+    return (
+        isinstance(exc, PowensError)
+        and isinstance(exc.code, str)
+        and exc.code.lower() == NO_ACCOUNT
+        and exc.status is not None
+        and 400 <= exc.status < 500
+    )
+
+
 class PowensParseError(ValueError):
     """One record could not be parsed; names the field and why, never the value itself."""
 

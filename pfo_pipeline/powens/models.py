@@ -1,6 +1,4 @@
-"""Typed, defensive parsing of Powens payloads.
-
-Rules (from the live observations in docs/powens-api.md):
+"""Typed, defensive parsing of Powens payloads. Rules (from docs/powens-api.md, facts §1-§4, §8):
 - datetimes stay naive, as Powens sends them (Europe/Paris wall-clock); an offset-carrying string is
   converted to Paris wall-clock and made naive so naive and aware values are never compared;
 - money is `Decimal`; NaN, infinities, booleans and free text are rejected, never coerced;
@@ -20,6 +18,7 @@ from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pfo_pipeline.powens.connection_state import raw_state
 from pfo_pipeline.powens.errors import PowensParseError
 
 POWENS_TZ = ZoneInfo("Europe/Paris")
@@ -260,7 +259,7 @@ def parse_user(raw: Any) -> PowensUser:
 
 def parse_connector(raw: Any) -> PowensConnector:
     raw = _require_mapping(raw, "connector")
-    urls = raw.get("urls")
+    urls = raw.get("urls")  # S3: a list of the bank's websites; older payloads: {"logo": …}
     logo = None
     if isinstance(urls, dict):
         logo = urls.get("logo") if isinstance(urls.get("logo"), str) else None
@@ -279,7 +278,7 @@ def parse_connection(raw: Any) -> PowensConnection:
         id=parse_int(raw.get("id"), "id"),  # type: ignore[arg-type]
         id_user=parse_int(raw.get("id_user"), "id_user", required=False),
         id_connector=parse_int(raw.get("id_connector"), "id_connector", required=False),
-        state=parse_str(raw.get("state"), "state"),
+        state=parse_str(raw_state(raw), "state"),
         last_update=parse_datetime(raw.get("last_update"), "last_update"),
         expire=parse_datetime(raw.get("expire"), "expire"),
         active=parse_bool(raw.get("active"), "active", default=True),

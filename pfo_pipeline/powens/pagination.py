@@ -1,8 +1,10 @@
-"""Powens' relational pagination: follow `_links.next.href` verbatim until it is null, refuse a
-`next` that would leak the bearer or loop, parse each page, and read ahead in a thread.
+"""Paging through a Powens list: follow `_links.next.href` until it is null, or page by `offset`
+when a list carries no `_links`; refuse a `next` that would leak the bearer or loop; read ahead
+in a thread.
 
 A `next` on another scheme or host than the base URL would send the bearer token there; one
-already followed means the chain loops. Both stop the chain with an invalid-response error.
+already followed means the chain loops. Both stop the chain with an invalid-response error. A
+relative `next` (S6 saw `/2.0/...` paths) is resolved against the base URL first (facts §7).
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from pfo_pipeline.powens.errors import PowensInvalidResponseError, PowensParseError
-from pfo_pipeline.powens.models import PowensTransaction, parse_transaction, raw_transaction_id
+from pfo_pipeline.powens.errors import PowensError, PowensInvalidResponseError, is_no_account
 from pfo_pipeline.powens.responses import require_list
+from pfo_pipeline.powens.transaction_pages import (  # noqa: F401 (re-exported)
+    RejectedRecord,
+    TransactionPage,
+    transaction_page,
+)
 
 T = TypeVar("T")
 _DONE = object()
@@ -31,6 +36,7 @@ class NextLinkGuard:
 
     def __init__(self, origin: tuple[str, str], operation: str) -> None:
         self._origin = origin
+        self._base = f"{origin[0]}://{origin[1]}/"
         self._operation = operation
         self._seen: set[str] = set()
 
@@ -48,6 +54,7 @@ class NextLinkGuard:
         href = nxt.get("href") if isinstance(nxt, dict) else None
         if not isinstance(href, str) or not href:
             raise PowensInvalidResponseError("'_links.next' has no href", operation=operation)
+        href = urljoin(self._base, href)  # a relative path stays on the base URL's host
         parts = urlsplit(href)
         if (parts.scheme, parts.netloc) != self._origin:
             raise PowensInvalidResponseError(
@@ -62,77 +69,82 @@ class NextLinkGuard:
         return href
 
 
-def follow_links(
+# A chain longer than this is refused (S6: cap the number of pages): 100 million rows at the
+# largest page Powens serves, far past any family's history, yet a bound on a looping server.
+MAX_CHAIN_PAGES = 100_000
+
+
+def follow_pages(
     get: PageGetter,
     first_url: str,
     params: dict[str, Any],
     list_key: str,
     guard: NextLinkGuard,
     operation: str,
-) -> Iterator[tuple[dict[str, Any], datetime | None]]:
-    """Raw pages of one chain: `params` on the first request only, then each `next` as sent."""
-    url: str | None = first_url
-    first = True
-    while url is not None:
-        body, clock = get(url, params if first else None, operation)
-        first = False
-        require_list(body, list_key, operation)
-        yield body, clock
-        url = guard.next_link(body)
+    limit: int,
+) -> Iterator[tuple[dict[str, Any], datetime | None, bool]]:
+    """Raw pages of one chain, each with whether the chain goes on after it.
 
-
-@dataclass(frozen=True, slots=True)
-class RejectedRecord:
-    """A record Powens sent that could not be parsed: kept whole for the quarantine."""
-
-    raw: Any = field(repr=False)
-    external_id: str | None
-    reason: str
-
-
-@dataclass(slots=True)
-class TransactionPage:
-    records: list[PowensTransaction]
-    rejects: list[RejectedRecord]
-    total: int | None
-    # Powens' clock when it answered (its `Date` header, as naive Europe/Paris like `last_update`).
-    server_time: datetime | None = None
-    has_next: bool = False
-    # The user's whole date range as Powens announces it (`first_date`/`last_date`).
-    first_date: date | None = None
-    last_date: date | None = None
-
-
-def transaction_page(body: dict[str, Any], server_time: datetime | None) -> TransactionPage:
-    """Parse one page; a record that does not parse is kept aside, never fails the page."""
-    records: list[PowensTransaction] = []
-    rejects: list[RejectedRecord] = []
-    for item in body["transactions"]:
+    - A page carrying `_links`: follow `_links.next.href` until it is null or absent (facts §7:
+      relational pagination, observed live by S6, S8, S9).
+    - A page without `_links` (S3's lists document only `offset`/`limit`, facts §7): ask the next
+      `offset` while pages come back full (as many rows as `limit`); a short or empty page ends it.
+    - A listing that ends with fewer rows served than the `total` it announced on every page is
+      an invalid response, never a short load. (When `total` changed between pages the listing
+      moved while it was read: the sync holds its cursor instead, `ledger/cursor_rule.py`.)
+    - A 4xx `noAccount` on the first request is an empty listing (S3 `NoAccountError`, facts §10).
+    """
+    url, query = first_url, dict(params)
+    offset = int(params.get("offset", 0))
+    served, pages = 0, 0
+    totals: set[int] = set()
+    previous_ids: list[Any] | None = None
+    while True:
         try:
-            records.append(parse_transaction(item))
-        except PowensParseError as exc:
-            rejects.append(RejectedRecord(item, raw_transaction_id(item), str(exc)))
-    total = body.get("total") if isinstance(body.get("total"), int) else None
-    links = body.get("_links")
-    has_next = isinstance(links, dict) and links.get("next") is not None
-    return TransactionPage(
-        records,
-        rejects,
-        total,
-        server_time,
-        has_next,
-        _iso_day(body.get("first_date")),
-        _iso_day(body.get("last_date")),
-    )
-
-
-def _iso_day(value: Any) -> date | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
+            body, clock = get(url, query, operation)
+        except PowensError as exc:
+            if pages == 0 and is_no_account(exc):
+                return
+            raise
+        rows = require_list(body, list_key, operation)
+        pages += 1
+        served += len(rows)
+        total = body.get("total")
+        if type(total) is int:
+            totals.add(total)
+        if "_links" in body:
+            href = guard.next_link(body)
+            more = href is not None
+        else:
+            href = None
+            more = len(rows) >= limit
+            ids = [row.get("id") if isinstance(row, dict) else None for row in rows]
+            if more and ids == previous_ids:
+                raise PowensInvalidResponseError(
+                    f"offset {offset} served the previous page again: Powens ignored `offset` "
+                    "(facts §7)",
+                    operation=operation,
+                )
+            previous_ids = ids
+        if not more and len(totals) == 1 and served < next(iter(totals)):
+            raise PowensInvalidResponseError(
+                f"the listing ended after {served} rows although every page announced "
+                f"total={next(iter(totals))} (facts §7); refusing a short load",
+                operation=operation,
+            )
+        if more and pages >= MAX_CHAIN_PAGES:
+            raise PowensInvalidResponseError(
+                f"more than {MAX_CHAIN_PAGES} pages in one chain (facts §7: pages are capped)",
+                operation=operation,
+            )
+        yield body, clock, more
+        if not more:
+            return
+        if href is not None:
+            url, query = href, None
+        else:
+            offset += len(rows)
+            url, query = first_url, {**params, "offset": offset}
 
 
 def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:

@@ -1,9 +1,11 @@
 """`ensure_primary_open_banking` (docs/spec.md §7): may this tenant sync now?
 
 Healthy only when the slot is bound, the blueprint allows it, and Powens reports the connection
-usable (`state` null, consent not expired). States that need the user block; transient ones
-degrade (retry later); `bug` and anything unknown block. Reasons name the state but never quote the
-bank's `error_message` (it can hold an authorize URL with a token, or account details).
+usable (`state ?? error` null, consent not expired: `powens.connection_state`). Codes are compared
+case-insensitively (`wrongPass` is `wrongpass`). States that need the user block; the transient
+ones of facts §9 (`validating`, `rateLimiting`, `websiteUnavailable`) degrade (retry later); `bug`
+and every unknown non-null code block, naming the code. Reasons never quote the bank's
+`error_message` (it can hold an authorize URL with a token, or account details).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pfo_pipeline.powens.connection_state import canonical_state, raw_state
 from pfo_pipeline.tenancy.blueprint import SLOT_ID, check_tenant_against_blueprint
 from pfo_pipeline.tenancy.config import TenantConfig
 
@@ -79,38 +82,55 @@ def _consent_expired(expire: str | None, now: datetime) -> bool:
     return expiry <= _powens_wall_clock(now)
 
 
+def _named(code: Any) -> str:
+    """How a reason names a code: as sent when it looks like one, else a safe description."""
+    if isinstance(code, str) and _STATE_SHAPE.match(code):
+        return code
+    if isinstance(code, str):
+        return f"an unrecognised code ({len(code)} characters, not shown)"
+    return f"a non-text code ({type(code).__name__})"
+
+
 def evaluate_connection_state(
-    state: str | None, expire: str | None, now: datetime, connection_id: Any = None
+    state: Any, expire: str | None, now: datetime, connection_id: Any = None
 ) -> GuardResult:
-    """One Powens connection's verdict; pure, so every state is easy to test."""
+    """One Powens connection's verdict; pure, so every state is easy to test. `state` is the code
+    as sent (`raw_state`): compared case-insensitively, recorded as sent."""
     label = f"Powens connection {connection_id}" if connection_id is not None else "The connection"
-    if state in NEEDS_USER:
+    known = canonical_state(state)
+    recorded = None if state is None else _named(state)
+    if known in NEEDS_USER:
         return _blocked(
             f"{label} is in state {state}: the user must act in the Powens webview "
             f"(reconnect or confirm) before it can sync.",
-            state,
+            recorded,
         )
     if _consent_expired(expire, now):
         return _blocked(
             f"{label} cannot sync: its PSD2 consent expired at {expire}, so the user must reconnect "
             f"the bank.",
-            state,
+            recorded,
         )
     if state is None:
         return GuardResult(True, ConnectionHealth.HEALTHY, f"{label} is healthy.", None)
-    if state in TRANSIENT:
+    if known in TRANSIENT:
         return GuardResult(
             False,
             ConnectionHealth.DEGRADED,
             f"{label} is in state {state}: the bank is temporarily unavailable, retry later.",
-            state,
+            recorded,
             retry_later=True,
         )
-    shown = state if _STATE_SHAPE.match(str(state)) else "unrecognised"
+    if known is None:
+        return _blocked(
+            f"{label} is in state {_named(state)}, a code Powens does not document (facts §9): "
+            "its transactions are not synced until someone checks the connection.",
+            recorded,
+        )
     return _blocked(
-        f"{label} is in state {shown}: an error Powens does not recover from on its own, "
+        f"{label} is in state {state}: an error Powens does not recover from on its own, "
         f"so the connection needs support or a reconnection.",
-        state,
+        recorded,
     )
 
 
@@ -142,13 +162,13 @@ def ensure_primary_open_banking(
         return _blocked(
             f"Tenant '{tenant.tenant_id}' has no Powens connection yet: the user must connect a bank."
         )
-    active = [c for c in connections if c.get("active", True) is not False]
+    active = [c for c in connections if c.get("active", True) not in (False, 0)]
     if not active:
         return _blocked(
             f"Every Powens connection of tenant '{tenant.tenant_id}' is deactivated: "
             f"the user must reactivate or reconnect a bank."
         )
     verdicts = [
-        evaluate_connection_state(c.get("state"), c.get("expire"), now, c.get("id")) for c in active
+        evaluate_connection_state(raw_state(c), c.get("expire"), now, c.get("id")) for c in active
     ]
     return max(verdicts, key=lambda verdict: _RANK[verdict.health])

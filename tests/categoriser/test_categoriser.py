@@ -227,3 +227,39 @@ def test_a_user_override_survives_later_syncs(synced) -> None:
 )
 def test_windows_at_month_and_year_boundaries_and_a_leap_day(period, as_of, start) -> None:
     assert period_window(period, as_of) == (start, as_of)
+
+
+# Every transaction type Powens documents and the names they drift to (facts §13,
+# docs/powens-api.md §4.8), with the category a row of that type gets from its type alone (a
+# wording no keyword knows). Written out: a type falling back to `other` by accident fails here.
+TYPE_CATEGORIES = {
+    # S3 `TransactionType`
+    ("transfer", "-10"): "other", ("transfer", "10"): "income",
+    ("order", "-10"): "other", ("check", "-10"): "other",
+    ("deposit", "10"): "income", ("payback", "10"): "other",
+    ("withdrawal", "-10"): "other", ("loan_payment", "-10"): "housing",
+    ("bank", "-10"): "fees", ("card", "-10"): "other", ("deferred_card", "-10"): "other",
+    ("summary_card", "-10"): "internal_transfer", ("unknown", "-10"): "other",
+    ("unknown", "10"): "other",
+    # docs.powens.com (S7, S9)
+    ("market_order", "-10"): "savings_and_investments", ("market_fee", "-10"): "fees",
+    ("arbitrage", "-10"): "savings_and_investments", ("profit", "10"): "savings_and_investments",
+    ("refund", "10"): "other", ("payout", "10"): "income", ("payment", "-10"): "other",
+    ("fee", "-10"): "fees",
+    # drifts: loan_repayment (S7, S9) = loan_payment; card_summary (S1) = summary_card
+    ("loan_repayment", "-10"): "housing", ("card_summary", "-10"): "internal_transfer",
+}  # fmt: skip
+
+
+def test_every_documented_type_and_its_drifted_name_is_categorised_on_purpose() -> None:
+    rows = [(amount, kind, "XQZ 123", None) for kind, amount in TYPE_CATEGORIES]
+    assert dict(zip(TYPE_CATEGORIES, categorise_frame(frame(*rows)), strict=True)) == (
+        TYPE_CATEGORIES
+    )
+
+
+def test_every_type_the_rules_name_is_a_documented_one() -> None:
+    """A typo in rules.yaml (`loan_paymnet`) would silently never match."""
+    named = {kind for rule in load_rules().rules for kind in (rule.types or ())}
+    assert named <= {kind for kind, _ in TYPE_CATEGORIES}
+    assert {kind for kind, _ in TYPE_CATEGORIES} <= named

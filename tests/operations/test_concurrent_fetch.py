@@ -120,31 +120,54 @@ def test_one_window_when_the_span_is_unknown_or_a_single_day() -> None:
     assert len(plan_windows(8, first_date=one_day, last_date=one_day)) == 1
 
 
-def _page(records: list[PowensTransaction], total: int) -> TransactionPage:
-    return TransactionPage(records, [], total)
+def _page(
+    records: list[PowensTransaction], total: int | None, *, more: bool = True, span=None
+) -> TransactionPage:
+    first, last = span or (date(2020, 1, 1), date(2026, 5, 29))
+    return TransactionPage(records, [], total, None, more, first, last)
 
 
-def _tx(last_update: datetime) -> PowensTransaction:
+def _tx(last_update: datetime, tx_id: int = 1) -> PowensTransaction:
     from pfo_pipeline.powens.models import parse_transaction
 
     return parse_transaction(
-        {"id": 1, "id_account": 1, "date": "2026-01-01", "value": 1.0,
+        {"id": tx_id, "id_account": 1, "date": "2026-01-01", "value": 1.0,
          "last_update": last_update.strftime("%Y-%m-%d %H:%M:%S")}
     )  # fmt: skip
 
 
-def test_a_chain_reports_moves_that_can_skip_a_row() -> None:
+def test_a_chain_reports_every_sign_that_the_listing_moved() -> None:
+    """Behaviour changed with issue 25: any sign of a move counts (a grown `total` too), since
+    a row Powens inserted while the chain paged may carry a `last_update` from hours before."""
     start = datetime(2026, 5, 29, 8, 0, 0)
     old, changed = _tx(start - timedelta(days=3)), _tx(start + timedelta(minutes=1))
-    chain = ChainWatch(start)
-    assert chain.see(_page([changed], 300)) == (False, False)  # first page: nothing shifted yet
-    assert chain.see(_page([old], 301)) == (True, False)  # grew: rows repeat, none skipped
-    assert chain.see(_page([old], 300)) == (True, True)  # fell: offsets shifted up
-    grown = ChainWatch(start)
-    assert grown.see(_page([old], 500)) == (False, False)
-    # A row changed meanwhile reached the unread part: it may have moved down past the read
-    # position (inserted above it, then backdated), though the total only grew.
-    assert grown.see(_page([changed], 501)) == (True, True)
+    chain = ChainWatch(start, limit=1)
+    # First page: nothing to compare with yet (its rows are not "after the first request").
+    assert chain.see(_page([changed], 300), after_first_request=False) == []
+    assert "total went from 300 to 301" in chain.see(_page([old], 301), after_first_request=True)[0]
+    assert "301 to 300" in chain.see(_page([old], 300), after_first_request=True)[0]
+    assert chain.see(_page([old], 300), after_first_request=True) == []  # stable again
+    moved = ChainWatch(start, limit=1)
+    moved.see(_page([old], 500), after_first_request=False)
+    # A row changed after the load began reached the unread part.
+    assert (
+        "changed after the load began"
+        in moved.see(_page([changed], 500), after_first_request=True)[0]
+    )
+    dated = ChainWatch(start, limit=1)
+    dated.see(_page([old], None), after_first_request=False)
+    assert (
+        "first_date/last_date"
+        in dated.see(
+            _page([old], None, span=(date(2019, 1, 1), date(2026, 5, 29))), after_first_request=True
+        )[0]
+    )
+    short = ChainWatch(start, limit=2)
+    assert (
+        "a page of 1 rows (limit 2) before the end"
+        in short.see(_page([old], None), after_first_request=False)[0]
+    )
+    assert short.see(_page([old], None, more=False), after_first_request=True) == []
 
 
 def test_one_429_pauses_every_caller_of_the_client() -> None:
@@ -216,11 +239,14 @@ def test_a_windowed_full_sync_equals_a_single_chain_one(family, clean_start, tmp
 
 class _MovesARowMidSync:
     """The real client; once the newest window's chain is read, Powens books a pending row of
-    the oldest window (not read yet) with today's date: it moves into the window already read."""
+    the oldest window (not read yet): with today's date (the top of the listing, a window already
+    read), or `days_ago` back into that window but past its first page, stamped two hours before
+    the load began (an import's stamp, issue 25), or 900 days back (a window not read yet)."""
 
-    def __init__(self, client: PowensClient, world, row: int, *, into_read: bool) -> None:
-        self._client, self._world, self._row, self._into_read = client, world, row, into_read
+    def __init__(self, client: PowensClient, world, row: int, *, move: str) -> None:
+        self._client, self._world, self._row, self._move_kind = client, world, row, move
         self._newest_done = threading.Event()
+        self.started = world.now
         self.moved = False
 
     def iter_transaction_pages(self, **kwargs):
@@ -228,7 +254,7 @@ class _MovesARowMidSync:
         if kwargs.get("max_date") is not None and not self._newest_done.wait(timeout=30):
             raise AssertionError("the newest window never finished")
         yield from self._client.iter_transaction_pages(**kwargs)
-        if newest:
+        if newest and not self.moved:
             self._move()
             self._newest_done.set()
 
@@ -236,10 +262,14 @@ class _MovesARowMidSync:
         world = self._world
         with world.lock:
             world.now += timedelta(minutes=1)
-            r, i = world.rows, self._row
-            r.day[i] = _day(world.now.date()) if self._into_read else r.day[i] - 900
+            r, i, today = world.rows, self._row, _day(world.now.date())
             r.coming[i] = False
-            r.last_update[i] = _ts(world.now)
+            if self._move_kind == "into-read-window":
+                r.day[i], r.last_update[i] = today, _ts(world.now)
+            elif self._move_kind == "into-read-window-backdated":
+                r.day[i], r.last_update[i] = today - 60, _ts(self.started - timedelta(hours=2))
+            else:
+                r.day[i], r.last_update[i] = r.day[i] - 900, _ts(world.now)
             world.version += 1
         self.moved = True
 
@@ -247,13 +277,15 @@ class _MovesARowMidSync:
         return getattr(self._client, name)
 
 
-@pytest.mark.parametrize("into_read", [True, False], ids=["into-read-window", "into-unread"])
+@pytest.mark.parametrize(
+    "move", ["into-read-window", "into-read-window-backdated", "into-unread-window"]
+)
 def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
-    family, tmp_path, into_read
+    family, tmp_path, move: str
 ) -> None:
-    """Into a window already read: this load misses it, but it changed after the load began, so
-    the cursor stays before it and the next incremental sync reads it. From the newest window
-    (read) into the oldest (unread): read twice, two versions, the cursor holds."""
+    """Into a window already read: this load misses it, but the first page read again shows it,
+    so the cursor holds. From the newest window (read) into the oldest (unread): read twice, two
+    versions, the cursor holds. The next sync lands it."""
     emulator, tenants = family
     world = emulator.state
     ledger = tmp_path / "ledger"
@@ -262,6 +294,7 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
         r = world.rows
         mine = np.isin(r.account, world.user_account_ids(1)) & (r.deleted < 0)
         today = _day(world.now.date())
+        into_read = move.startswith("into-read")
         pick = (r.day < today - 700) if into_read else (r.day >= today - 1)
         row = int(np.flatnonzero(mine & pick)[0])
         r.coming[row] = True  # pending since before the sync
@@ -270,7 +303,7 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
     conn = open_ledger(ledger)
     try:
         with make_client(emulator) as client:
-            mover = _MovesARowMidSync(client, world, row, into_read=into_read)
+            mover = _MovesARowMidSync(client, world, row, move=move)
             first = sync.sync_transactions(
                 conn,
                 mover,
@@ -282,11 +315,19 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
             stored = conn.execute(
                 "SELECT status FROM ledger.bank_transactions WHERE external_id = ?", [str(moved_id)]
             ).fetchall()
+            # Either way the listing moved under the load, and it says so: into a window already
+            # read, the first page read again after the last one shows the row on top (issue 25:
+            # its `last_update` may be hours old, so no timestamp rule could catch it); into an
+            # unread one, it comes twice. The cursor stays where the load began (none: a first
+            # sync), so the next sync reads everything again.
+            assert first.stats.cursor_held and first.cursor_after is None
             if into_read:
                 assert stored == []  # left the oldest window before it was read
-                assert first.cursor_after is not None and first.cursor_after < world.now
+                # Each window's first page, read again after the last page, shows it: on top of
+                # the listing, or (past the first page) by its window's grown `total`.
+                assert "first page read again" in "; ".join(first.stats.shift_reasons)
             else:
-                assert stored == [("booked",)] and first.stats.cursor_held
+                assert stored == [("booked",)]
             second = sync.sync_transactions(
                 conn,
                 client,
@@ -294,7 +335,7 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
                 page_size=100,
                 overlap=timedelta(0),
             )
-            assert second.mode == ("incremental" if into_read else "full")
+            assert second.mode == "full"
     finally:
         conn.close()
     assert_ledger_matches_emulator(ledger, emulator)

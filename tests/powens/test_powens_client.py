@@ -230,7 +230,7 @@ def test_rate_limit_exhausted_maps_to_rate_limit_error(emulator, faults) -> None
 def test_bad_request_maps_to_request_error(emulator) -> None:
     with make_client(emulator) as client, pytest.raises(PowensRequestError) as info:
         next(client.iter_transaction_pages(limit=5000))
-    assert info.value.status == 400 and info.value.code == "invalidValue"
+    assert info.value.status == 400 and info.value.code == "notSupported"
 
 
 def test_tokens_never_reach_logs_errors_or_reprs(emulator, faults, caplog) -> None:

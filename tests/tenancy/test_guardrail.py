@@ -180,3 +180,51 @@ def test_a_failing_fetch_propagates(tenant: TenantConfig) -> None:
 
     with pytest.raises(ConnectionError, match="powens unreachable"):
         ensure_primary_open_banking(tenant, fetch, NOW)
+
+
+# --- issue 25: `state ?? error`, codes compared case-insensitively, unknown codes block --------
+
+
+@pytest.mark.parametrize(
+    "connection, health, recorded",
+    [
+        ({"id": 1, "error": "wrongpass"}, ConnectionHealth.BLOCKED, "wrongpass"),  # legacy (S1)
+        ({"id": 1, "state": None, "error": "SCARequired"}, ConnectionHealth.BLOCKED, "SCARequired"),
+        ({"id": 1, "state": "wrongPass"}, ConnectionHealth.BLOCKED, "wrongPass"),  # S4's spelling
+        ({"id": 1, "error": "WEBSITEUNAVAILABLE"}, ConnectionHealth.DEGRADED, "WEBSITEUNAVAILABLE"),
+        ({"id": 1, "state": "validating"}, ConnectionHealth.DEGRADED, "validating"),
+        ({"id": 1, "state": None, "error": None}, ConnectionHealth.HEALTHY, None),
+        ({"id": 1}, ConnectionHealth.HEALTHY, None),
+    ],
+)
+def test_state_falls_back_to_the_legacy_error_field_in_any_case(
+    tenant, connection, health, recorded
+) -> None:
+    verdict = ensure_primary_open_banking(tenant, _connections(connection), NOW)
+    assert verdict.health is health and verdict.state == recorded
+
+
+@pytest.mark.parametrize("code", ["notSupported", "accountLocked", "SCARequiredV2", ""])
+def test_every_unknown_code_blocks_and_is_named(tenant, code: str) -> None:
+    """S1: "Additional error codes may be added in the future": one we do not know needs a look,
+    so the connection's transactions are not synced, and the reason names the code."""
+    verdict = ensure_primary_open_banking(tenant, _connections({"id": 7, "state": code}), NOW)
+    assert verdict.health is ConnectionHealth.BLOCKED and not verdict.ok
+    assert "does not document" in verdict.reason and "Powens connection 7" in verdict.reason
+    if code:
+        assert code in verdict.reason and verdict.state == code
+
+
+def test_a_code_that_is_not_text_blocks_without_being_quoted(tenant) -> None:
+    verdict = ensure_primary_open_banking(
+        tenant, _connections({"id": 3, "error": {"code": "x"}}), NOW
+    )
+    assert verdict.health is ConnectionHealth.BLOCKED and "non-text code (dict)" in verdict.reason
+
+
+def test_a_connection_deactivated_as_zero_is_not_synced(tenant) -> None:
+    """Booleans may arrive as 0/1 (docs/powens-api.md §1)."""
+    verdict = ensure_primary_open_banking(
+        tenant, _connections({"id": 1, "state": None, "active": 0}), NOW
+    )
+    assert verdict.health is ConnectionHealth.BLOCKED and "deactivated" in verdict.reason

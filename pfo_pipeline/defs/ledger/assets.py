@@ -13,12 +13,12 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pandera.pandas as pa
-from pydantic import Field
 
 from pfo_pipeline.defs.ledger.step_checks import step_check_results, step_check_specs
+from pfo_pipeline.defs.ledger.sync_config import TransactionsSyncConfig, backfill_window
 from pfo_pipeline.defs.partitions import partitioned, tenant_partitions
 from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
-from pfo_pipeline.ledger.health import record_connection_health
+from pfo_pipeline.ledger.health import accounts_note, record_connection_health
 from pfo_pipeline.ledger.lake import one_snapshot
 from pfo_pipeline.ledger.records import (
     DAY,
@@ -112,23 +112,6 @@ def ledger_sync_asset(
         )(fn)
 
     return decorate
-
-
-class TransactionsSyncConfig(dg.Config):
-    """Run config of the transactions sync (incremental by default)."""
-
-    full_refresh: bool = False
-    backfill_days: int | None = None
-    include_pending: bool = True
-    overlap_minutes: int = 60
-    batch_rows: int = sync.DEFAULT_BATCH_ROWS
-    page_size: int = Field(default=1000, ge=1, le=1000, description="Powens `limit` per page.")
-    fetch_concurrency: int = Field(
-        default=4,
-        ge=1,
-        le=16,
-        description="Page chains over date windows read from Powens side by side (1: one chain).",
-    )
 
 
 def _guarded_sync(
@@ -226,6 +209,10 @@ def powens_connection_health(
             ),
             "check the Powens connection",
         )
+        accounts = guard.ok and fail_fast_if_permanent(
+            lambda: accounts_note(client.list_accounts), "list the Powens accounts"
+        )
+    reason = f"{guard.reason} {accounts}" if accounts else guard.reason
     binding = tenant.primary_open_banking
     connection_id = binding.connection_id if binding else "unbound"
     with ledger_connection(duckdb) as conn:
@@ -236,7 +223,7 @@ def powens_connection_health(
             now,
             guard.health.value,
             guard.state,
-            guard.reason,
+            reason,
         )
     if not guard.ok:
         context.log.warning(f"Tenant {tenant.tenant_id}: {guard.reason}")
@@ -244,8 +231,9 @@ def powens_connection_health(
         metadata={
             "health": guard.health.value,
             "state": guard.state or "null (healthy)",
-            "reason": guard.reason,
+            "reason": reason,
             "retry_later": guard.retry_later,
+            "no_accounts_yet": bool(accounts),
         }
     )
 
@@ -293,6 +281,8 @@ def bank_transactions(
     powens: PowensResource,
     duckdb: LakeResource,
 ) -> Iterator[dg.MaterializeResult]:
+    min_date, max_date = backfill_window(config)
+
     def run(conn, client, ctx):
         result = sync.sync_transactions(
             conn,
@@ -300,6 +290,8 @@ def bank_transactions(
             ctx,
             full_refresh=config.full_refresh,
             backfill_days=config.backfill_days,
+            min_date=min_date,
+            max_date=max_date,
             include_pending=config.include_pending,
             overlap=timedelta(minutes=config.overlap_minutes),
             batch_rows=config.batch_rows,
@@ -316,6 +308,7 @@ def bank_transactions(
                 "duplicates_merged": result.stats.duplicates,
                 "upstream_moved": result.stats.upstream_moved,
                 "cursor_held": result.stats.cursor_held,
+                "listing_moved_because": "; ".join(result.stats.shift_reasons) or "-",
                 "accounts_synced_first": result.accounts_synced_first,
                 "window_start": result.window_start or "-",
                 "window_end": result.window_end or "-",
