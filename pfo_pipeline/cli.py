@@ -12,7 +12,7 @@ import click
 from pfo_pipeline import settings
 from pfo_pipeline.demo import demo
 from pfo_pipeline.emulator.cli import emulator_cli
-from pfo_pipeline.ledger.cli import ledger_cli, sql_command
+from pfo_pipeline.lake.cli import ledger_cli, sql_command
 from pfo_pipeline.tenancy.cli import tenants_cli
 from pfo_pipeline.webhooks.cli import connect, webhooks_cli
 

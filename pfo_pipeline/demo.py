@@ -16,7 +16,7 @@ import dagster as dg
 
 from pfo_pipeline import settings
 from pfo_pipeline.knowledge import periods
-from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect
+from pfo_pipeline.lake import LakeError, LakeLocation, connect
 
 # What the demo runs, selected the way the definitions group and label their assets: the ledger
 # syncs (group `openbanking`), the dbt marts (group `analytics`) and the knowledge documents the

@@ -37,8 +37,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pfo_pipeline.lake import registered
 from pfo_pipeline.ledger.day_ranges import WHOLE_HISTORY, around, inside, shift
-from pfo_pipeline.ledger.lake import registered
 from pfo_pipeline.sql_files import load_sql
 
 CHUNK_LEGS = 150_000

@@ -24,6 +24,7 @@ from pfo_pipeline.powens.errors import (
     is_no_account,
 )
 from pfo_pipeline.powens.models import PowensUser, parse_user
+from pfo_pipeline.powens.options import ClientOptions
 from pfo_pipeline.powens.pagination import NextLinkGuard, follow_pages, prefetch
 from pfo_pipeline.powens.responses import require_list
 from pfo_pipeline.powens.transaction_pages import TransactionPage, transaction_page
@@ -47,22 +48,10 @@ class PowensClient:
         api_key: str | None = None,
         client_id: str | None = None,
         client_secret: str | None = None,
-        timeout_s: float = 15.0,
-        max_attempts: int = 5,
-        backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 10.0,
-        max_retry_after_s: float = 60.0,
+        options: ClientOptions | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._transport = PowensTransport(
-            base_url,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            backoff_initial_s=backoff_initial_s,
-            backoff_max_s=backoff_max_s,
-            max_retry_after_s=max_retry_after_s,
-            transport=transport,
-        )
+        self._transport = PowensTransport(base_url, options or ClientOptions(), transport=transport)
         self._auth = TokenAuth(
             self._transport,
             user_id=user_id,

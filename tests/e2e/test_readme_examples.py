@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pfo_pipeline.ledger.lake import LakeLocation
+from pfo_pipeline.lake import LakeLocation
 from tests.e2e.test_ui_end_to_end import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -46,7 +46,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory):
         dbt_run = dg.materialize(
             materializable(),
             selection=dg.AssetSelection.groups("analytics", "insights"),
-            resources=resources_for(tenants, ledger),
+            resources=resources_for(ledger),
         )
         assert dbt_run.success
         labels = emulator.state.labels()

@@ -148,6 +148,6 @@ def test_a_cursor_rule_trusting_timestamps_would_lose_the_import(
             )
         )
 
-    monkeypatch.setattr("pfo_pipeline.ledger.store.next_cursor", ignore_shifts)
+    monkeypatch.setattr("pfo_pipeline.ledger.transactions_stage.next_cursor", ignore_shifts)
     seen = sync_while_powens_moves(tmp_path, incremental=True, concurrency=1)
     assert seen["missed"] and seen["still_missing"] == seen["missed"] <= seen["imported"]

@@ -14,11 +14,10 @@ import dagster as dg
 
 from pfo_pipeline.defs.ledger import automation as ledger_jobs
 from pfo_pipeline.defs.resources import (
-    LEDGER_POOL,
+    LAKE,
     LakeResource,
     PowensResource,
     WebhookSensorConfig,
-    ledger_connection,
 )
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.webhooks.receiver import CONNECT_EVENT
@@ -39,11 +38,11 @@ class UnmappedWebhooksConfig(dg.Config):
     seqs: list[int]
 
 
-@dg.op(pool=LEDGER_POOL, description="Writes unmapped webhook events to telemetry.events.")
+@dg.op(pool=LAKE, description="Writes unmapped webhook events to telemetry.events.")
 def record_unmapped_webhooks(
     context: dg.OpExecutionContext,
     config: UnmappedWebhooksConfig,
-    duckdb: LakeResource,
+    lake: LakeResource,
     webhooks: WebhookSensorConfig,
     powens: PowensResource,
 ) -> dg.Output[None]:
@@ -54,7 +53,7 @@ def record_unmapped_webhooks(
         inbox.close()
     tenants = powens.tenants()
     recorded = 0
-    with ledger_connection(duckdb) as conn:
+    with lake.get_connection() as conn:
         for event in pending:
             tenant = tenants.get(event.tenant_id)
             if tenant is None:
