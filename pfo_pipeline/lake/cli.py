@@ -146,7 +146,7 @@ def ledger_cli() -> None:
     "source",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A ledger file written by the DuckDB-file version (PFO_DUCKDB_PATH, data/pfo.duckdb).",
+    help="A ledger file written by the versions before the lake (PFO_DUCKDB_PATH, data/pfo.duckdb).",
 )
 def migrate_command(source: Path) -> None:
     """Copy a DuckDB-file ledger into the lake and check every table's rows; a second run

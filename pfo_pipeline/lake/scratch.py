@@ -36,15 +36,18 @@ def _quoted(path: Path) -> str:
 
 class Scratch:
     """One load's scratch folder and database; `close()` (or the end of the process) removes
-    both. Attached per load: attached databases are shared by every cursor of the process's
-    lake, so the alias is unique."""
+    both. The database is attached when a first table is made (never inside a lake
+    transaction: the commit's derivations use the folder only); attached databases are shared by
+    every cursor of the process's lake, so its alias is unique."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.conn = conn
         self._folder = new_stage_folder()  # private (0700); a dead load's is swept by the next
         self.alias = f"{SCRATCH_PREFIX}{uuid.uuid4().hex}"
-        conn.execute(f"ATTACH {_quoted(self.folder / 'scratch.duckdb')} AS {self.alias}")
-        self._cleanup = weakref.finalize(self, _drop, conn, self.alias, self._folder)
+        self._attached = [False]
+        self._cleanup = weakref.finalize(
+            self, _drop, conn, self.alias, self._attached, self._folder
+        )
 
     @property
     def folder(self) -> Path:
@@ -60,6 +63,9 @@ class Scratch:
 
     def create_table(self, name: str, select_sql: str) -> str:
         """`CREATE OR REPLACE TABLE` a scratch table as `select_sql`; its qualified name."""
+        if not self._attached[0]:
+            self.conn.execute(f"ATTACH {_quoted(self.folder / 'scratch.duckdb')} AS {self.alias}")
+            self._attached[0] = True
         table = self.table(name)
         self.conn.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
         return table
@@ -89,7 +95,10 @@ def read_parquet_files(paths: list[Path]) -> str:
     return f"read_parquet([{', '.join(_quoted(p) for p in paths)}])"
 
 
-def _drop(conn: duckdb.DuckDBPyConnection, alias: str, folder: StageFolder) -> None:
-    with contextlib.suppress(duckdb.Error):
-        conn.execute(f"DETACH DATABASE IF EXISTS {alias}")
+def _drop(
+    conn: duckdb.DuckDBPyConnection, alias: str, attached: list[bool], folder: StageFolder
+) -> None:
+    if attached[0]:
+        with contextlib.suppress(duckdb.Error):
+            conn.execute(f"DETACH DATABASE IF EXISTS {alias}")
     folder.cleanup()

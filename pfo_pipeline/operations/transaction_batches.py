@@ -5,8 +5,8 @@ categorised and validated once per batch; what the cursor rule needs is noted on
 from __future__ import annotations
 
 from pfo_pipeline.categoriser import categorise_frame
-from pfo_pipeline.ledger.mapping import map_transactions
 from pfo_pipeline.ledger.records import BankTransactionRecord
+from pfo_pipeline.ledger.transaction_mapping import map_transactions
 from pfo_pipeline.ledger.transactions_stage import TransactionStage
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK, FAULT_RECORD, AccountRef, Reject
 from pfo_pipeline.ledger.validation import validate_batch

@@ -3,8 +3,8 @@
 CONNECTION_SYNCED and ACCOUNT_SYNCED -> the transactions sync; ACCOUNTS_FETCHED and a completed bank
 connection -> the accounts sync. The inbox event key is the run key, so a repeated event is a
 no-op. Every other event (a connect error, an event type we do not sync on) becomes an
-`openbanking.webhook.unmapped` telemetry event, written by a small run in the ledger's writer pool:
-the sensor itself never opens the ledger, which has a single writer.
+`openbanking.webhook.unmapped` telemetry event, written by a small run in the `lake` pool: the
+sensor itself never opens the lake (a sensor tick must stay light and never wait on a writer).
 """
 
 import uuid

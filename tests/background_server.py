@@ -1,4 +1,4 @@
-"""Serve an ASGI app with uvicorn from a background thread on loopback (emulator, receiver)."""
+"""Serve an ASGI app with uvicorn from a background thread on loopback (the tests' webhook receiver)."""
 
 from __future__ import annotations
 
