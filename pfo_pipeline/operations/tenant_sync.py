@@ -93,9 +93,11 @@ def sync_tenant(
     transactions: TransactionsSyncOptions | None = None,
     attempt: SyncAttempt | None = None,
     log: SyncLog,
+    holder: str = "",
 ) -> SyncReport | None:
     """The stream's sync of `tenant` into the lake at `lake`; None when the tenant was skipped.
-    `transactions` configures a transactions sync (default: incremental)."""
+    `transactions` configures a transactions sync (default: incremental); `holder` names who
+    syncs (a Dagster run) to a second sync refused meanwhile."""
     spec = SPECS[stream]
     if not tenant.capability_enabled(spec.capability):
         log.warning(
@@ -103,7 +105,7 @@ def sync_tenant(
         )
         return None
     with (
-        tenant_sync_lock(lake, tenant.tenant_id, stream.value),
+        tenant_sync_lock(lake, tenant.tenant_id, stream.value, holder),
         powens_client_for(tenant, client_options) as client,
         open_lake(lake) as conn,
     ):

@@ -11,6 +11,7 @@ import pytest
 
 from pfo_pipeline import lake
 from pfo_pipeline.knowledge.store import OverviewEntry, replace_overview_entry
+from pfo_pipeline.lake import attach
 from pfo_pipeline.lake.maintenance import maintain
 
 # `{at}`: DuckLake's time travel clause, `AT (VERSION => n)` (as `pfo sql --as-of` reads).
@@ -88,7 +89,7 @@ def test_rows_inlined_before_migration_8_keep_their_history(
     rows where they are while their changes are inside the window (DuckLake's flush would drop
     the deleted rows' history), and flushes them once the window has passed them."""
     location = lake.LakeLocation.in_folder(tmp_path / "ledger")
-    monkeypatch.setattr(lake, "INLINING_ROW_LIMIT", 200)
+    monkeypatch.setattr(attach, "INLINING_ROW_LIMIT", 200)
     conn = lake.connect(location, shared=False)
     try:
         conn.execute("CALL lake.set_option('data_inlining_row_limit', 200)")

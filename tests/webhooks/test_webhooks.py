@@ -509,9 +509,13 @@ def test_emulator_to_receiver_to_sensor_to_run_to_ledger(tmp_path: Path, powens_
                 )
             assert not again.run_requests  # the cursor moved on; the run key guards re-deliveries
             job = load_definitions().resolve_job_def(result.run_requests[0].job_name)
-            run = job.execute_in_process(
-                partition_key=FAMILY, resources=resources, instance=instance, raise_on_error=True
-            )
+            with using_tenants_file(tenants):
+                run = job.execute_in_process(
+                    partition_key=FAMILY,
+                    resources=resources,
+                    instance=instance,
+                    raise_on_error=True,
+                )
             assert run.success
         after = query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0]
         assert after > before

@@ -40,6 +40,7 @@ def run_sync_step(
             transactions=transactions,
             attempt=SyncAttempt(context.retry_number + 1, _max_retries(context)),
             log=context.log,
+            holder=f"run {context.run_id}",
         )
     if report is None:
         return
