@@ -25,12 +25,12 @@ import httpx
 from benchmarks.insights_scoring import Score, score
 from pfo_pipeline import settings
 from pfo_pipeline.defs.analytics.project import dbt_environment
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.ledger import lake
 from pfo_pipeline.ledger.schema import migrate
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens import PowensClient
+from powens_emulator import EmulatorConfig, start_emulator
 
 TENANT, CONNECTION = "tenant.family-office", "conn-powens-primary"
 CLOCKS = ["2026-04-30", "2026-05-31", "2026-08-14", "2026-10-01", "2027-01-31", "2027-02-28",

@@ -52,8 +52,8 @@ def _instance() -> dg.DagsterInstance:
 def demo(port: int, transactions: int, seed: int) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
     from pfo_pipeline.definitions import build_resources
-    from pfo_pipeline.emulator import EmulatorConfig, start_emulator
     from pfo_pipeline.tenancy.config import load_tenants
+    from powens_emulator import EmulatorConfig, start_emulator
 
     for name, value in settings.DEMO_ENV.items():
         os.environ.setdefault(name, value)

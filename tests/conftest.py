@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from pfo_pipeline.defs.resources import PowensResource, ledger_resource
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.ledger import lake
+from powens_emulator import EmulatorConfig, start_emulator
 
 # Property tests draw the same examples on every run and machine (a red CI is then always
 # reproducible); new examples come from changing the strategies, and found bugs stay as @example.

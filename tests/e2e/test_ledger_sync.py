@@ -20,8 +20,8 @@ import httpx
 import orjson
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger import lake
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     FAMILY,
     SECOND,

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from pfo_pipeline.cli import main
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.ledger import lake
 from pfo_pipeline.ledger.schema import LATEST_VERSION, migrate
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.analyst import reading_analyst
 from tests.conftest import (
     FAMILY,

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
-from pfo_pipeline.emulator.clock import day_number as _day
-from pfo_pipeline.emulator.clock import seconds as _ts
 from pfo_pipeline.operations import sync
 from pfo_pipeline.operations.date_windows import plan_windows
 from pfo_pipeline.operations.transaction_fetch import ChainWatch, TransactionFetch
 from pfo_pipeline.powens import PowensClient, PowensRequestError, TransactionPage
 from pfo_pipeline.powens.models import PowensTransaction
 from pfo_pipeline.powens.transport import SharedBackoff
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
+from powens_emulator.clock import day_number as _day
+from powens_emulator.clock import seconds as _ts
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,

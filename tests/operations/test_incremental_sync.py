@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, FAMILY, open_ledger
 from tests.ledger_expectations import CONTENT, NOW
 

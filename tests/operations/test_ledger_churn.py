@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations import sync
 from pfo_pipeline.powens.client import PowensClient
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.powens import (
     PowensAuthError,
     PowensClient,
@@ -19,6 +18,7 @@ from pfo_pipeline.powens import (
     PowensRequestError,
     PowensUnavailableError,
 )
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 
 CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
 

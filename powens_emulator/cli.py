@@ -1,4 +1,5 @@
-"""`pfo emulator serve`: the emulator in the foreground."""
+"""`pfo emulator serve` (the `pfo_pipeline.commands` entry point) or `python -m powens_emulator
+serve`: the emulator in the foreground."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from datetime import datetime
 
 import click
 
-from pfo_pipeline.emulator.faults import FaultConfig, FaultConfigError
-from pfo_pipeline.emulator.runner import EmulatorConfig, default_now, serve_forever
+from powens_emulator.faults import FaultConfig, FaultConfigError
+from powens_emulator.runner import EmulatorConfig, default_now, serve_forever
 
 NOW_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -103,7 +104,7 @@ def serve(
     # Credentials are named, never printed: even demo secrets should not be copied out of a log.
     click.echo(
         f"client_id={config.client_id}; its secret is EmulatorConfig.client_secret "
-        "(pfo_pipeline/emulator/runner.py)."
+        "(powens_emulator/runner.py)."
     )
     click.echo(
         f"User tokens: POST http://127.0.0.1:{port}/2.0/auth/renew with client_id, client_secret "
