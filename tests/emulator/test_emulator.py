@@ -377,3 +377,26 @@ def test_pages_are_encoded_exactly_as_the_transaction_objects(malformed: float) 
         world.advance(2)
         churn(world, 8)
     assert encoder.encode(np.zeros(0, np.int64)) == b"[]"
+
+
+def test_serve_takes_its_credentials_from_the_option_and_the_environment(
+    serve_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--client-id` (or $POWENS_EMULATOR_CLIENT_ID) and $POWENS_EMULATOR_CLIENT_SECRET: how
+    `pfo demo` hands its emulator process the demo credentials; the secret is never printed."""
+    monkeypatch.setenv("POWENS_EMULATOR_CLIENT_SECRET", "s3cret-from-env")
+    result, served = serve_cli("--client-id", "family-client")
+    assert result.exit_code == 0, result.output
+    [config] = served
+    assert (config.client_id, config.client_secret) == ("family-client", "s3cret-from-env")
+    assert "s3cret-from-env" not in result.output
+    assert "its secret is $POWENS_EMULATOR_CLIENT_SECRET" in result.output
+
+    monkeypatch.setenv("POWENS_EMULATOR_CLIENT_ID", "client-from-env")
+    result, served = serve_cli()
+    assert served[-1].client_id == "client-from-env", result.output
+
+    monkeypatch.setenv("POWENS_EMULATOR_CLIENT_SECRET", "")
+    result, served = serve_cli()
+    assert result.exit_code == 2 and len(served) == 2, result.output
+    assert "POWENS_EMULATOR_CLIENT_SECRET is set but empty" in result.output
