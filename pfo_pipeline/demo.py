@@ -1,10 +1,10 @@
 """`pfo demo`: the whole pipeline end to end on the emulator, offline.
 
-Starts the Powens emulator on loopback, materialises the ledger assets for every sample tenant,
-builds the dbt marts, writes today's financial overview, then prints what landed and where. It
-always runs the sample tenants (the emulator's demo family, whose secrets name the demo variables
-`PFO_DEMO_POWENS_*`), pointed at the emulator it starts (`PFO_POWENS_BASE_URL`): never a real
-tenants file, never real credentials.
+Starts the Powens emulator on loopback in a process of its own (`emulator_process`), materialises
+the ledger assets for every sample tenant, builds the dbt marts, writes today's financial overview,
+stops the emulator, then prints what landed and where. It always runs the sample tenants (the
+emulator's demo family, whose secrets name the demo variables `PFO_DEMO_POWENS_*`), pointed at the
+emulator it starts (`PFO_POWENS_BASE_URL`): never a real tenants file, never real credentials.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import click
 import dagster as dg
 
 from pfo_pipeline import settings
+from pfo_pipeline.emulator_process import EmulatorStartError, emulator_process, free_port
 from pfo_pipeline.knowledge import periods
 from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect
 
@@ -40,7 +41,7 @@ def _instance() -> dg.DagsterInstance:
     "--port",
     default=8765,
     show_default=True,
-    help="Emulator port (the demo points the sample tenants here).",
+    help="Emulator port (the demo points the sample tenants here); 0 picks a free one.",
 )
 @click.option(
     "--transactions",
@@ -53,10 +54,10 @@ def demo(port: int, transactions: int, seed: int) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
     from pfo_pipeline.definitions import build_resources
     from pfo_pipeline.tenancy.config import load_tenants
-    from powens_emulator import EmulatorConfig, start_emulator
 
     for name, value in settings.DEMO_ENV.items():
         os.environ.setdefault(name, value)
+    port = port or free_port()
     # The demo's own emulator and tenants, whatever the shell points at.
     os.environ[settings.TENANTS_FILE_ENV] = str(settings.SAMPLE_TENANTS_FILE)
     os.environ[settings.BASE_URL_ENV] = f"http://127.0.0.1:{port}/2.0"
@@ -67,25 +68,29 @@ def demo(port: int, transactions: int, seed: int) -> None:
         raise click.ClickException(str(exc)) from None
     instance = _instance()
     today = periods.today().isoformat()
-    emulator_config = EmulatorConfig(
+    emulator = emulator_process(
+        port=port,
         seed=seed,
         transactions=transactions,
         client_id=os.environ["PFO_DEMO_POWENS_CLIENT_ID"],
         client_secret=os.environ["PFO_DEMO_POWENS_CLIENT_SECRET"],
     )
-    with start_emulator(emulator_config, port=port) as emulator:
-        tenants = load_tenants()
-        click.echo(f"Powens emulator on {emulator.base_url} (the sample tenants point here)")
-        resources = build_resources()
-        for tenant_id in tenants:
-            click.echo(f"Syncing {tenant_id} ...")
-            _run(instance, resources, LEDGER, tenant_id)
-        click.echo("Building the dbt marts ...")
-        _run(instance, resources, MARTS, None)
-        for tenant_id in tenants:
-            click.echo(f"Writing the financial overview of {tenant_id} for {today} ...")
-            key = dg.MultiPartitionKey({"tenant": tenant_id, "day": today})
-            _run(instance, resources, OVERVIEW, key)
+    try:
+        with emulator as running:
+            tenants = load_tenants()
+            click.echo(f"Powens emulator on {running.base_url} (the sample tenants point here)")
+            resources = build_resources()
+            for tenant_id in tenants:
+                click.echo(f"Syncing {tenant_id} ...")
+                _run(instance, resources, LEDGER, tenant_id)
+            click.echo("Building the dbt marts ...")
+            _run(instance, resources, MARTS, None)
+            for tenant_id in tenants:
+                click.echo(f"Writing the financial overview of {tenant_id} for {today} ...")
+                key = dg.MultiPartitionKey({"tenant": tenant_id, "day": today})
+                _run(instance, resources, OVERVIEW, key)
+    except EmulatorStartError as exc:
+        raise click.ClickException(f"the Powens emulator did not start: {exc}") from None
     _print_summary(ledger, tenants)
 
 
