@@ -52,13 +52,8 @@ from pfo_pipeline.operations.transaction_fetch import (
 )
 from pfo_pipeline.powens.client import PAGE_LIMIT, PowensClient
 from pfo_pipeline.powens.errors import PowensInvalidResponseError, PowensParseError
-from pfo_pipeline.powens.models import (
-    PowensAccount,
-    PowensConnector,
-    PowensTransaction,
-    parse_account,
-    parse_connection,
-)
+from pfo_pipeline.powens.models import PowensAccount, PowensConnector, PowensTransaction
+from pfo_pipeline.powens.record_parsing import parse_account, parse_connection
 
 PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_OVERLAP = timedelta(hours=1)

@@ -128,7 +128,7 @@ def _page(
 
 
 def _tx(last_update: datetime, tx_id: int = 1) -> PowensTransaction:
-    from pfo_pipeline.powens.models import parse_transaction
+    from pfo_pipeline.powens.transaction_parsing import parse_transaction
 
     return parse_transaction(
         {"id": tx_id, "id_account": 1, "date": "2026-01-01", "value": 1.0,

@@ -186,7 +186,7 @@ def test_slow_responses_time_out_and_are_retried(emulator, faults) -> None:
         make_client(emulator, api_key=token, timeout_s=0.2, max_attempts=2) as client,
         pytest.raises(PowensUnavailableError, match="timed out"),
     ):
-        client.get_user()
+        client.list_connections()
 
 
 def test_expired_token_is_renewed_once(emulator, faults, caplog) -> None:
@@ -244,7 +244,7 @@ def test_tokens_never_reach_logs_errors_or_reprs(emulator, faults, caplog) -> No
     faults(FaultConfig(rate_token_expiry=1.0))
     with PowensClient(emulator.base_url, user_id=1, api_key=token) as client:
         with pytest.raises(PowensAuthError) as info:
-            client.get_user()
+            client.list_connections()
     for secret in (token, renewed, CLIENT_SECRET):
         assert secret not in caplog.text
         assert secret not in str(info.value)
