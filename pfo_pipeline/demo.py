@@ -16,6 +16,7 @@ import dagster as dg
 
 from pfo_pipeline import settings
 from pfo_pipeline.emulator_process import EmulatorStartError, emulator_process, free_port
+from pfo_pipeline.interrupt_watch import interrupt_watch
 from pfo_pipeline.knowledge import periods
 from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect
 
@@ -76,19 +77,27 @@ def demo(port: int, transactions: int, seed: int) -> None:
         client_secret=os.environ["PFO_DEMO_POWENS_CLIENT_SECRET"],
     )
     try:
-        with emulator as running:
+        # Ctrl-C or SIGTERM stops the demo after the run it lands in, if Dagster dropped it.
+        with emulator as running, interrupt_watch() as interrupted:
             tenants = load_tenants()
             click.echo(f"Powens emulator on {running.base_url} (the sample tenants point here)")
             resources = build_resources()
+
+            def run(selection: dg.AssetSelection, key: str | dg.MultiPartitionKey | None) -> None:
+                succeeded = _run(instance, resources, selection, key)
+                if interrupted():
+                    raise click.Abort()
+                if not succeeded:
+                    raise click.ClickException("a run failed; see the Dagster event log above")
+
             for tenant_id in tenants:
                 click.echo(f"Syncing {tenant_id} ...")
-                _run(instance, resources, LEDGER, tenant_id)
+                run(LEDGER, tenant_id)
             click.echo("Building the dbt marts ...")
-            _run(instance, resources, MARTS, None)
+            run(MARTS, None)
             for tenant_id in tenants:
                 click.echo(f"Writing the financial overview of {tenant_id} for {today} ...")
-                key = dg.MultiPartitionKey({"tenant": tenant_id, "day": today})
-                _run(instance, resources, OVERVIEW, key)
+                run(OVERVIEW, dg.MultiPartitionKey({"tenant": tenant_id, "day": today}))
     except EmulatorStartError as exc:
         raise click.ClickException(f"the Powens emulator did not start: {exc}") from None
     _print_summary(ledger, tenants)
@@ -99,7 +108,8 @@ def _run(
     resources: dict[str, object],
     selection: dg.AssetSelection,
     partition_key: str | dg.MultiPartitionKey | None,
-) -> None:
+) -> bool:
+    """Materialise `selection` in-process; whether the run succeeded."""
     from pfo_pipeline.definitions import materializable
 
     result = dg.materialize(
@@ -112,8 +122,7 @@ def _run(
         # Dagster's step events are DEBUG chatter for a demo; INFO keeps what the assets report.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
-    if not result.success:
-        raise click.ClickException("a run failed; see the Dagster event log above")
+    return result.success
 
 
 def _print_summary(ledger: LakeLocation, tenants: dict) -> None:
