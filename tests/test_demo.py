@@ -19,6 +19,14 @@ from pfo_pipeline.emulator_process import free_port
 from pfo_pipeline.ledger.lake import LakeLocation
 
 BIN = Path(sys.executable).parent
+# Ctrl-C at its default action, as in a terminal's foreground job: a suite started in the
+# background (`bash scripts/test.sh &`) inherits SIGINT ignored, and so would the demo.
+AS_A_FOREGROUND_JOB = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
 
 
 def children(pid: int) -> list[int]:
@@ -57,7 +65,15 @@ def test_an_interrupted_demo_stops_its_emulator(tmp_path: Path, signum: int, mom
     env.update(LakeLocation.in_folder(tmp_path / "ledger").env())
     port = free_port()
     demo = subprocess.Popen(
-        [str(BIN / "pfo"), "demo", "--port", str(port), "--transactions", "300"],
+        [
+            *AS_A_FOREGROUND_JOB,
+            str(BIN / "pfo"),
+            "demo",
+            "--port",
+            str(port),
+            "--transactions",
+            "300",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
