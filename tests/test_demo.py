@@ -19,6 +19,8 @@ from pfo_pipeline.emulator_process import free_port
 from pfo_pipeline.ledger.lake import LakeLocation
 
 BIN = Path(sys.executable).parent
+# Three real `pfo demo` processes, about half a minute: with the other command-line proofs.
+pytestmark = pytest.mark.cli_proofs
 # Ctrl-C at its default action, as in a terminal's foreground job: a suite started in the
 # background (`bash scripts/test.sh &`) inherits SIGINT ignored, and so would the demo.
 AS_A_FOREGROUND_JOB = [
