@@ -25,7 +25,6 @@ import httpx
 from benchmarks.insights_scoring import Score, score
 from pfo_pipeline import lake, settings
 from pfo_pipeline.defs.analytics.project import dbt_variables
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.lake.migrations import migrate
 from pfo_pipeline.operations.accounts_sync import sync_accounts
@@ -34,6 +33,7 @@ from pfo_pipeline.operations.sync_context import new_context
 from pfo_pipeline.operations.transactions_sync import sync_transactions
 from pfo_pipeline.powens import PowensClient
 from pfo_pipeline.powens.options import ClientOptions
+from powens_emulator import EmulatorConfig, start_emulator
 
 TENANT, CONNECTION = "tenant.family-office", "conn-powens-primary"
 CLOCKS = ["2026-04-30", "2026-05-31", "2026-08-14", "2026-10-01", "2027-01-31", "2027-02-28",

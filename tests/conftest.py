@@ -17,7 +17,7 @@ import yaml
 
 from pfo_pipeline import lake
 from pfo_pipeline.defs.resources import LAKE, PowensResource, lake_resource
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
+from powens_emulator import EmulatorConfig, start_emulator
 
 # Property tests draw the same examples on every run and machine (a red CI is then always
 # reproducible); new examples come from changing the strategies, and found bugs stay as @example.

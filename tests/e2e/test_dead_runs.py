@@ -25,9 +25,9 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 from dagster_graphql import DagsterGraphQLClient
 
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.emulator.faults import FaultConfig
 from pfo_pipeline.instance_config import write_instance_config
+from powens_emulator import EmulatorConfig, start_emulator
+from powens_emulator.faults import FaultConfig
 from tests.conftest import FAMILY, SECOND, write_tenants_file
 from tests.e2e.test_ui_end_to_end import free_port
 

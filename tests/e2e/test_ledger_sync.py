@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from pfo_pipeline import lake
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     FAMILY,
     SECOND,

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 
 from pfo_pipeline import lake
 from pfo_pipeline.cli import main
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.lake import extensions
 from pfo_pipeline.lake.extensions import database_with
 from pfo_pipeline.lake.migrations import LATEST_VERSION, migrate
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.analyst import reading_analyst
 from tests.conftest import (
     FAMILY,

@@ -23,8 +23,8 @@ from click.testing import CliRunner
 
 from pfo_pipeline import lake
 from pfo_pipeline.cli import main
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.lake.faults import lake_fault
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import FAMILY, materialize_ledger, open_ledger, query, write_tenants_file
 
 ROOT = Path(__file__).resolve().parents[2]

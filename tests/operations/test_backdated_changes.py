@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger import cursor_rule
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import FAMILY, materialize_ledger, query, write_tenants_file
 from tests.ledger_expectations import NOW, RECORDS_COMPARED, served_transactions
 

@@ -16,9 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
-from pfo_pipeline.emulator.clock import day_number as _day
-from pfo_pipeline.emulator.clock import seconds as _ts
 from pfo_pipeline.operations.date_windows import plan_windows
 from pfo_pipeline.operations.sync_context import new_context
 from pfo_pipeline.operations.transaction_fetch import ChainWatch, TransactionFetch
@@ -27,6 +24,9 @@ from pfo_pipeline.powens import PowensClient, PowensRequestError, TransactionPag
 from pfo_pipeline.powens.models import PowensTransaction
 from pfo_pipeline.powens.options import ClientOptions
 from pfo_pipeline.powens.transport import SharedBackoff
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
+from powens_emulator.clock import day_number as _day
+from powens_emulator.clock import seconds as _ts
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -134,7 +134,7 @@ def _page(
 
 
 def _tx(last_update: datetime, tx_id: int = 1) -> PowensTransaction:
-    from pfo_pipeline.powens.models import parse_transaction
+    from pfo_pipeline.powens.transaction_parsing import parse_transaction
 
     return parse_transaction(
         {"id": tx_id, "id_account": 1, "date": "2026-01-01", "value": 1.0,

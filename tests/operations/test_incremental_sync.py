@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.operations.accounts_sync import sync_accounts
 from pfo_pipeline.operations.sync_context import new_context
 from pfo_pipeline.operations.transactions_sync import TransactionsSyncResult, sync_transactions
 from pfo_pipeline.powens.client import PowensClient
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, FAMILY, open_ledger
 from tests.ledger_expectations import CONTENT, NOW
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations.accounts_sync import sync_accounts
 from pfo_pipeline.operations.sync_context import new_context
 from pfo_pipeline.operations.transactions_sync import sync_transactions
 from pfo_pipeline.powens.client import PowensClient
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,

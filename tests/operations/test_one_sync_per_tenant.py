@@ -18,9 +18,9 @@ import dagster as dg
 import pytest
 
 from pfo_pipeline import lake
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.emulator.faults import FaultConfig
 from pfo_pipeline.operations.sync_lock import SyncAlreadyRunning, tenant_sync_lock
+from powens_emulator import EmulatorConfig, start_emulator
+from powens_emulator.faults import FaultConfig
 from tests.conftest import FAMILY, SECOND, materialize_ledger, write_tenants_file
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.powens import PowensClient, PowensInvalidResponseError, PowensRequestError
 from pfo_pipeline.powens.calendar_bounds import EARLIEST_DATE
 from pfo_pipeline.powens.options import ClientOptions
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 
 CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
 # (path, query) -> (HTTP status, JSON body)

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.powens import (
     PowensAuthError,
     PowensClient,
@@ -20,6 +19,7 @@ from pfo_pipeline.powens import (
     PowensUnavailableError,
 )
 from pfo_pipeline.powens.options import ClientOptions
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 
 CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
 
@@ -185,7 +185,7 @@ def test_slow_responses_time_out_and_are_retried(emulator, faults) -> None:
         make_client(emulator, api_key=token, timeout_s=0.2, max_attempts=2) as client,
         pytest.raises(PowensUnavailableError, match="timed out"),
     ):
-        client.get_user()
+        client.list_connections()
 
 
 def test_expired_token_is_renewed_once(emulator, faults, caplog) -> None:
@@ -243,7 +243,7 @@ def test_tokens_never_reach_logs_errors_or_reprs(emulator, faults, caplog) -> No
     faults(FaultConfig(rate_token_expiry=1.0))
     with PowensClient(emulator.base_url, user_id=1, api_key=token) as client:
         with pytest.raises(PowensAuthError) as info:
-            client.get_user()
+            client.list_connections()
     for secret in (token, renewed, CLIENT_SECRET):
         assert secret not in caplog.text
         assert secret not in str(info.value)

@@ -19,11 +19,11 @@ import pytest
 from pfo_pipeline.definitions import load_definitions
 from pfo_pipeline.defs.resources import WebhookSensorConfig
 from pfo_pipeline.defs.webhooks.automation import powens_webhook_sensor
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.tenancy.config import load_tenants
 from pfo_pipeline.webhooks.inbox import DEFAULT_STATE_TTL, Inbox
 from pfo_pipeline.webhooks.receiver import DEFAULT_MAX_BODY_BYTES, REFUSED, create_receiver
 from pfo_pipeline.webhooks.signature import sign, signature_date
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.background_server import start_in_thread
 from tests.conftest import (
     FAMILY,

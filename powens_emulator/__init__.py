@@ -4,7 +4,7 @@ Self-contained: it imports nothing from the rest of `pfo_pipeline` (it signs its
 own implementation of Powens' scheme, so the product's verifier is checked against it).
 """
 
-from pfo_pipeline.emulator.faults import FaultConfig
-from pfo_pipeline.emulator.runner import EmulatorConfig, EmulatorHandle, start_emulator
+from powens_emulator.faults import FaultConfig
+from powens_emulator.runner import EmulatorConfig, EmulatorHandle, start_emulator
 
 __all__ = ["EmulatorConfig", "EmulatorHandle", "FaultConfig", "start_emulator"]

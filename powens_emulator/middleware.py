@@ -11,8 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pfo_pipeline.emulator.clock import http_date
-from pfo_pipeline.emulator.data import FamilyWorld
+from powens_emulator.clock import http_date
+from powens_emulator.data import FamilyWorld
 
 CONTROL_PREFIX = "/2.0/__emulator/"
 

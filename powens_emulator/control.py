@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pfo_pipeline.emulator.app import EmulatorApp
-from pfo_pipeline.emulator.clock import fmt_now
-from pfo_pipeline.emulator.faults import FaultConfig, FaultConfigError
-from pfo_pipeline.emulator.shaping import json_response
+from powens_emulator.app import EmulatorApp
+from powens_emulator.clock import fmt_now
+from powens_emulator.faults import FaultConfig, FaultConfigError
+from powens_emulator.shaping import json_response
 
 
 def routes(emulator: EmulatorApp, prefix: str) -> list[Route]:

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from pfo_pipeline.emulator import generation
-from pfo_pipeline.emulator.catalog import Merchant, T
-from pfo_pipeline.emulator.clock import EPOCH, day_number
-from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.generation import Row
-from pfo_pipeline.emulator.labelled_series import NOISE_PERSONS, person, planted_series, usd_rate
+from powens_emulator import generation
+from powens_emulator.catalog import Merchant, T
+from powens_emulator.clock import EPOCH, day_number
+from powens_emulator.data import FamilyWorld
+from powens_emulator.generation import Row
+from powens_emulator.labelled_series import NOISE_PERSONS, person, planted_series, usd_rate
 
 __all__ = ["LabelledFamilyWorld", "usd_rate"]
 

@@ -8,16 +8,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pfo_pipeline.emulator import control
-from pfo_pipeline.emulator.app import EmulatorApp
-from pfo_pipeline.emulator.auth import renew_body
-from pfo_pipeline.emulator.catalog import CONNECTORS, USER_CONNECTIONS
-from pfo_pipeline.emulator.churn import backdated_import, churn, late_change
-from pfo_pipeline.emulator.clock import day_number
-from pfo_pipeline.emulator.middleware import PowensClockDate, PowensLatency
-from pfo_pipeline.emulator.pages import ListShape, QueryError, TransactionQuery, page_body
-from pfo_pipeline.emulator.shaping import accounts_json, connection_json, json_response
-from pfo_pipeline.emulator.variants import Variant
+from powens_emulator import control
+from powens_emulator.app import EmulatorApp
+from powens_emulator.auth import renew_body
+from powens_emulator.catalog import CONNECTORS, USER_CONNECTIONS
+from powens_emulator.churn import backdated_import, churn, late_change
+from powens_emulator.clock import day_number
+from powens_emulator.middleware import PowensClockDate, PowensLatency
+from powens_emulator.pages import ListShape, QueryError, TransactionQuery, page_body
+from powens_emulator.shaping import accounts_json, connection_json, json_response
+from powens_emulator.variants import Variant
 
 NO_ACCOUNT = "No bank account is available."  # S3 `NoAccountError`
 

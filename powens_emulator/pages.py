@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from pfo_pipeline.emulator.clock import day_number, fmt_day, parse_day, parse_ts
-from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.encoding import IS_CARD, RowEncoder
-from pfo_pipeline.emulator.shaping import DEFAULT
-from pfo_pipeline.emulator.variants import Variant
+from powens_emulator.clock import day_number, fmt_day, parse_day, parse_ts
+from powens_emulator.data import FamilyWorld
+from powens_emulator.encoding import IS_CARD, RowEncoder
+from powens_emulator.shaping import DEFAULT
+from powens_emulator.variants import Variant
 
 MAX_LIMIT = 1000
 CACHE_SIZE = 256  # filters whose matching rows are kept...

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from pfo_pipeline.emulator import changes, generation
-from pfo_pipeline.emulator.catalog import CARD_MERCHANTS, Account, Merchant, family_accounts
-from pfo_pipeline.emulator.clock import day_number, seconds
+from powens_emulator import changes, generation
+from powens_emulator.catalog import CARD_MERCHANTS, Account, Merchant, family_accounts
+from powens_emulator.clock import day_number, seconds
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from pfo_pipeline.emulator.catalog import CONNECTORS, CURRENCIES, TYPES, USER_CONNECTIONS, Account
-from pfo_pipeline.emulator.clock import fmt_day, fmt_now, fmt_ts
-from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.variants import Variant
+from powens_emulator.catalog import CONNECTORS, CURRENCIES, TYPES, USER_CONNECTIONS, Account
+from powens_emulator.clock import fmt_day, fmt_now, fmt_ts
+from powens_emulator.data import FamilyWorld
+from powens_emulator.variants import Variant
 
 DEFAULT = Variant()
 

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import orjson
 
-from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.pages import Filter, TransactionIndex
-from pfo_pipeline.emulator.shaping import account_json, connection_json, transaction_json
-from pfo_pipeline.emulator.signing import signed_headers
+from powens_emulator.data import FamilyWorld
+from powens_emulator.pages import Filter, TransactionIndex
+from powens_emulator.shaping import account_json, connection_json, transaction_json
+from powens_emulator.signing import signed_headers
 
 
 def connection_synced(

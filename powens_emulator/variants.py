@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pfo_pipeline.emulator.catalog import TYPE_NAMES
-from pfo_pipeline.emulator.clock import PARIS, TIMESTAMP_FORMAT
+from powens_emulator.catalog import TYPE_NAMES
+from powens_emulator.clock import PARIS, TIMESTAMP_FORMAT
 
 # The fields S3 marks nullable, per object (not `deleted`/`disabled`: null would undelete it).
 NULLABLE = {

@@ -9,7 +9,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pfo_pipeline.emulator.catalog import Merchant, iban
+from powens_emulator.catalog import Merchant, iban
 
 MONTHLY, WEEKLY, QUARTERLY, YEARLY = "monthly", "weekly", "quarterly", "yearly"
 STEP_MONTHS = {MONTHLY: 1, QUARTERLY: 3, YEARLY: 12}

@@ -13,14 +13,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pfo_pipeline.emulator import webhooks
-from pfo_pipeline.emulator.auth import TokenStore, bearer
-from pfo_pipeline.emulator.clock import fmt_now, parse_ts
-from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.faults import FaultConfig, FaultConfigError
-from pfo_pipeline.emulator.middleware import Traffic
-from pfo_pipeline.emulator.pages import TransactionIndex
-from pfo_pipeline.emulator.shaping import json_response
+from powens_emulator import webhooks
+from powens_emulator.auth import TokenStore, bearer
+from powens_emulator.clock import fmt_now, parse_ts
+from powens_emulator.data import FamilyWorld
+from powens_emulator.faults import FaultConfig, FaultConfigError
+from powens_emulator.middleware import Traffic
+from powens_emulator.pages import TransactionIndex
+from powens_emulator.shaping import json_response
 
 HTML_503 = (
     "<html><head><title>503 Service Unavailable</title></head><body><h1>503 Service Unavailable"

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pfo_pipeline.emulator.catalog import SAVINGS_INTEREST, Account, T
-from pfo_pipeline.emulator.clock import EPOCH_TIME, day_number
+from powens_emulator.catalog import SAVINGS_INTEREST, Account, T
+from powens_emulator.clock import EPOCH_TIME, day_number
 
 if TYPE_CHECKING:
-    from pfo_pipeline.emulator.data import FamilyWorld
+    from powens_emulator.data import FamilyWorld
 
 OLD_SAVINGS, NEW_SAVINGS = 103, 108
 

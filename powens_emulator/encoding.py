@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from pfo_pipeline.emulator.catalog import CURRENCIES, TYPES
-from pfo_pipeline.emulator.clock import fmt_day, fmt_ts
-from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.shaping import CARD_TYPES, DEFAULT, malformed_kind, transaction_json
-from pfo_pipeline.emulator.variants import Variant, with_offset
+from powens_emulator.catalog import CURRENCIES, TYPES
+from powens_emulator.clock import fmt_day, fmt_ts
+from powens_emulator.data import FamilyWorld
+from powens_emulator.shaping import CARD_TYPES, DEFAULT, malformed_kind, transaction_json
+from powens_emulator.variants import Variant, with_offset
 
 TAIL = (
     b',"country":null,"comment":null,"id_cluster":null,"id_category":9998,"categories":[],'

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pfo_pipeline.emulator.app import EmulatorApp
-from pfo_pipeline.emulator.clock import PARIS
-from pfo_pipeline.emulator.data import FamilyWorld
-from pfo_pipeline.emulator.faults import FaultConfig
-from pfo_pipeline.emulator.middleware import Traffic
-from pfo_pipeline.emulator.routes import create_app
-from pfo_pipeline.emulator.server import ServerThread, serve_in_foreground
+from powens_emulator.app import EmulatorApp
+from powens_emulator.clock import PARIS
+from powens_emulator.data import FamilyWorld
+from powens_emulator.faults import FaultConfig
+from powens_emulator.middleware import Traffic
+from powens_emulator.routes import create_app
+from powens_emulator.server import ServerThread, serve_in_foreground
 
 
 @dataclass
@@ -39,7 +39,7 @@ def default_now() -> datetime:
 def build_emulator(config: EmulatorConfig) -> EmulatorApp:
     world_class = FamilyWorld
     if config.family == "labelled":
-        from pfo_pipeline.emulator.labelled_family import LabelledFamilyWorld as world_class
+        from powens_emulator.labelled_family import LabelledFamilyWorld as world_class
     world = world_class(
         seed=config.seed,
         transactions=config.transactions,

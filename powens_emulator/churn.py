@@ -17,9 +17,9 @@ from datetime import timedelta
 
 import numpy as np
 
-from pfo_pipeline.emulator.catalog import T
-from pfo_pipeline.emulator.clock import day_number, seconds
-from pfo_pipeline.emulator.data import FamilyWorld
+from powens_emulator.catalog import T
+from powens_emulator.clock import day_number, seconds
+from powens_emulator.data import FamilyWorld
 
 KINDS = ("insert_on_top", "pending_moves_up", "edit", "backdated")
 

@@ -1,16 +1,22 @@
-"""`pfo emulator serve`: the emulator in the foreground."""
+"""`pfo emulator serve` (the `pfo_pipeline.commands` entry point) or `python -m powens_emulator
+serve`: the emulator in the foreground."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import datetime
 
 import click
 
-from pfo_pipeline.emulator.faults import FaultConfig, FaultConfigError
-from pfo_pipeline.emulator.runner import EmulatorConfig, default_now, serve_forever
+from powens_emulator.faults import FaultConfig, FaultConfigError
+from powens_emulator.runner import EmulatorConfig, default_now, serve_forever
 
 NOW_FORMAT = "%Y-%m-%d %H:%M:%S"
+# The credentials the emulator accepts at `/auth/renew` (default: EmulatorConfig's demo pair). The
+# secret comes only from the environment, so it is never on a command line (`ps` shows those).
+CLIENT_ID_ENV = "POWENS_EMULATOR_CLIENT_ID"
+CLIENT_SECRET_ENV = "POWENS_EMULATOR_CLIENT_SECRET"
 
 
 def _parse_faults(ctx: click.Context, param: click.Parameter, value: str) -> FaultConfig:
@@ -83,6 +89,14 @@ def emulator_cli() -> None:
     callback=_parse_now,
     help='Clock start, naive Paris time "YYYY-MM-DD HH:MM:SS".',
 )
+@click.option(
+    "--client-id",
+    envvar=CLIENT_ID_ENV,
+    default=EmulatorConfig.client_id,
+    show_default=True,
+    show_envvar=True,
+    help=f"The client id /auth/renew accepts; its secret is ${CLIENT_SECRET_ENV} when set.",
+)
 def serve(
     port: int,
     seed: int,
@@ -91,20 +105,33 @@ def serve(
     latency_ms: float | None,
     jitter_ms: float | None,
     now: datetime | None,
+    client_id: str,
 ) -> None:
     """Serve the Powens API v2.0 on 127.0.0.1."""
     latency = {"latency_ms": latency_ms, "jitter_ms": jitter_ms}
     faults = replace(faults, **{k: v for k, v in latency.items() if v is not None})
     clock = now or default_now()
-    config = EmulatorConfig(seed=seed, transactions=transactions, now=clock, faults=faults)
+    secret = os.environ.get(CLIENT_SECRET_ENV)
+    if secret == "":
+        raise click.UsageError(f"{CLIENT_SECRET_ENV} is set but empty: unset it or give a secret")
+    config = EmulatorConfig(
+        seed=seed,
+        transactions=transactions,
+        now=clock,
+        faults=faults,
+        client_id=client_id,
+        client_secret=secret or EmulatorConfig.client_secret,
+    )
     click.echo(f"Powens emulator: http://127.0.0.1:{port}/2.0  (seed {seed}, clock {clock})")
     if faults.latency_ms or faults.jitter_ms:
         click.echo(f"Latency: {faults.latency_ms:g} ms + up to {faults.jitter_ms:g} ms of jitter.")
     # Credentials are named, never printed: even demo secrets should not be copied out of a log.
-    click.echo(
-        f"client_id={config.client_id}; its secret is EmulatorConfig.client_secret "
-        "(pfo_pipeline/emulator/runner.py)."
+    where = (
+        f"${CLIENT_SECRET_ENV}"
+        if secret
+        else "EmulatorConfig.client_secret (powens_emulator/runner.py)"
     )
+    click.echo(f"client_id={config.client_id}; its secret is {where}.")
     click.echo(
         f"User tokens: POST http://127.0.0.1:{port}/2.0/auth/renew with client_id, client_secret "
         "and id_user (1 or 2). Faults: POST /2.0/__emulator/faults."

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pfo_pipeline.emulator.catalog import (
+from powens_emulator.catalog import (
     CARD_MEANS,
     CARD_MERCHANTS,
     CARD_SETTLEMENT,
@@ -28,10 +28,10 @@ from pfo_pipeline.emulator.catalog import (
     T,
     transfer_to,
 )
-from pfo_pipeline.emulator.clock import EPOCH, day_number, seconds
+from powens_emulator.clock import EPOCH, day_number, seconds
 
 if TYPE_CHECKING:
-    from pfo_pipeline.emulator.data import FamilyWorld
+    from powens_emulator.data import FamilyWorld
 
 # (account, day, cents, type, merchant index, original USD cents or 0)
 Row = tuple[int, int, int, int, int, int]
