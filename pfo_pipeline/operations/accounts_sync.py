@@ -19,12 +19,8 @@ from pfo_pipeline.ledger.validation import validate_batch
 from pfo_pipeline.operations.sync_context import load_metadata, utc_now
 from pfo_pipeline.powens.client import PowensClient
 from pfo_pipeline.powens.errors import PowensInvalidResponseError, PowensParseError
-from pfo_pipeline.powens.models import (
-    PowensAccount,
-    PowensConnector,
-    parse_account,
-    parse_connection,
-)
+from pfo_pipeline.powens.models import PowensAccount, PowensConnector
+from pfo_pipeline.powens.record_parsing import parse_account, parse_connection
 
 
 @dataclass
