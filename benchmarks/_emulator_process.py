@@ -2,50 +2,36 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
+from pfo_pipeline.emulator_process import emulator_process as demo_emulator_process
+from pfo_pipeline.emulator_process import free_port
+from pfo_pipeline.settings import DEMO_ENV
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["emulator_process", "free_port", "renew_token", "set_latency", "wait_until_up"]
+
+DEMO_CLIENT_ID = DEMO_ENV["PFO_DEMO_POWENS_CLIENT_ID"]
+DEMO_CLIENT_SECRET = DEMO_ENV["PFO_DEMO_POWENS_CLIENT_SECRET"]
 
 
 @contextmanager
 def emulator_process(transactions: int, seed: int = 42, timeout_s: float = 300) -> Iterator[str]:
-    """Start `pfo emulator serve` and yield its base URL once it answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pfo_pipeline.cli",
-            "emulator",
-            "serve",
-            "--port",
-            str(port),
-            "--seed",
-            str(seed),
-            "--transactions",
-            str(transactions),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}/2.0"
-    try:
-        wait_until_up(f"{base_url}/connectors", proc, timeout_s=timeout_s)
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    """Start `python -m powens_emulator serve` on a free port (the demo's way, with the demo
+    credentials) and yield its base URL once it answers; stopped when the block ends."""
+    with demo_emulator_process(
+        port=0,
+        seed=seed,
+        transactions=transactions,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        start_timeout_s=timeout_s,
+    ) as running:
+        yield running.base_url
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float) -> None:
@@ -75,8 +61,8 @@ def renew_token(base_url: str, user_id: int = 1) -> str:
     response = httpx.post(
         f"{base_url}/auth/renew",
         json={
-            "client_id": "pfo-demo-client",
-            "client_secret": "pfo-demo-secret",
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
             "id_user": user_id,
         },
     )

@@ -24,29 +24,38 @@ import httpx
 import yaml
 
 from benchmarks._emulator_process import emulator_process
-from pfo_pipeline.ledger import lake
-from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline import lake
+from pfo_pipeline.lake.migrations import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNC = textwrap.dedent(
     """
     import sys
-    from pfo_pipeline.defs.resources import PowensResource, ledger_resource, ledger_connection
-    from pfo_pipeline.operations import sync
+    from pathlib import Path
+    from pfo_pipeline import lake
+    from pfo_pipeline.operations.powens_clients import powens_client_for
+    from pfo_pipeline.powens.options import ClientOptions
+    from pfo_pipeline.tenancy.config import load_tenants
+    from pfo_pipeline.operations.accounts_sync import sync_accounts
+    from pfo_pipeline.operations.balances_refresh import refresh_balances
+    from pfo_pipeline.operations.sync_context import new_context
+    from pfo_pipeline.operations.transactions_sync import sync_transactions
 
     tenants_file, ledger_path, tenant_id = sys.argv[1:4]
-    powens = PowensResource(tenants_file=tenants_file, timeout_s=60)
-    tenant = powens.tenant(tenant_id)
+    tenant = load_tenants(Path(tenants_file))[tenant_id]
     binding = tenant.primary_open_banking
-    with powens.client_for(tenant) as client, ledger_connection(ledger_resource(ledger_path)) as conn:
-        for run in (sync.sync_accounts, sync.sync_transactions, sync.refresh_balances):
-            run(conn, client, sync.new_context(tenant.tenant_id, binding.connection_id, 1))
+    with (
+        powens_client_for(tenant, ClientOptions(timeout_s=60)) as client,
+        lake.open_lake(lake.LakeLocation.in_folder(ledger_path)) as conn,
+    ):
+        for run in (sync_accounts, sync_transactions, refresh_balances):
+            run(conn, client, new_context(tenant.tenant_id, binding.connection_id, 1))
     """
 )
 ANALYST = textwrap.dedent(
     """
     import os, sys, time
-    from pfo_pipeline.ledger import lake
+    from pfo_pipeline import lake
     location, stop = lake.LakeLocation.in_folder(sys.argv[1]), sys.argv[2]
     attempted = failed = torn = 0
     while not os.path.exists(stop):

@@ -23,14 +23,17 @@ from pathlib import Path
 import httpx
 
 from benchmarks.insights_scoring import Score, score
-from pfo_pipeline import settings
-from pfo_pipeline.defs.analytics.project import dbt_environment
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
+from pfo_pipeline import lake, settings
+from pfo_pipeline.defs.analytics.project import dbt_variables
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
-from pfo_pipeline.ledger import lake
-from pfo_pipeline.ledger.schema import migrate
-from pfo_pipeline.operations import sync
+from pfo_pipeline.lake.migrations import migrate
+from pfo_pipeline.operations.accounts_sync import sync_accounts
+from pfo_pipeline.operations.balances_refresh import refresh_balances
+from pfo_pipeline.operations.sync_context import new_context
+from pfo_pipeline.operations.transactions_sync import sync_transactions
 from pfo_pipeline.powens import PowensClient
+from pfo_pipeline.powens.options import ClientOptions
+from powens_emulator import EmulatorConfig, start_emulator
 
 TENANT, CONNECTION = "tenant.family-office", "conn-powens-primary"
 CLOCKS = ["2026-04-30", "2026-05-31", "2026-08-14", "2026-10-01", "2027-01-31", "2027-02-28",
@@ -48,16 +51,18 @@ def run_family(seed: int, clock: str, transactions: int, history_days: int) -> S
         }).json()["access_token"]  # fmt: skip
         conn = lake.connect(location)
         migrate(conn)
-        with PowensClient(emulator.base_url, user_id=1, api_key=token, timeout_s=60) as client:
-            for step in (sync.sync_accounts, sync.sync_transactions, sync.refresh_balances):
-                step(conn, client, sync.new_context(TENANT, CONNECTION, 1))
+        with PowensClient(
+            emulator.base_url, user_id=1, api_key=token, options=ClientOptions(timeout_s=60)
+        ) as client:
+            for step in (sync_accounts, sync_transactions, refresh_balances):
+                step(conn, client, new_context(TENANT, CONNECTION, 1))
         conn.close()
         labels = emulator.state.labels()
     dbt = Path(sys.executable).parent / "dbt"
     subprocess.run(
         [str(dbt), "build", "--quiet", "--project-dir", str(settings.DBT_PROJECT_DIR),
          "--profiles-dir", str(settings.DBT_PROJECT_DIR)],
-        check=True, env={**os.environ, **dbt_environment(location)}, cwd=settings.DBT_PROJECT_DIR,
+        check=True, env={**os.environ, **dbt_variables(location)}, cwd=settings.DBT_PROJECT_DIR,
     )  # fmt: skip
     conn = lake.connect(location, read_only=True)
     try:

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pfo_pipeline.emulator.labelled_family import usd_rate
+from powens_emulator.labelled_family import usd_rate
 
 
 @dataclass

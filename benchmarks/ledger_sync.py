@@ -26,10 +26,18 @@ import duckdb
 import httpx
 
 from benchmarks._emulator_process import emulator_process, renew_token, set_latency
-from pfo_pipeline.ledger import lake
-from pfo_pipeline.ledger.schema import migrate
-from pfo_pipeline.operations import sync
+from pfo_pipeline import lake
+from pfo_pipeline.lake.migrations import migrate
+from pfo_pipeline.operations.accounts_sync import sync_accounts
+from pfo_pipeline.operations.sync_context import new_context
+from pfo_pipeline.operations.transaction_fetch import DEFAULT_FETCH_CONCURRENCY
+from pfo_pipeline.operations.transactions_sync import (
+    DEFAULT_BATCH_ROWS,
+    TransactionsSyncOptions,
+    sync_transactions,
+)
 from pfo_pipeline.powens import PowensClient
+from pfo_pipeline.powens.options import ClientOptions
 
 TENANT, CONNECTION = "tenant.family-office", "conn-powens-primary"
 
@@ -51,10 +59,10 @@ def timed_sync(
     concurrency: int,
     batch_rows: int,
 ) -> float:
-    ctx = sync.new_context(TENANT, CONNECTION, 1)
+    ctx = new_context(TENANT, CONNECTION, 1)
     started, cpu_started = time.perf_counter(), cpu_s()
-    result = sync.sync_transactions(
-        conn, client, ctx, concurrency=concurrency, batch_rows=batch_rows
+    result = sync_transactions(
+        conn, client, ctx, TransactionsSyncOptions(concurrency=concurrency, batch_rows=batch_rows)
     )
     elapsed, cpu = time.perf_counter() - started, cpu_s() - cpu_started
     stats = result.stats
@@ -72,8 +80,8 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=1_000_000)
     parser.add_argument("--ledger", type=Path, default=None)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="emulator delay per request")
-    parser.add_argument("--concurrency", type=int, default=sync.DEFAULT_FETCH_CONCURRENCY)
-    parser.add_argument("--batch-rows", type=int, default=sync.DEFAULT_BATCH_ROWS)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_FETCH_CONCURRENCY)
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS)
     parser.add_argument("--full-only", action="store_true", help="skip the incremental sync")
     args = parser.parse_args()
     ledger = args.ledger or Path(tempfile.mkdtemp()) / "bench-lake"
@@ -86,9 +94,11 @@ def main() -> None:
         print(f"latency={args.latency_ms:g} ms per request, fetch concurrency={args.concurrency}")
         conn = lake.connect(lake.LakeLocation.in_folder(ledger))
         migrate(conn)
-        with PowensClient(base_url, user_id=1, api_key=token, timeout_s=60) as client:
-            ctx = sync.new_context(TENANT, CONNECTION, 1)
-            sync.sync_accounts(conn, client, ctx)
+        with PowensClient(
+            base_url, user_id=1, api_key=token, options=ClientOptions(timeout_s=60)
+        ) as client:
+            ctx = new_context(TENANT, CONNECTION, 1)
+            sync_accounts(conn, client, ctx)
             timed_sync(conn, client, "full sync", args.concurrency, args.batch_rows)
             total = conn.execute("SELECT count(*) FROM ledger.bank_transactions").fetchall()[0][0]
             if args.full_only:
@@ -101,7 +111,7 @@ def main() -> None:
                 days += 1
             print(f"advanced {days} day(s): {changed:,} upstream changes ({changed / total:.1%})")
             # the accounts job runs before the transactions job, as in production
-            sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))
+            sync_accounts(conn, client, new_context(TENANT, CONNECTION, 1))
             timed_sync(conn, client, "incremental sync", args.concurrency, args.batch_rows)
         size_mb = sum(p.stat().st_size for p in ledger.rglob("*") if p.is_file()) / 1e6
         print(f"ledger={ledger} size={size_mb:.0f} MB rows={total:,}")

@@ -18,15 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks._emulator_process import emulator_process, renew_token
-from pfo_pipeline import settings
-from pfo_pipeline.defs.analytics.project import dbt_environment
+from pfo_pipeline import lake, settings
+from pfo_pipeline.defs.analytics.project import dbt_variables
 from pfo_pipeline.knowledge.insights import InsightsSettings, build_insights
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.store import write_overview
-from pfo_pipeline.ledger import lake
-from pfo_pipeline.ledger.schema import migrate
-from pfo_pipeline.operations import sync
+from pfo_pipeline.lake.migrations import migrate
+from pfo_pipeline.operations.accounts_sync import sync_accounts
+from pfo_pipeline.operations.balances_refresh import refresh_balances
+from pfo_pipeline.operations.sync_context import new_context
+from pfo_pipeline.operations.transactions_sync import sync_transactions
 from pfo_pipeline.powens import PowensClient
+from pfo_pipeline.powens.options import ClientOptions
 
 TENANT, CONNECTION = "tenant.family-office", "conn-powens-primary"
 
@@ -40,11 +43,11 @@ def main() -> None:
         conn = lake.connect(ledger)
         migrate(conn)
         with PowensClient(
-            base_url, user_id=1, api_key=renew_token(base_url), timeout_s=60
+            base_url, user_id=1, api_key=renew_token(base_url), options=ClientOptions(timeout_s=60)
         ) as client:
-            sync.sync_accounts(conn, client, sync.new_context(TENANT, CONNECTION, 1))
-            sync.sync_transactions(conn, client, sync.new_context(TENANT, CONNECTION, 1))
-            result = sync.refresh_balances(conn, client, sync.new_context(TENANT, CONNECTION, 1))
+            sync_accounts(conn, client, new_context(TENANT, CONNECTION, 1))
+            sync_transactions(conn, client, new_context(TENANT, CONNECTION, 1))
+            result = refresh_balances(conn, client, new_context(TENANT, CONNECTION, 1))
         rows = conn.execute("SELECT count(*) FROM ledger.bank_transactions").fetchall()[0][0]
         conn.close()
     as_of = result.as_of_date
@@ -54,7 +57,7 @@ def main() -> None:
         [str(dbt), "build", "--quiet", "--project-dir", str(settings.DBT_PROJECT_DIR),
          "--profiles-dir", str(settings.DBT_PROJECT_DIR)],
         check=True,
-        env={**os.environ, **dbt_environment(ledger)},
+        env={**os.environ, **dbt_variables(ledger)},
         cwd=settings.DBT_PROJECT_DIR,
     )  # fmt: skip
     dbt_seconds = time.perf_counter() - started

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pfo_pipeline import settings
-from pfo_pipeline.ledger.lake import LakeLocation
+from pfo_pipeline.lake import LakeLocation
 
 
 def _closed_port() -> int:

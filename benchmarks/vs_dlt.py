@@ -152,7 +152,7 @@ def run_pfo_through_dagster(base_url: str) -> dict[str, float]:
 
 
 def _ledger_rows(workdir: Path) -> int:
-    from pfo_pipeline.ledger import lake
+    from pfo_pipeline import lake
 
     location = lake.LakeLocation(f"sqlite:{workdir / 'catalog.sqlite'}", f"{workdir / 'lake'}/")
     conn = lake.connect(location, read_only=True, shared=False)

@@ -13,19 +13,21 @@ from pathlib import Path
 import dagster as dg
 
 
-def build_resources(ledger=None, tenants_file=None) -> dict[str, object]:
+def build_resources(lake=None) -> dict[str, object]:
     """Every resource the definitions use, in one place (imported here: importing this module
-    stays light, the resources' dependencies load with the definitions)."""
+    stays light, the resources' dependencies load with the definitions). `lake`: a folder or
+    location for the lake (default: `PFO_LAKE_CATALOG` / `PFO_LAKE_DATA_PATH`)."""
     from pfo_pipeline.defs.resources import (
+        LAKE,
         PowensResource,
         WebhookSensorConfig,
         dbt_resource,
-        ledger_resource,
+        lake_resource,
     )
 
     return {
-        "powens": PowensResource(tenants_file=str(tenants_file) if tenants_file else None),
-        "duckdb": ledger_resource(ledger),
+        "powens": PowensResource(),
+        LAKE: lake_resource(lake),
         "dbt": dbt_resource(),
         "webhooks": WebhookSensorConfig(),
     }

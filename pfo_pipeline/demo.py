@@ -1,10 +1,10 @@
 """`pfo demo`: the whole pipeline end to end on the emulator, offline.
 
-Starts the Powens emulator on loopback, materialises the ledger assets for every sample tenant,
-builds the dbt marts, writes today's financial overview, then prints what landed and where. It
-always runs the sample tenants (the emulator's demo family, whose secrets name the demo variables
-`PFO_DEMO_POWENS_*`), pointed at the emulator it starts (`PFO_POWENS_BASE_URL`): never a real
-tenants file, never real credentials.
+Starts the Powens emulator on loopback in a process of its own (`emulator_process`), materialises
+the ledger assets for every sample tenant, builds the dbt marts, writes today's financial overview,
+stops the emulator, then prints what landed and where. It always runs the sample tenants (the
+emulator's demo family, whose secrets name the demo variables `PFO_DEMO_POWENS_*`), pointed at the
+emulator it starts (`PFO_POWENS_BASE_URL`): never a real tenants file, never real credentials.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import click
 import dagster as dg
 
 from pfo_pipeline import settings
+from pfo_pipeline.emulator_process import EmulatorStartError, emulator_process, free_port
+from pfo_pipeline.interrupt_watch import interrupt_watch
 from pfo_pipeline.knowledge import periods
-from pfo_pipeline.ledger.lake import LakeError, LakeLocation, connect
+from pfo_pipeline.lake import LakeError, LakeLocation, connect
 
 # What the demo runs, selected the way the definitions group and label their assets: the ledger
 # syncs (group `openbanking`), the dbt marts (group `analytics`) and the knowledge documents the
@@ -40,7 +42,7 @@ def _instance() -> dg.DagsterInstance:
     "--port",
     default=8765,
     show_default=True,
-    help="Emulator port (the demo points the sample tenants here).",
+    help="Emulator port (the demo points the sample tenants here); 0 picks a free one.",
 )
 @click.option(
     "--transactions",
@@ -52,11 +54,11 @@ def _instance() -> dg.DagsterInstance:
 def demo(port: int, transactions: int, seed: int) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
     from pfo_pipeline.definitions import build_resources
-    from pfo_pipeline.emulator import EmulatorConfig, start_emulator
     from pfo_pipeline.tenancy.config import load_tenants
 
     for name, value in settings.DEMO_ENV.items():
         os.environ.setdefault(name, value)
+    port = port or free_port()
     # The demo's own emulator and tenants, whatever the shell points at.
     os.environ[settings.TENANTS_FILE_ENV] = str(settings.SAMPLE_TENANTS_FILE)
     os.environ[settings.BASE_URL_ENV] = f"http://127.0.0.1:{port}/2.0"
@@ -67,25 +69,37 @@ def demo(port: int, transactions: int, seed: int) -> None:
         raise click.ClickException(str(exc)) from None
     instance = _instance()
     today = periods.today().isoformat()
-    emulator_config = EmulatorConfig(
+    emulator = emulator_process(
+        port=port,
         seed=seed,
         transactions=transactions,
         client_id=os.environ["PFO_DEMO_POWENS_CLIENT_ID"],
         client_secret=os.environ["PFO_DEMO_POWENS_CLIENT_SECRET"],
     )
-    with start_emulator(emulator_config, port=port) as emulator:
-        tenants = load_tenants()
-        click.echo(f"Powens emulator on {emulator.base_url} (the sample tenants point here)")
-        resources = build_resources()
-        for tenant_id in tenants:
-            click.echo(f"Syncing {tenant_id} ...")
-            _run(instance, resources, LEDGER, tenant_id)
-        click.echo("Building the dbt marts ...")
-        _run(instance, resources, MARTS, None)
-        for tenant_id in tenants:
-            click.echo(f"Writing the financial overview of {tenant_id} for {today} ...")
-            key = dg.MultiPartitionKey({"tenant": tenant_id, "day": today})
-            _run(instance, resources, OVERVIEW, key)
+    try:
+        # Ctrl-C or SIGTERM stops the demo after the run it lands in, if Dagster dropped it.
+        with emulator as running, interrupt_watch() as interrupted:
+            tenants = load_tenants()
+            click.echo(f"Powens emulator on {running.base_url} (the sample tenants point here)")
+            resources = build_resources()
+
+            def run(selection: dg.AssetSelection, key: str | dg.MultiPartitionKey | None) -> None:
+                succeeded = _run(instance, resources, selection, key)
+                if interrupted():
+                    raise click.Abort()
+                if not succeeded:
+                    raise click.ClickException("a run failed; see the Dagster event log above")
+
+            for tenant_id in tenants:
+                click.echo(f"Syncing {tenant_id} ...")
+                run(LEDGER, tenant_id)
+            click.echo("Building the dbt marts ...")
+            run(MARTS, None)
+            for tenant_id in tenants:
+                click.echo(f"Writing the financial overview of {tenant_id} for {today} ...")
+                run(OVERVIEW, dg.MultiPartitionKey({"tenant": tenant_id, "day": today}))
+    except EmulatorStartError as exc:
+        raise click.ClickException(f"the Powens emulator did not start: {exc}") from None
     _print_summary(ledger, tenants)
 
 
@@ -94,7 +108,8 @@ def _run(
     resources: dict[str, object],
     selection: dg.AssetSelection,
     partition_key: str | dg.MultiPartitionKey | None,
-) -> None:
+) -> bool:
+    """Materialise `selection` in-process; whether the run succeeded."""
     from pfo_pipeline.definitions import materializable
 
     result = dg.materialize(
@@ -107,8 +122,7 @@ def _run(
         # Dagster's step events are DEBUG chatter for a demo; INFO keeps what the assets report.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
-    if not result.success:
-        raise click.ClickException("a run failed; see the Dagster event log above")
+    return result.success
 
 
 def _print_summary(ledger: LakeLocation, tenants: dict) -> None:

@@ -10,7 +10,7 @@ Why each setting:
 - `run_monitoring`: the daemon ends runs that never start or never finish cancelling, and (with
   `free_slots_after_run_end_seconds`) frees the pool slots of runs that ended badly. A run worker
   killed by SIGKILL or the OOM killer is marked failed by its code server; before this, its
-  `duckdb_ledger` slot stayed taken for good and every later ledger step waited. The default
+  `lake` pool slot stayed taken for good and every later ledger step waited. The default
   run launcher cannot resume a run in a new worker: `max_resume_run_attempts: 0`.
 - `concurrency.runs.tag_concurrency_limits`: one queued run per partition at a time, so a
   tenant's syncs never run side by side (the webhook sensor, a schedule and the UI may all ask);

@@ -37,8 +37,8 @@ _pfo_setup() {
     echo "$digest" >"$stamp"
   fi
   # Our own modules too (only those changed since the last time; __pycache__ is git-ignored).
-  "$root/.venv/bin/python" -m compileall -q -j 0 "$root/pfo_pipeline" "$root/tests" \
-    "$root/benchmarks" >/dev/null 2>&1 || true
+  "$root/.venv/bin/python" -m compileall -q -j 0 "$root/pfo_pipeline" "$root/powens_emulator" \
+    "$root/tests" "$root/benchmarks" >/dev/null 2>&1 || true
   # `dagster dev` / `dg dev` read .env from the working directory (and let it override the
   # environment): the emulator's demo credentials, under names only the sample tenants file uses,
   # so the README's UI path syncs the sample tenants with no manual export and never replaces a

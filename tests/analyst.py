@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pfo_pipeline.ledger import lake
+from pfo_pipeline import lake
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,9 @@ import hypothesis
 import pytest
 import yaml
 
-from pfo_pipeline.defs.resources import PowensResource, ledger_resource
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.ledger import lake
+from pfo_pipeline import lake
+from pfo_pipeline.defs.resources import LAKE, PowensResource, lake_resource
+from powens_emulator import EmulatorConfig, start_emulator
 
 # Property tests draw the same examples on every run and machine (a red CI is then always
 # reproducible); new examples come from changing the strategies, and found bugs stay as @example.
@@ -56,7 +56,7 @@ LONGEST_FILES = (
     "e2e/test_readme_examples.py",
     "e2e/test_settings_story.py",
     "operations/test_concurrent_fetch.py",
-    "ledger/test_lake.py",
+    "lake/test_lake.py",
     "operations/test_ledger_churn.py",
     "knowledge/test_insights.py",
     "e2e/test_overview_pipeline.py",
@@ -178,14 +178,27 @@ def synced_family(tmp: Path, *, seed: int, transactions: int) -> Iterator[tuple]
         yield emulator, tenants, ledger
 
 
-def resources_for(tenants_file: Path, ledger: Path, **powens_options: object) -> dict[str, object]:
+@contextmanager
+def using_tenants_file(path: Path) -> Iterator[None]:
+    """`PFO_TENANTS_FILE` for the block: the one place the pipeline reads its tenants from."""
+    env = pytest.MonkeyPatch()
+    env.setenv("PFO_TENANTS_FILE", str(path))
+    try:
+        yield
+    finally:
+        env.undo()
+
+
+def resources_for(ledger: Path, **powens_options: object) -> dict[str, object]:
+    """The definitions' resources on a test's lake folder, with a patient-but-quick client (the
+    tenants come from `PFO_TENANTS_FILE`: see `using_tenants_file`)."""
     options = {"backoff_initial_s": 0.01, "timeout_s": 2.0, "max_attempts": 8}
     options.update(powens_options)
     from pfo_pipeline.defs.resources import dbt_resource
 
     return {
-        "powens": PowensResource(tenants_file=str(tenants_file), **options),
-        "duckdb": ledger_resource(ledger),
+        "powens": PowensResource(**options),
+        LAKE: lake_resource(ledger),
         "dbt": dbt_resource(),
     }
 
@@ -212,15 +225,16 @@ def materialize_ledger(
 ) -> dg.ExecuteInProcessResult:
     from pfo_pipeline.definitions import materializable
 
-    return dg.materialize(
-        materializable(),
-        selection=dg.AssetSelection.assets(*assets),
-        partition_key=tenant_id,
-        resources=resources_for(tenants_file, ledger, **powens_options),
-        run_config=run_config,
-        raise_on_error=raise_on_error,
-        instance=instance,
-    )
+    with using_tenants_file(tenants_file):
+        return dg.materialize(
+            materializable(),
+            selection=dg.AssetSelection.assets(*assets),
+            partition_key=tenant_id,
+            resources=resources_for(ledger, **powens_options),
+            run_config=run_config,
+            raise_on_error=raise_on_error,
+            instance=instance,
+        )
 
 
 def run_log_text(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> str:

@@ -67,12 +67,15 @@ def assert_ledger_matches_emulator(ledger: Path, emulator) -> None:
 KILLED_SYNC = textwrap.dedent(
     """
     import os, sys, time
-    from pfo_pipeline.defs.resources import PowensResource, ledger_resource, ledger_connection
-    from pfo_pipeline.operations import sync
+    from pathlib import Path
+    from pfo_pipeline import lake
+    from pfo_pipeline.operations.powens_clients import powens_client_for
+    from pfo_pipeline.tenancy.config import load_tenants
+    from pfo_pipeline.operations.sync_context import new_context
+    from pfo_pipeline.operations.transactions_sync import TransactionsSyncOptions, sync_transactions
 
     tenants_file, ledger_path, where = sys.argv[1], sys.argv[2], sys.argv[3]
-    powens = PowensResource(tenants_file=tenants_file)
-    tenant = powens.tenant("tenant.family-office")
+    tenant = load_tenants(Path(tenants_file))["tenant.family-office"]
     binding = tenant.primary_open_banking
 
     def pause(number):
@@ -81,7 +84,9 @@ KILLED_SYNC = textwrap.dedent(
             time.sleep(30)  # the parent kills us here, after a batch was staged
 
     if where == "inside-commit":
-        marked = sync.mark_internal_transfers
+        from pfo_pipeline.ledger import transactions_commit
+
+        marked = transactions_commit.mark_internal_transfers
 
         def mark_then_stall(conn, tenant_id, changed_days):
             # Runs inside the commit's transaction, after the rows were written to it.
@@ -90,11 +95,14 @@ KILLED_SYNC = textwrap.dedent(
             time.sleep(30)  # the parent kills us here, mid-transaction
             return changed
 
-        sync.mark_internal_transfers = mark_then_stall
+        transactions_commit.mark_internal_transfers = mark_then_stall
 
-    with powens.client_for(tenant) as client, ledger_connection(ledger_resource(ledger_path)) as conn:
-        ctx = sync.new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
-        sync.sync_transactions(conn, client, ctx, batch_rows=400, on_batch=pause)
+    with (
+        powens_client_for(tenant) as client,
+        lake.open_lake(lake.LakeLocation.in_folder(ledger_path)) as conn,
+    ):
+        ctx = new_context(tenant.tenant_id, binding.connection_id, binding.powens_user_id)
+        sync_transactions(conn, client, ctx, TransactionsSyncOptions(batch_rows=400), on_batch=pause)
     """
 )
 

@@ -12,7 +12,6 @@ import re
 from functools import cache
 
 from pfo_pipeline import settings
-from pfo_pipeline.categoriser.rules import normalise
 
 DIRECTORY = settings.DBT_PROJECT_DIR / "seeds" / "merchant_directory.csv"
 
@@ -21,13 +20,6 @@ DIRECTORY = settings.DBT_PROJECT_DIR / "seeds" / "merchant_directory.csv"
 def merchant_directory() -> dict[str, str]:
     with DIRECTORY.open(newline="") as handle:
         return {row["keyword"].strip(): row["merchant"].strip() for row in csv.DictReader(handle)}
-
-
-def merchant_for(text: str | None) -> str | None:
-    """The merchant of a wording or counterparty: the longest keyword found in it, if any."""
-    normalised = normalise(text)
-    found = [k for k in merchant_directory() if f" {k} " in normalised]
-    return merchant_directory()[max(found, key=len)] if found else None
 
 
 def merchant_names_pattern() -> str:

@@ -17,33 +17,35 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pfo_pipeline import settings
-from pfo_pipeline.ledger.lake import LakeLocation, open_lake
-from pfo_pipeline.operations.powens_clients import ClientOptions, powens_client_for
-from pfo_pipeline.powens.client import PowensClient
+from pfo_pipeline.defs.failures import fail_fast_if_permanent
+from pfo_pipeline.lake import LakeLocation, open_lake
+from pfo_pipeline.powens.options import ClientOptions
 from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError, read_tenants_file
 from pfo_pipeline.webhooks.inbox import Inbox, inbox_path
 
 if TYPE_CHECKING:
     from pfo_pipeline.defs.analytics.project import LocalDbtCliResource
 
-LEDGER_POOL = "duckdb_ledger"
+# The lake's resource key, and the concurrency pool of every step that writes the lake.
+LAKE = "lake"
 
 
 class PowensResource(dg.ConfigurableResource):
-    """Builds the Powens client of a tenant's `primaryOpenBanking` connection."""
+    """Builds the Powens client of a tenant's `primaryOpenBanking` connection. The tenants come
+    from `PFO_TENANTS_FILE` (`settings.tenants_file`, as the partitions do); how patient the
+    client is defaults to `ClientOptions`."""
 
-    tenants_file: str | None = None
-    timeout_s: float = 15.0
-    max_attempts: int = 5
-    backoff_initial_s: float = 0.2
+    timeout_s: float = ClientOptions.timeout_s
+    max_attempts: int = ClientOptions.max_attempts
+    backoff_initial_s: float = ClientOptions.backoff_initial_s
 
     def tenants(self) -> dict[str, TenantConfig]:
         """The tenants that validate (one broken tenant does not stop the others' runs)."""
-        return read_tenants_file(self._path()).tenants
+        return read_tenants_file().tenants
 
     def tenant(self, tenant_id: str) -> TenantConfig:
         try:
-            tenants_file = read_tenants_file(self._path())
+            tenants_file = read_tenants_file()
         except TenantConfigError as exc:  # a file no retry can fix
             raise dg.Failure(str(exc), allow_retries=False) from None
         if tenant_id in tenants_file.tenants:
@@ -54,21 +56,22 @@ class PowensResource(dg.ConfigurableResource):
             allow_retries=False,
         )
 
-    def _path(self) -> Path | None:
-        return Path(self.tenants_file) if self.tenants_file else None
-
-    def client_for(self, tenant: TenantConfig) -> PowensClient:
-        return powens_client_for(
-            tenant, ClientOptions(self.timeout_s, self.max_attempts, self.backoff_initial_s)
+    def client_options(self) -> ClientOptions:
+        return ClientOptions(
+            timeout_s=self.timeout_s,
+            max_attempts=self.max_attempts,
+            backoff_initial_s=self.backoff_initial_s,
         )
 
 
 class LakeResource(DuckDBResource):
-    """dagster-duckdb's resource, on the DuckLake ledger (`pfo_pipeline.ledger.lake`).
+    """dagster-duckdb's resource, on the DuckLake (`pfo_pipeline.lake`, the one door to it).
 
-    `catalog` / `data_path` default to `PFO_LAKE_CATALOG` / `PFO_LAKE_DATA_PATH`. Every connection
-    is a fresh in-memory DuckDB with the lake attached: nothing holds a lock between steps, and any
-    number of runs, processes and analysts use the lake at once.
+    `catalog` / `data_path` default to `PFO_LAKE_CATALOG` / `PFO_LAKE_DATA_PATH`. A connection is
+    a cursor of the process's lake database (a writer's first attach migrates the lake): nothing
+    holds a lock between steps, and any number of runs, processes and analysts use the lake at
+    once. An error no retry can fix (a lake that cannot be opened, a missing data file, a full
+    disk...) fails the step at once, its first line naming the file and what to do.
     """
 
     database: str = ":memory:"
@@ -81,36 +84,17 @@ class LakeResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:  # type: ignore[override]
-        with open_lake(self.location()) as conn:  # a writer's lake is migrated when attached
+        with fail_fast_if_permanent("the lake"), open_lake(self.location()) as conn:
             yield conn
 
 
-def ledger_resource(where: Path | str | LakeLocation | None = None) -> LakeResource:
+def lake_resource(where: Path | str | LakeLocation | None = None) -> LakeResource:
     """The lake resource: a folder holding a self-contained lake (tests), a location, or the
     environment's (`PFO_LAKE_CATALOG`, `PFO_LAKE_DATA_PATH`)."""
     if where is None:
         return LakeResource()
     location = where if isinstance(where, LakeLocation) else LakeLocation.in_folder(where)
     return LakeResource(catalog=location.catalog, data_path=location.data_path)
-
-
-@contextmanager
-def ledger_connection(resource: LakeResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A lake connection, migrated to the latest schema, closed whatever happens. An error no
-    retry can fix (a lake that cannot be opened, a missing data file, a full disk...) fails the
-    step at once, without its retry policy: the first line names the file and what to do."""
-    from pfo_pipeline.operations.guarded_sync import NotRetryable, permanent_cause
-
-    try:
-        with resource.get_connection() as conn:
-            yield conn
-    except dg.Failure:
-        raise
-    except Exception as exc:
-        cause = permanent_cause(exc)
-        if cause is None:
-            raise
-        raise NotRetryable("the lake", cause) from exc
 
 
 class WebhookSensorConfig(dg.ConfigurableResource):

@@ -3,13 +3,12 @@ and analysts see why a tenant was skipped without reading run logs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from pfo_pipeline.ledger.lake import run_transaction
+from pfo_pipeline.lake import run_transaction
 
 
 def record_connection_health(
@@ -43,7 +42,7 @@ NO_ACCOUNTS_YET = (
 )
 
 
-def accounts_note(list_accounts: Callable[[], list[Any]]) -> str | None:
+def accounts_note(accounts: list[Any]) -> str | None:
     """What the health row adds about the user's accounts: `NO_ACCOUNTS_YET` when Powens lists
     none (the client turns `noAccount` into an empty list), else None."""
-    return None if list_accounts() else NO_ACCOUNTS_YET
+    return None if accounts else NO_ACCOUNTS_YET

@@ -1,40 +1,31 @@
-"""Powens payloads -> canonical record frames (docs/spec.md §4), columnar so a million rows stay cheap.
+"""Powens accounts -> `BankAccountRecord` and `AccountBalanceRecord` frames (docs/spec.md §4), and
+the canonical ids every record carries (transactions: `transaction_mapping`).
 
-Rules: amounts keep Powens' sign (negative = money out) and `direction` follows it; status is
-`cancelled` when Powens set `deleted`, else `pending` when `coming`, else `booked`; the description
-falls back wording -> simplified -> original wording; account numbers keep only their last 4
-characters; canonical ids are deterministic hashes of tenant, connection and Powens id; an account
-Powens renumbered (same IBAN, new id) resolves to the canonical account it already had.
+Account numbers keep only their last 4 characters; canonical ids are deterministic hashes of
+tenant, connection and Powens id; an account Powens renumbered (same IBAN, new id) resolves to the
+canonical account it already had.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pandas as pd
-import pyarrow as pa
 
 from pfo_pipeline.ledger.currencies import NO_CURRENCY
-from pfo_pipeline.ledger.records import (
-    DAY,
-    MONEY,
-    PROVIDER_TS,
-    TEXT,
-    AccountBalanceRecord,
-    BankAccountRecord,
-    record_columns,
-)
-from pfo_pipeline.ledger.transaction_metadata import transaction_metadata
-from pfo_pipeline.ledger.types import FAULT_HELD_BACK, AccountRef, Reject, SyncContext
-from pfo_pipeline.powens.models import PowensAccount, PowensConnector, PowensTransaction
+from pfo_pipeline.ledger.frames import typed_frame
+from pfo_pipeline.ledger.records import AccountBalanceRecord, BankAccountRecord, record_columns
+from pfo_pipeline.ledger.types import Reject, SyncContext
+from pfo_pipeline.powens.models import PowensAccount, PowensConnector
 
-UNCATEGORISED = "other"
+_ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
+_BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
 
 
 def canonical_id(kind: str, *parts: object) -> str:
@@ -205,7 +196,7 @@ def map_accounts(
                 "metadata": _json(metadata),
             }
         )
-    return _typed_frame(
+    return typed_frame(
         rows,
         money=("balance", "available_balance"),
         provider_ts=("last_synced_at",),
@@ -244,7 +235,7 @@ def map_balances(
                 "metadata": _json({"powens_account_id": account.id}),
             }
         )
-    frame = _typed_frame(
+    frame = typed_frame(
         rows,
         money=("current_balance", "available_balance"),
         provider_ts=("last_updated_at",),
@@ -252,166 +243,3 @@ def map_balances(
         columns=_BALANCE_COLUMNS,
     )
     return frame, rejects
-
-
-def map_transactions(
-    records: list[PowensTransaction],
-    ctx: SyncContext,
-    accounts: dict[int, AccountRef],
-    categorise: Callable[[pd.DataFrame], pd.Series],
-) -> tuple[pd.DataFrame, list[Reject]]:
-    """Column-wise mapping of a batch. A row of an account the ledger does not know is held
-    back (not guessed, not blamed on the record): the caller keeps the cursor before it."""
-    rejects: list[Reject] = []
-    kept: list[PowensTransaction] = []
-    for record in records:
-        if record.id_account in accounts:
-            kept.append(record)
-        else:
-            rejects.append(
-                Reject(
-                    str(record.id),
-                    (
-                        f"account_id: Powens account {record.id_account} is not in the ledger "
-                        "yet; held back until an accounts sync has seen it",
-                    ),
-                    _transaction_payload(record),
-                    FAULT_HELD_BACK,
-                )
-            )
-    refs = [accounts[r.id_account] for r in kept]
-    amounts = [r.value for r in kept]
-    deleted = [r.deleted for r in kept]
-    coming = [r.coming for r in kept]
-    status = [
-        "cancelled" if d is not None else ("pending" if c else "booked")
-        for d, c in zip(deleted, coming, strict=True)
-    ]
-    last_update = [r.last_update for r in kept]
-    columns: dict[str, list[Any]] = {
-        "id": _transaction_ids(ctx, kept),
-        "account_id": [ref.account_id for ref in refs],
-        "tenant_id": [ctx.tenant_id] * len(kept),
-        "connection_id": [ctx.connection_id] * len(kept),
-        "external_id": [str(r.id) for r in kept],
-        "amount": amounts,
-        "currency": [ref.currency for ref in refs],
-        "direction": ["debit" if a < 0 else "credit" for a in amounts],
-        "date": [r.date for r in kept],
-        "booking_date": [r.bdate or r.date for r in kept],
-        "value_date": [r.vdate for r in kept],
-        "description": [r.wording or r.simplified_wording or r.original_wording for r in kept],
-        "counterparty_name": [r.counterparty_label for r in kept],
-        "counterparty_account": [r.counterparty_account for r in kept],
-        "merchant_category_code": [None] * len(kept),
-        "raw_category": [_raw_category(r) for r in kept],
-        "transaction_type": [r.type or "unknown" for r in kept],
-        "status": status,
-        "running_balance": [None] * len(kept),
-        "metadata": transaction_metadata(kept),
-        "provider_updated_at": last_update,
-        "booked_at": [
-            lu if s == "booked" else None for lu, s in zip(last_update, status, strict=True)
-        ],
-        "deleted_at": deleted,
-        "original_currency": [
-            r.original_currency.id if r.original_currency else None for r in kept
-        ],
-    }
-    frame = _typed_frame(
-        columns,
-        money=("amount", "running_balance"),
-        provider_ts=("provider_updated_at", "booked_at", "deleted_at"),
-        days=("date", "booking_date", "value_date"),
-        columns=None,
-    )
-    frame["standardized_category"] = categorise(frame).astype(TEXT)
-    frame["category_source"] = pd.Series(["rule"] * len(frame), index=frame.index, dtype=TEXT)
-    return frame, rejects
-
-
-def _transaction_ids(ctx: SyncContext, records: list[PowensTransaction]) -> list[str]:
-    """`canonical_id("txn", tenant, connection, id)` for a batch, without its per-call join."""
-    prefix = f"{ctx.tenant_id}|{ctx.connection_id}|"
-    md5 = hashlib.md5
-    return [
-        "txn_" + md5(f"{prefix}{r.id}".encode(), usedforsecurity=False).hexdigest() for r in records
-    ]
-
-
-def _raw_category(record: PowensTransaction) -> str | None:
-    if record.categories:
-        return record.categories[0]
-    if record.id_category is not None and record.id_category != 9998:
-        return str(record.id_category)
-    return None
-
-
-def _transaction_payload(record: PowensTransaction) -> dict[str, Any]:
-    """A parsed record back to JSON-able form for the quarantine (the ledger may hold PII)."""
-    out: dict[str, Any] = {}
-    for name in record.__slots__:  # type: ignore[attr-defined]
-        value = getattr(record, name)
-        if isinstance(value, Decimal):
-            value = str(value)
-        elif isinstance(value, date | datetime):
-            value = value.isoformat()
-        elif hasattr(value, "__slots__"):
-            value = {k: getattr(value, k) for k in value.__slots__}
-        out[name] = value
-    return out
-
-
-_ACCOUNT_COLUMNS = record_columns(BankAccountRecord)
-_BALANCE_COLUMNS = record_columns(AccountBalanceRecord)
-
-
-def _typed_frame(
-    data: list[dict[str, Any]] | dict[str, list[Any]],
-    *,
-    money: tuple[str, ...] = (),
-    provider_ts: tuple[str, ...] = (),
-    days: tuple[str, ...] = (),
-    columns: list[str] | None,
-) -> pd.DataFrame:
-    """Build a frame with exact Arrow decimals, dates and naive timestamps (no float, no NaT games)."""
-    if isinstance(data, list):
-        assert columns is not None
-        data = {name: [row[name] for row in data] for name in columns}
-    columns_out: dict[str, pd.Series] = {}
-    for name, values in data.items():
-        if name in money:
-            columns_out[name] = _money_series(values)
-        elif name in provider_ts:
-            columns_out[name] = pd.Series(
-                pa.array(values, type=pa.timestamp("us")), dtype=PROVIDER_TS
-            )
-        elif name in days:
-            columns_out[name] = pd.Series(pa.array(values, type=pa.date32()), dtype=DAY)
-        else:
-            columns_out[name] = _text_series(values)
-    frame = pd.DataFrame(columns_out)
-    return frame
-
-
-def _text_series(values: list[Any] | pa.Array) -> pd.Series:
-    """Arrow-backed text straight from Arrow (pandas' own path checks every value in Python);
-    anything but str/None takes pandas' path, which turns it into text."""
-    if isinstance(values, pa.Array):
-        return pd.Series(pd.arrays.ArrowStringArray(values.cast(pa.large_string())), dtype=TEXT)
-    try:
-        array = pa.array(values, type=pa.large_string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.Series(values, dtype=TEXT)
-    return pd.Series(pd.arrays.ArrowStringArray(array), dtype=TEXT)
-
-
-def _money_series(values: list[Decimal | None]) -> pd.Series:
-    """DECIMAL(18,2) without rounding: a value with more decimals becomes null so validation
-    quarantines it (the nullable check on the column names the field)."""
-    try:
-        array = pa.array(values, type=pa.decimal128(18, 2))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        exact = [v if v is None or v == v.quantize(Decimal("0.01")) else None for v in values]
-        array = pa.array(exact, type=pa.decimal128(18, 2))
-    return pd.Series(array, dtype=MONEY)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from pfo_pipeline.categoriser.rules import CATEGORIES
-from pfo_pipeline.ledger.lake import run_transaction
+from pfo_pipeline.lake import run_transaction
 from pfo_pipeline.ledger.transfers import forget_pairing
 from pfo_pipeline.sql_files import load_sql
 

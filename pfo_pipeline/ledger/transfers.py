@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from pfo_pipeline.lake import registered
+from pfo_pipeline.lake.scratch import Scratch
 from pfo_pipeline.ledger.day_ranges import WHOLE_HISTORY, around, inside, shift
-from pfo_pipeline.ledger.lake import registered
 from pfo_pipeline.sql_files import load_sql
 
 CHUNK_LEGS = 150_000
@@ -73,7 +72,8 @@ def mark_internal_transfers(
     # Payments to or from these are internal transfers even unpaired (transfer_legs.sql).
     ibans = conn.execute(load_sql(__name__, "transfer_own_ibans"), params).fetchall()[0][0]
     found: list[pa.Table] = []
-    with tempfile.TemporaryDirectory(prefix="pfo-transfers-") as folder:
+    scratch = Scratch(conn)  # the legs hold counterparty marks: a private folder, swept if killed
+    try:
         copied: list[tuple[str, date, date]] = []  # each range's legs file, and the range
         for number, (start, stop) in enumerate(ranges):
             bounds = {"from": start, "to": stop}
@@ -83,12 +83,13 @@ def mark_internal_transfers(
                 continue
             # The range's legs, read once (see transfer_legs.sql); plain DATE bounds (not date
             # arithmetic in SQL) so the scans can filter on them.
-            legs = str(Path(folder) / f"legs_{number}.parquet")
             read = {"read_from": shift(start, -MARGIN), "read_to": shift(stop, MARGIN)}
-            conn.execute(
-                f"COPY ({load_sql(__name__, 'transfer_legs')}) TO '{_quote(legs)}' "
-                "(FORMAT parquet, ROW_GROUP_SIZE 20480)",
-                params | read | {"ibans": ibans},
+            legs = str(
+                scratch.copy_to_parquet(
+                    f"legs_{number}",
+                    load_sql(__name__, "transfer_legs"),
+                    params | read | {"ibans": ibans},
+                )
             )
             copied.append((legs, start, stop))
             for chunk_start, chunk_stop in chunks:
@@ -108,6 +109,8 @@ def mark_internal_transfers(
                     start, stop = inside(start, stop, PAIR_REACH)
                 bounds = {"legs": legs, "from": start, "to": stop}
                 found.append(_marks(conn, "transfer_iban_marks", bounds))
+    finally:
+        scratch.close()
     with registered(conn, _transfer_marks=_concat(found)):
         changed = _apply_marks(conn)
     if whole:
@@ -123,10 +126,6 @@ def _marks(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object])
     """The marks a query finds (id, pair_id, date, stale), as Arrow."""
     found = conn.execute(load_sql(__name__, sql), params).fetch_arrow_table()
     return found.rename_columns(MARKS.names).cast(MARKS)
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

@@ -6,25 +6,14 @@ reaches into the other. Secrets are read through `dagster.EnvVar` only here, whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pfo_pipeline.powens.client import PowensClient
+from pfo_pipeline.powens.options import ClientOptions
 from pfo_pipeline.tenancy.config import TenantConfig, TenantConfigError, resolve_secret
-
-
-@dataclass(frozen=True)
-class ClientOptions:
-    """How patient the client is: request timeout, attempts and the first back-off."""
-
-    timeout_s: float = 15.0
-    max_attempts: int = 5
-    backoff_initial_s: float = 0.2
 
 
 def powens_client_for(tenant: TenantConfig, options: ClientOptions | None = None) -> PowensClient:
     """The client of the tenant's bound connection; `TenantConfigError` (permanent: a retry cannot
     fix it) when the slot is unbound or the credentials it names are not set."""
-    options = options or ClientOptions()
     binding = tenant.primary_open_banking
     if binding is None:
         raise TenantConfigError(
@@ -50,7 +39,5 @@ def powens_client_for(tenant: TenantConfig, options: ClientOptions | None = None
         api_key=api_key,
         client_id=resolve_secret(binding.secrets.client_id),
         client_secret=resolve_secret(binding.secrets.client_secret),
-        timeout_s=options.timeout_s,
-        max_attempts=options.max_attempts,
-        backoff_initial_s=options.backoff_initial_s,
+        options=options,
     )

@@ -97,18 +97,6 @@ def list_accounts(
     return Page(rows, _encode_cursor([rows[-1]["id"]]) if more else None)
 
 
-def get_account(
-    conn: duckdb.DuckDBPyConnection, tenant_id: str, account_id: str
-) -> dict[str, Any] | None:
-    """`openbanking.accounts.get`."""
-    rows = _rows(
-        conn,
-        "SELECT * EXCLUDE (row_hash) FROM ledger.bank_accounts WHERE tenant_id = ? AND id = ?",
-        [tenant_id, account_id],
-    )
-    return rows[0] if rows else None
-
-
 def list_transactions(
     conn: duckdb.DuckDBPyConnection,
     tenant_id: str,

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pfo_pipeline.ledger.lake import LakeLocation
+from pfo_pipeline.lake import LakeLocation
 
 SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

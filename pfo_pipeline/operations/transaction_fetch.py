@@ -9,6 +9,12 @@ argues why their union is the single chain's result) whose chains run in up to `
 threads; a bounded queue keeps memory flat whatever Powens' speed. A 429 on
 any chain pauses them all (the client's shared back-off); a failure in one chain stops the others
 and is raised, naming the call, so the load commits nothing.
+
+The thread layers are performance machinery; what each buys (a 100,000-row full sync with the
+emulator answering each page 250 ms late, as Powens does; 2026-12-07): one chain 29.1 s, one
+chain reading 16 pages ahead in a thread while a batch is mapped 28.2 s (`powens.pagination.
+prefetch`), four chains over date windows 10.6 s (`_concurrent`). Without latency they buy
+nothing on 2 cores (21.7-22.7 s for a million rows: the emulator and the sync share them).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The read-only Powens API v2.0, one method per endpoint the pipeline calls, one return form each.
 
 The layers under it: `transport` (httpx, retries, the shared back-off, error mapping),
-`auth` (the bearer and its renewal), `pagination` (`_links.next`, its guard, page parsing, read
-ahead). Lists come as Powens sent them (dicts): the sync layer parses them, so one malformed
-account is quarantined instead of failing the call. Batching pages is the sync layer's choice.
+`auth` (the bearer and its renewal), `pagination` (`_links.next`, its guard, read ahead),
+`transaction_pages` (one page parsed, its malformed records kept aside). Other lists come as
+Powens sent them (dicts): the sync layer parses them, so one malformed account is quarantined
+instead of failing the call. Batching pages is the sync layer's choice.
 Tokens never reach a log line, an exception or a repr.
 """
 
@@ -20,10 +21,9 @@ from pfo_pipeline.powens.calendar_bounds import EARLIEST_DATE
 from pfo_pipeline.powens.errors import (
     PowensError,
     PowensInvalidResponseError,
-    PowensParseError,
     is_no_account,
 )
-from pfo_pipeline.powens.models import PowensUser, parse_user
+from pfo_pipeline.powens.options import ClientOptions
 from pfo_pipeline.powens.pagination import NextLinkGuard, follow_pages, prefetch
 from pfo_pipeline.powens.responses import require_list
 from pfo_pipeline.powens.transaction_pages import TransactionPage, transaction_page
@@ -47,22 +47,10 @@ class PowensClient:
         api_key: str | None = None,
         client_id: str | None = None,
         client_secret: str | None = None,
-        timeout_s: float = 15.0,
-        max_attempts: int = 5,
-        backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 10.0,
-        max_retry_after_s: float = 60.0,
+        options: ClientOptions | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._transport = PowensTransport(
-            base_url,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            backoff_initial_s=backoff_initial_s,
-            backoff_max_s=backoff_max_s,
-            max_retry_after_s=max_retry_after_s,
-            transport=transport,
-        )
+        self._transport = PowensTransport(base_url, options or ClientOptions(), transport=transport)
         self._auth = TokenAuth(
             self._transport,
             user_id=user_id,
@@ -113,15 +101,6 @@ class PowensClient:
 
     def _get(self, url: str, operation: str, params: dict[str, Any] | None = None) -> Any:
         return self._auth.get(url, params=params, operation=operation)[0]
-
-    def get_user(self) -> PowensUser:
-        body = self._get(self._user_path, "get user")
-        try:
-            return parse_user(body)
-        except PowensParseError as exc:
-            raise PowensInvalidResponseError(
-                f"malformed record ({exc})", operation="get user"
-            ) from None
 
     def list_connections(self) -> list[dict[str, Any]]:
         """Connections with their connector, as sent (the guardrail reads `state`/`expire`)."""

@@ -18,11 +18,6 @@ from urllib.parse import urljoin, urlsplit
 
 from pfo_pipeline.powens.errors import PowensError, PowensInvalidResponseError, is_no_account
 from pfo_pipeline.powens.responses import require_list
-from pfo_pipeline.powens.transaction_pages import (  # noqa: F401 (re-exported)
-    RejectedRecord,
-    TransactionPage,
-    transaction_page,
-)
 
 T = TypeVar("T")
 _DONE = object()

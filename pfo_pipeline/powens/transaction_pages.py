@@ -15,12 +15,9 @@ from datetime import date, datetime
 from typing import Any
 
 from pfo_pipeline.powens.errors import PowensParseError
-from pfo_pipeline.powens.models import (
-    PowensTransaction,
-    parse_datetime,
-    parse_transaction,
-    raw_transaction_id,
-)
+from pfo_pipeline.powens.models import PowensTransaction
+from pfo_pipeline.powens.scalars import parse_datetime
+from pfo_pipeline.powens.transaction_parsing import parse_transaction, raw_transaction_id
 
 NULL_VALUE_REASON = (
     "value: null (S3 `Transaction.value` is nullable: Powens sent no amount yet); held back and "

@@ -35,6 +35,7 @@ from pfo_pipeline.powens.errors import (
     PowensUnavailableError,
     PowensUnreachableError,
 )
+from pfo_pipeline.powens.options import ClientOptions
 from pfo_pipeline.powens.responses import decode, error_for, powens_clock, retry_after
 
 logger = logging.getLogger("pfo_pipeline.powens")
@@ -111,19 +112,16 @@ class PowensTransport:
     def __init__(
         self,
         base_url: str,
+        options: ClientOptions,
         *,
-        timeout_s: float = 15.0,
-        max_attempts: int = 5,
-        backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 10.0,
-        max_retry_after_s: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.max_attempts = max_attempts
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self.max_retry_after_s = max_retry_after_s
+        self.max_attempts = options.max_attempts
+        self.backoff_initial_s = options.backoff_initial_s
+        self.backoff_max_s = options.backoff_max_s
+        self.max_retry_after_s = options.max_retry_after_s
+        timeout_s = options.timeout_s
         self.backoff = SharedBackoff()
         self.last_server_time: datetime | None = None
         self._retries = 0

@@ -1,5 +1,5 @@
 """Telemetry events (docs/spec.md §9): common tenant metadata plus redacted properties, written as one
-structured log line and one row of `telemetry.events` (stored by `ledger.telemetry`).
+structured log line and one row of `telemetry.events` (stored by `telemetry.store`, through the lake).
 
 Emitting never raises: telemetry must not fail the run that emits it, so a failure becomes a warning
 that names the event and the error type, never the payload.
@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from pfo_pipeline.ledger.telemetry import store_event
 from pfo_pipeline.telemetry.redaction import mask_ibans, redact_openbanking_payload
+from pfo_pipeline.telemetry.store import store_event
 from pfo_pipeline.tenancy.blueprint import SLOT_ID
 from pfo_pipeline.tenancy.config import TenantConfig
 

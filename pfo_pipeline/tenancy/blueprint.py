@@ -25,7 +25,6 @@ SLOT_ID = "primaryOpenBanking"
 INTEGRATION_KEY = "openbanking.powens"
 OWNERSHIP_BYOK = "byok"
 APP_ID = "pocket-family-office"
-BLUEPRINT_REF = "pocket-family-office.app@1.0.0"
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ and every unknown non-null code block, naming the code. Reasons never quote the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pfo_pipeline.powens.connection_state import canonical_state, raw_state
@@ -134,17 +133,24 @@ def evaluate_connection_state(
     )
 
 
+class PowensConnections(Protocol):
+    """What the guardrail reads of a Powens client (`PowensClient` is one)."""
+
+    def list_connections(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def last_server_time(self) -> datetime | None: ...
+
+
 def ensure_primary_open_banking(
-    tenant: TenantConfig,
-    fetch_connections: Callable[[], list[dict[str, Any]]],
-    now: datetime,
-    powens_clock: Callable[[], datetime | None] | None = None,
+    tenant: TenantConfig, powens: PowensConnections, now: datetime
 ) -> GuardResult:
-    """The tenant-level verdict: binding and blueprint first, then the worst Powens connection.
+    """The tenant-level verdict: binding and blueprint first (no Powens request when they
+    block), then the worst Powens connection.
 
     Connections Powens reports as `active: false` are not synced by Powens and are ignored, unless
-    none is active. Errors raised by `fetch_connections` propagate: the caller knows how to map them.
-    Consent expiry is judged by Powens' clock when `powens_clock` tells it (its `Date` header
+    none is active. Errors raised by `list_connections` propagate: the caller knows how to map
+    them. Consent expiry is judged by Powens' clock when the client knows it (its `Date` header
     after the fetch), so our own clock's skew cannot block or pass a tenant; else by `now`.
     """
     binding = tenant.primary_open_banking
@@ -156,8 +162,8 @@ def ensure_primary_open_banking(
             f"Tenant '{tenant.tenant_id}' contradicts its blueprint ({problems[0]}), "
             f"so {SLOT_ID} cannot be used."
         )
-    connections = list(fetch_connections())
-    now = (powens_clock() if powens_clock else None) or now
+    connections = list(powens.list_connections())
+    now = powens.last_server_time or now
     if not connections:
         return _blocked(
             f"Tenant '{tenant.tenant_id}' has no Powens connection yet: the user must connect a bank."

@@ -13,7 +13,7 @@ import pytest
 
 from pfo_pipeline.definitions import load_definitions
 from pfo_pipeline.defs.ledger.automation import cron_for, due_tenants, tick_minutes
-from pfo_pipeline.defs.resources import LEDGER_POOL
+from pfo_pipeline.defs.resources import LAKE
 from pfo_pipeline.tenancy.config import load_tenants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_every_ledger_writer_is_in_the_single_writer_pool() -> None:
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.assets_def_for_key(key).node_def
-        assert node.pool == LEDGER_POOL, key
+        assert node.pool == LAKE, key
 
 
 def test_schedules_follow_polling_interval() -> None:

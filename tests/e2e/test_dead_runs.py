@@ -4,7 +4,7 @@
 short so the proof is quick, and one slot in the ledger pool so a slot held for good blocks
 everything): syncs go through the queue and the daemon to run workers of the code server. The
 run worker of a tenant's transactions sync is SIGKILLed mid-sync, as the OOM killer would. With
-no manual step, that run ends failed, its `duckdb_ledger` slot is freed, and the runs behind it
+no manual step, that run ends failed, its `lake` pool slot is freed, and the runs behind it
 finish within 3 minutes: a second sync of the same tenant, held in the queue while the first
 ran (one run per partition), and another tenant's sync, held by the pool.
 """
@@ -25,9 +25,9 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 from dagster_graphql import DagsterGraphQLClient
 
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.emulator.faults import FaultConfig
 from pfo_pipeline.instance_config import write_instance_config
+from powens_emulator import EmulatorConfig, start_emulator
+from powens_emulator.faults import FaultConfig
 from tests.conftest import FAMILY, SECOND, write_tenants_file
 from tests.e2e.test_ui_end_to_end import free_port
 

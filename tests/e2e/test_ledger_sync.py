@@ -20,8 +20,8 @@ import httpx
 import orjson
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
-from pfo_pipeline.ledger import lake
+from pfo_pipeline import lake
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     FAMILY,
     SECOND,
@@ -120,7 +120,7 @@ def test_first_sync_lands_every_row_and_rerun_changes_nothing(synced: SyncedFami
 def test_a_syncs_check_re_runs_alone_without_syncing(synced: SyncedFamily, powens_env) -> None:
     """Selecting only a sync's own check (as the UI's "Execute" on a check does) re-checks the
     table and loads nothing."""
-    tenants, ledger = synced.tenants, synced.ledger
+    ledger = synced.ledger
     loads = query(ledger, "SELECT count(*) FROM ledger.loads")
     from pfo_pipeline.definitions import materializable
 
@@ -130,7 +130,7 @@ def test_a_syncs_check_re_runs_alone_without_syncing(synced: SyncedFamily, powen
         selection=dg.AssetSelection.checks(
             dg.AssetCheckKey(dg.AssetKey("bank_transactions"), "bank_transactions_schema")
         ),
-        resources=resources_for(tenants, ledger),
+        resources=resources_for(ledger),
     )
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
@@ -211,7 +211,7 @@ def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:
     marts = dg.materialize(
         materializable(),
         selection=dg.AssetSelection.groups("analytics"),
-        resources=resources_for(tenants, ledger),
+        resources=resources_for(ledger),
     )
     dbt_checks = {e.check_name: e.passed for e in marts.get_asset_check_evaluations()}
     assert dbt_checks["assert_balances_reconcile"] and all(dbt_checks.values()), dbt_checks

@@ -19,6 +19,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from pfo_pipeline import lake
 from pfo_pipeline.categoriser.merchants import merchant_names_pattern
 from pfo_pipeline.cli import main
 from pfo_pipeline.definitions import materializable
@@ -27,9 +28,15 @@ from pfo_pipeline.knowledge import periods
 from pfo_pipeline.knowledge.chart import plan_panels
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
-from pfo_pipeline.ledger import lake
 from tests.analyst import reading_analyst
-from tests.conftest import FAMILY, open_ledger, query, resources_for, synced_family
+from tests.conftest import (
+    FAMILY,
+    open_ledger,
+    query,
+    resources_for,
+    synced_family,
+    using_tenants_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +45,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("pipeline")
     with (
         synced_family(tmp, seed=21, transactions=4000) as (emulator, tenants, ledger),
+        using_tenants_file(tenants),
         reading_analyst(ledger, tmp) as analyst_reads,  # an analyst queries all along
     ):
-        resources = resources_for(tenants, ledger)
+        resources = resources_for(ledger)
         # The build runs dbt itself only: no `dbt --version` subprocess first.
         with mock.patch(
             "dagster_dbt.core.resource.check_output", side_effect=AssertionError("dbt --version")
@@ -75,7 +83,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
 
 def test_an_analyst_reads_throughout_dbt_and_the_overview(pipeline) -> None:
     """dbt and the overview write the lake while an analyst reads it in another process: no
-    read fails or sees part of a write (the syncs' side: tests/ledger/test_lake.py)."""
+    read fails or sees part of a write (the syncs' side: tests/lake/test_lake.py)."""
     reads = pipeline["analyst_reads"]
     assert reads.attempted >= 10, reads  # reads every 0.2 s through a dbt build and more
     assert reads.failed == 0, reads.errors
@@ -335,7 +343,7 @@ def test_partitions_older_than_180_days_are_neither_offered_nor_accepted(pipelin
 def test_the_sweep_removes_only_expired_entries_idempotently(pipeline, tmp_path) -> None:
     copy = tmp_path / "ledger-copy"
     shutil.copytree(pipeline["ledger"], copy)
-    from pfo_pipeline.ledger.knowledge import sweep_expired
+    from pfo_pipeline.knowledge.retention import sweep_expired
 
     conn = open_ledger(copy, relocated=True)
     try:

@@ -11,9 +11,9 @@ from datetime import datetime
 import dagster as dg
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger.health import NO_ACCOUNTS_YET
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     FAMILY,
     materialize_ledger,

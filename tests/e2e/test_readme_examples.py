@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
-from pfo_pipeline.ledger.lake import LakeLocation
+from pfo_pipeline.lake import LakeLocation
 from tests.e2e.test_ui_end_to_end import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,9 @@ def test_the_demo_runs_on_another_port_without_editing_the_tenants_file(demo) ->
     assert f"Powens emulator on http://127.0.0.1:{demo['port']}/2.0" in demo["output"]
     assert "What landed in the ledger:" in demo["output"]
     assert " - WARNING - " not in demo["output"]  # a healthy run warns nothing
+    # Its emulator ran in a process of its own, stopped when the demo ended.
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{demo['port']}/2.0/connectors", timeout=2)
 
 
 def test_the_readme_sql_examples_run_as_written(demo, tmp_path: Path) -> None:

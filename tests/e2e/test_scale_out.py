@@ -30,9 +30,9 @@ import yaml
 from dagster._grpc.client import DagsterGrpcClient
 from dagster_graphql import DagsterGraphQLClient
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
-from pfo_pipeline.ledger import lake
-from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline import lake
+from pfo_pipeline.lake.migrations import migrate
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, tenant_document
 from tests.ledger_expectations import expected_status, served_transactions
 

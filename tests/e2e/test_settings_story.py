@@ -26,9 +26,9 @@ import yaml
 
 from pfo_pipeline import settings
 from pfo_pipeline.demo_dotenv import write_demo_dotenv
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.ledger.lake import LakeLocation
+from pfo_pipeline.lake import LakeLocation
 from pfo_pipeline.webhooks.signature import sign, signature_date
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import FAMILY, SECOND, tenant_document
 from tests.e2e.test_ui_end_to_end import dg_project, free_port
 

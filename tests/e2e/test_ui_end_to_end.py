@@ -26,8 +26,8 @@ import yaml
 from dagster_graphql import DagsterGraphQLClient
 
 from pfo_pipeline.demo_dotenv import write_demo_dotenv
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
 from pfo_pipeline.knowledge import periods
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import FAMILY, LEDGER_ASSETS, SECOND, tenant_document
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 
 NOW = datetime(2026, 11, 24, 8, 0, 0)
 
@@ -214,7 +214,7 @@ def test_every_kind_of_change_happens_whatever_the_start_date(seed, transactions
     depend on which day of the year the emulator's clock starts (one start date a day, a year)."""
     from datetime import timedelta
 
-    from pfo_pipeline.emulator.data import FamilyWorld
+    from powens_emulator.data import FamilyWorld
 
     missing: dict[str, list[str]] = {}
     for offset in range(0, 366, 3):
@@ -289,7 +289,7 @@ def serve_cli(monkeypatch: pytest.MonkeyPatch):
     from click.testing import CliRunner
 
     from pfo_pipeline.cli import main
-    from pfo_pipeline.emulator import cli as emulator_cli
+    from powens_emulator import cli as emulator_cli
 
     served: list[EmulatorConfig] = []
     monkeypatch.setattr(emulator_cli, "serve_forever", lambda config, port: served.append(config))
@@ -327,7 +327,7 @@ def test_serve_refuses_bad_values_with_a_usage_error(serve_cli, args: list[str],
 
 
 def test_serve_banner_names_the_credentials_without_printing_them(serve_cli) -> None:
-    from pfo_pipeline.emulator.runner import build_emulator
+    from powens_emulator.runner import build_emulator
 
     result, served = serve_cli("--seed", "7", "--now", "2026-11-24 08:00:00", "--faults", "seed=3")
     assert result.exit_code == 0, result.output
@@ -362,10 +362,10 @@ def test_pages_are_encoded_exactly_as_the_transaction_objects(malformed: float) 
     import numpy as np
     import orjson
 
-    from pfo_pipeline.emulator.churn import churn
-    from pfo_pipeline.emulator.data import FamilyWorld
-    from pfo_pipeline.emulator.encoding import RowEncoder
-    from pfo_pipeline.emulator.shaping import transaction_json
+    from powens_emulator.churn import churn
+    from powens_emulator.data import FamilyWorld
+    from powens_emulator.encoding import RowEncoder
+    from powens_emulator.shaping import transaction_json
 
     world = FamilyWorld(seed=5, transactions=4000, history_days=3 * 365, now=NOW)
     encoder = RowEncoder(world)
@@ -377,3 +377,26 @@ def test_pages_are_encoded_exactly_as_the_transaction_objects(malformed: float) 
         world.advance(2)
         churn(world, 8)
     assert encoder.encode(np.zeros(0, np.int64)) == b"[]"
+
+
+def test_serve_takes_its_credentials_from_the_option_and_the_environment(
+    serve_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--client-id` (or $POWENS_EMULATOR_CLIENT_ID) and $POWENS_EMULATOR_CLIENT_SECRET: how
+    `pfo demo` hands its emulator process the demo credentials; the secret is never printed."""
+    monkeypatch.setenv("POWENS_EMULATOR_CLIENT_SECRET", "s3cret-from-env")
+    result, served = serve_cli("--client-id", "family-client")
+    assert result.exit_code == 0, result.output
+    [config] = served
+    assert (config.client_id, config.client_secret) == ("family-client", "s3cret-from-env")
+    assert "s3cret-from-env" not in result.output
+    assert "its secret is $POWENS_EMULATOR_CLIENT_SECRET" in result.output
+
+    monkeypatch.setenv("POWENS_EMULATOR_CLIENT_ID", "client-from-env")
+    result, served = serve_cli()
+    assert served[-1].client_id == "client-from-env", result.output
+
+    monkeypatch.setenv("POWENS_EMULATOR_CLIENT_SECRET", "")
+    result, served = serve_cli()
+    assert result.exit_code == 2 and len(served) == 2, result.output
+    assert "POWENS_EMULATOR_CLIENT_SECRET is set but empty" in result.output

@@ -15,7 +15,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 
 NOW = datetime(2026, 11, 24, 8, 0, 0)
 WINDOWS = [

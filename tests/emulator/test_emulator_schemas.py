@@ -10,7 +10,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.powens_spec import require_spec, violations
 
 NOW = datetime(2026, 3, 30, 8, 0, 0)  # the day after the switch to summer time in Paris

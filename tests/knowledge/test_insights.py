@@ -13,14 +13,14 @@ import pytest
 
 from benchmarks.insights_scoring import score
 from pfo_pipeline.definitions import materializable
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.emulator.labelled_family import usd_rate
 from pfo_pipeline.knowledge.chunking import chunk_markdown, count_tokens
 from pfo_pipeline.knowledge.insights import InsightsSettings, build_insights
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import period_window
 from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
 from pfo_pipeline.knowledge.store import write_overview
+from powens_emulator import EmulatorConfig, start_emulator
+from powens_emulator.labelled_family import usd_rate
 from tests.conftest import (
     FAMILY,
     demo_credentials,
@@ -46,7 +46,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory):
         dbt_run = dg.materialize(
             materializable(),
             selection=dg.AssetSelection.groups("analytics", "insights"),
-            resources=resources_for(tenants, ledger),
+            resources=resources_for(ledger),
         )
         assert dbt_run.success
         labels = emulator.state.labels()

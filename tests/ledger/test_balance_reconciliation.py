@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pfo_pipeline.ledger import lake
+from pfo_pipeline import lake
+from pfo_pipeline.lake.migrations import migrate
 from pfo_pipeline.ledger.reconciliation import reconcile_balances
-from pfo_pipeline.ledger.schema import migrate
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -23,10 +23,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pfo_pipeline.ledger import schema
-from pfo_pipeline.ledger.lake import registered
+from pfo_pipeline.lake import migrations, registered
+from pfo_pipeline.ledger import transactions_commit
+from pfo_pipeline.ledger.columns import TRANSACTION_COLUMNS
 from pfo_pipeline.ledger.overrides import set_category_override
-from pfo_pipeline.ledger.store import TRANSACTION_COLUMNS, TransactionStage
+from pfo_pipeline.ledger.transactions_commit import commit_transactions_load
+from pfo_pipeline.ledger.transactions_stage import TransactionStage
 from pfo_pipeline.ledger.transfers import mark_internal_transfers
 from pfo_pipeline.ledger.twins import link_reissued_twins
 from pfo_pipeline.ledger.types import LoadStats, SyncContext
@@ -51,7 +53,7 @@ MARKS = (
 def memory_ledger() -> duckdb.DuckDBPyConnection:
     """The ledger's tables (the lake's numbered migrations) in an in-memory DuckDB."""
     conn = duckdb.connect()
-    for _, ddl in schema.MIGRATIONS:
+    for _, ddl in migrations.MIGRATIONS:
         if "lake.set_option" not in ddl:  # a lake setting, nothing to create
             conn.execute(ddl)
     return conn
@@ -403,17 +405,24 @@ def staged_rows(rows: list[dict]) -> pd.DataFrame:
 def commit(
     conn: duckdb.DuckDBPyConnection, load_id: str, rows: list[dict], *, incremental: bool
 ) -> tuple[LoadStats, list[date] | None]:
-    """Stage `rows` and commit them as one load; its stats and the days its steps were given."""
+    """Stage `rows` and commit them as one load; its stats and the days the derivations after
+    the merge were given (the transfer pairing, recorded here instead of run)."""
     given: list[list[date] | None] = []
     stage = TransactionStage(conn, SyncContext(TENANT, "c", "1", load_id))
     stage.add(staged_rows(rows), [], raw_rows=len(rows))
-    stats = stage.commit(
-        datetime(2026, 6, 1, tzinfo=UTC),
-        cursor_before=None,
-        window=(None, None),
-        post_merge=[lambda _conn, _tenant, days: given.append(days)],
-        incremental=incremental,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            transactions_commit,
+            "mark_internal_transfers",
+            lambda _conn, _tenant, days: given.append(days) or 0,
+        )
+        stats = commit_transactions_load(
+            stage,
+            datetime(2026, 6, 1, tzinfo=UTC),
+            cursor_before=None,
+            window=(None, None),
+            incremental=incremental,
+        )
     return stats, given[0]
 
 
@@ -435,7 +444,7 @@ def test_an_incremental_merge_writes_what_a_whole_one_does_and_names_the_days_it
     ]
     ledgers = [tmp_path / "scoped", tmp_path / "whole"]
     conn = open_ledger(ledgers[0])
-    schema.migrate(conn)
+    migrations.migrate(conn)
     assert commit(conn, "load_1", first, incremental=False)[1] is None
     conn.close()
     shutil.copytree(ledgers[0], ledgers[1])

@@ -11,7 +11,6 @@ from pfo_pipeline.ledger.mapping import (
     canonical_id,
     map_accounts,
     map_balances,
-    map_transactions,
     mask_account_number,
     resolve_accounts,
 )
@@ -20,9 +19,12 @@ from pfo_pipeline.ledger.records import (
     BankAccountRecord,
     BankTransactionRecord,
 )
+from pfo_pipeline.ledger.transaction_mapping import map_transactions
 from pfo_pipeline.ledger.types import SyncContext
 from pfo_pipeline.ledger.validation import validate_batch
-from pfo_pipeline.powens.models import PowensConnector, parse_account, parse_transaction
+from pfo_pipeline.powens.models import PowensConnector
+from pfo_pipeline.powens.record_parsing import parse_account
+from pfo_pipeline.powens.transaction_parsing import parse_transaction
 
 CTX = SyncContext("tenant.a", "conn-a", "1", "load_x")
 IBAN = "FR7630004000031234567890143"

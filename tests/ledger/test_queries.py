@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pfo_pipeline.ledger.schema import migrate
+from pfo_pipeline.lake.migrations import migrate
 from pfo_pipeline.operations import queries
 from tests.conftest import open_ledger
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pfo_pipeline.ledger import schema, store
-from pfo_pipeline.ledger.store import TRANSACTION_COLUMNS, TransactionStage
+from pfo_pipeline.lake import migrations
+from pfo_pipeline.ledger import stage_copies
+from pfo_pipeline.ledger.columns import TRANSACTION_COLUMNS
+from pfo_pipeline.ledger.transactions_commit import commit_transactions_load
+from pfo_pipeline.ledger.transactions_stage import TransactionStage
 from pfo_pipeline.ledger.types import SyncContext
 from tests.conftest import open_ledger
 from tests.ledger.test_incremental_derivations import LEDGER_CONTENT, TENANT, staged_rows
@@ -51,17 +54,18 @@ def load(path: Path, slices_of: int) -> tuple[list[tuple], int, int]:
     the ledger's content, the rows upserted and the copies merged."""
     conn = open_ledger(path)
     try:
-        schema.migrate(conn)
+        migrations.migrate(conn)
         stage = TransactionStage(conn, SyncContext(TENANT, "c", "1", "load_1"))
         for batch in BATCHES:
             stage.add(staged_rows(batch), [], raw_rows=len(batch))
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(store, "HASH_GROUP_ROWS", slices_of)
-            stats = stage.commit(
+            patch.setattr(stage_copies, "HASH_GROUP_ROWS", slices_of)
+            stats = commit_transactions_load(
+                stage,
                 datetime(2026, 6, 1, tzinfo=UTC),
                 cursor_before=None,
                 window=(None, None),
-                post_merge=[],
+                incremental=False,
             )
         return conn.execute(LEDGER_CONTENT).fetchall(), stats.upserted, stats.duplicates
     finally:

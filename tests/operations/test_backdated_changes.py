@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger import cursor_rule
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import FAMILY, materialize_ledger, query, write_tenants_file
 from tests.ledger_expectations import NOW, RECORDS_COMPARED, served_transactions
 
@@ -148,6 +148,6 @@ def test_a_cursor_rule_trusting_timestamps_would_lose_the_import(
             )
         )
 
-    monkeypatch.setattr("pfo_pipeline.ledger.store.next_cursor", ignore_shifts)
+    monkeypatch.setattr("pfo_pipeline.ledger.transactions_stage.next_cursor", ignore_shifts)
     seen = sync_while_powens_moves(tmp_path, incremental=True, concurrency=1)
     assert seen["missed"] and seen["still_missing"] == seen["missed"] <= seen["imported"]

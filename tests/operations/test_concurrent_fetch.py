@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
-from pfo_pipeline.emulator.clock import day_number as _day
-from pfo_pipeline.emulator.clock import seconds as _ts
-from pfo_pipeline.operations import sync
 from pfo_pipeline.operations.date_windows import plan_windows
+from pfo_pipeline.operations.sync_context import new_context
 from pfo_pipeline.operations.transaction_fetch import ChainWatch, TransactionFetch
+from pfo_pipeline.operations.transactions_sync import TransactionsSyncOptions, sync_transactions
 from pfo_pipeline.powens import PowensClient, PowensRequestError, TransactionPage
 from pfo_pipeline.powens.models import PowensTransaction
+from pfo_pipeline.powens.options import ClientOptions
 from pfo_pipeline.powens.transport import SharedBackoff
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
+from powens_emulator.clock import day_number as _day
+from powens_emulator.clock import seconds as _ts
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -52,10 +54,14 @@ def run_config(concurrency: int, page_size: int = 100, **extra: object) -> dict:
 
 
 def make_client(emulator, **kwargs: object) -> PowensClient:
-    options: dict = {"user_id": 1, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
-    options.update({"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 2.0})
-    options.update(kwargs)
-    return PowensClient(emulator.base_url, **options)
+    """A client on the emulator, impatient by default; option keys (`timeout_s`,
+    `max_attempts`, ...) go to its `ClientOptions`, the others to the client."""
+    fields = set(ClientOptions.__dataclass_fields__)
+    settings = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 2.0}
+    settings.update({k: v for k, v in kwargs.items() if k in fields})
+    identity = {"user_id": 1, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    identity.update({k: v for k, v in kwargs.items() if k not in fields})
+    return PowensClient(emulator.base_url, options=ClientOptions(**settings), **identity)
 
 
 FAMILY_CONFIG = EmulatorConfig(seed=21, transactions=2000, now=NOW)
@@ -128,7 +134,7 @@ def _page(
 
 
 def _tx(last_update: datetime, tx_id: int = 1) -> PowensTransaction:
-    from pfo_pipeline.powens.models import parse_transaction
+    from pfo_pipeline.powens.transaction_parsing import parse_transaction
 
     return parse_transaction(
         {"id": tx_id, "id_account": 1, "date": "2026-01-01", "value": 1.0,
@@ -304,12 +310,11 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
     try:
         with make_client(emulator) as client:
             mover = _MovesARowMidSync(client, world, row, move=move)
-            first = sync.sync_transactions(
+            first = sync_transactions(
                 conn,
                 mover,
-                sync.new_context(FAMILY, CONNECTION, 1),
-                page_size=100,
-                overlap=timedelta(0),
+                new_context(FAMILY, CONNECTION, 1),
+                TransactionsSyncOptions(page_size=100, overlap=timedelta(0)),
             )
             assert mover.moved
             stored = conn.execute(
@@ -328,12 +333,11 @@ def test_a_row_moving_across_windows_mid_sync_lands_by_the_next_sync(
                 assert "first page read again" in "; ".join(first.stats.shift_reasons)
             else:
                 assert stored == [("booked",)]
-            second = sync.sync_transactions(
+            second = sync_transactions(
                 conn,
                 client,
-                sync.new_context(FAMILY, CONNECTION, 1),
-                page_size=100,
-                overlap=timedelta(0),
+                new_context(FAMILY, CONNECTION, 1),
+                TransactionsSyncOptions(page_size=100, overlap=timedelta(0)),
             )
             assert second.mode == "full"
     finally:
@@ -441,11 +445,11 @@ def test_a_failing_chain_stops_all_and_commits_nothing(family, tmp_path) -> None
     conn = open_ledger(ledger)
     try:
         with make_client(emulator) as client, pytest.raises(PowensRequestError) as info:
-            sync.sync_transactions(
+            sync_transactions(
                 conn,
                 _OneChainRefused(client),
-                sync.new_context(FAMILY, CONNECTION, 1),
-                page_size=100,
+                new_context(FAMILY, CONNECTION, 1),
+                TransactionsSyncOptions(page_size=100),
             )
     finally:
         conn.close()

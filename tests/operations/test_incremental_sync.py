@@ -6,19 +6,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.operations import sync
+from pfo_pipeline.operations.accounts_sync import sync_accounts
+from pfo_pipeline.operations.sync_context import new_context
+from pfo_pipeline.operations.transactions_sync import TransactionsSyncResult, sync_transactions
 from pfo_pipeline.powens.client import PowensClient
+from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, FAMILY, open_ledger
 from tests.ledger_expectations import CONTENT, NOW
 
 CONNECTION = "conn-powens-primary"
 
 
-def sync_family(conn, client: PowensClient) -> sync.TransactionsSyncResult:
+def sync_family(conn, client: PowensClient) -> TransactionsSyncResult:
     """The accounts, then the transactions (as the jobs run them)."""
-    sync.sync_accounts(conn, client, sync.new_context(FAMILY, CONNECTION, 1))
-    return sync.sync_transactions(conn, client, sync.new_context(FAMILY, CONNECTION, 1))
+    sync_accounts(conn, client, new_context(FAMILY, CONNECTION, 1))
+    return sync_transactions(conn, client, new_context(FAMILY, CONNECTION, 1))
 
 
 def test_an_incremental_sync_leaves_the_transfers_and_twins_of_a_full_sync(

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK
-from pfo_pipeline.operations import sync
+from pfo_pipeline.operations.accounts_sync import sync_accounts
+from pfo_pipeline.operations.sync_context import new_context
+from pfo_pipeline.operations.transactions_sync import sync_transactions
 from pfo_pipeline.powens.client import PowensClient
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -200,11 +202,9 @@ def test_rows_of_an_account_powens_does_not_list_yet_are_held_back_then_land(
         conn = open_ledger(ledger)
         try:
             lagging = _AccountNotListedYet(client, hidden=102)
-            ctx = sync.new_context(FAMILY, "conn-powens-primary", 1)
-            sync.sync_accounts(conn, lagging, ctx)
-            result = sync.sync_transactions(
-                conn, lagging, sync.new_context(FAMILY, "conn-powens-primary", 1)
-            )
+            ctx = new_context(FAMILY, "conn-powens-primary", 1)
+            sync_accounts(conn, lagging, ctx)
+            result = sync_transactions(conn, lagging, new_context(FAMILY, "conn-powens-primary", 1))
             held = result.stats.held_back
             assert held > 0
             faults = conn.execute(
@@ -217,11 +217,9 @@ def test_rows_of_an_account_powens_does_not_list_yet_are_held_back_then_land(
             assert result.cursor_after is not None and result.cursor_after <= oldest_held
 
             # The account appears; the next incremental sync lands every held row.
-            ctx = sync.new_context(FAMILY, "conn-powens-primary", 1)
-            sync.sync_accounts(conn, client, ctx)
-            later = sync.sync_transactions(
-                conn, client, sync.new_context(FAMILY, "conn-powens-primary", 1)
-            )
+            ctx = new_context(FAMILY, "conn-powens-primary", 1)
+            sync_accounts(conn, client, ctx)
+            later = sync_transactions(conn, client, new_context(FAMILY, "conn-powens-primary", 1))
             assert later.mode == "incremental"
             assert later.stats.quarantine_resolved == held
             assert (

@@ -17,10 +17,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.emulator.faults import FaultConfig
-from pfo_pipeline.ledger import lake
+from pfo_pipeline import lake
 from pfo_pipeline.operations.sync_lock import SyncAlreadyRunning, tenant_sync_lock
+from powens_emulator import EmulatorConfig, start_emulator
+from powens_emulator.faults import FaultConfig
 from tests.conftest import FAMILY, SECOND, materialize_ledger, write_tenants_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_other_tenants_and_streams_are_not_held_back(tmp_path: Path) -> None:
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from pfo_pipeline.ledger import lake
+    from pfo_pipeline import lake
     from pfo_pipeline.operations.sync_lock import tenant_sync_lock
 
     with tenant_sync_lock(lake.LakeLocation.in_folder(sys.argv[1]), sys.argv[2], "bank_transactions"):

@@ -7,12 +7,12 @@ from datetime import date
 
 import pytest
 
-from pfo_pipeline.emulator.clock import day_number, parse_day
 from pfo_pipeline.powens.calendar_bounds import (
     CalendarBoundError,
     parse_calendar_bound,
     parse_window,
 )
+from powens_emulator.clock import day_number, parse_day
 
 FORMS = [
     ("2024-02-10", date(2024, 2, 10), date(2024, 2, 10)),

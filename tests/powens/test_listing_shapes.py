@@ -14,9 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.powens import PowensClient, PowensInvalidResponseError, PowensRequestError
 from pfo_pipeline.powens.calendar_bounds import EARLIEST_DATE
+from pfo_pipeline.powens.options import ClientOptions
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 
 CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
 # (path, query) -> (HTTP status, JSON body)
@@ -73,7 +74,9 @@ def offset_list(rows: int, *, total: int | None = None, cap: int | None = None) 
 
 
 def ids(base: str, **kwargs) -> list[int]:
-    with PowensClient(base, user_id=1, api_key="t", max_attempts=1) as client:
+    with PowensClient(
+        base, user_id=1, api_key="t", options=ClientOptions(max_attempts=1)
+    ) as client:
         return [r.id for p in client.iter_transaction_pages(**kwargs) for r in p.records]
 
 
@@ -153,7 +156,9 @@ def test_no_account_is_an_empty_list_on_accounts_and_transactions(status: int) -
         return status, body
 
     with powens(serve) as (base, queries):
-        with PowensClient(base, user_id=1, api_key="t", max_attempts=1) as client:
+        with PowensClient(
+            base, user_id=1, api_key="t", options=ClientOptions(max_attempts=1)
+        ) as client:
             assert client.list_accounts() == []
             assert list(client.iter_transaction_pages()) == []
     assert len(queries) == 2  # nothing retried
@@ -177,7 +182,9 @@ def test_other_4xx_codes_still_fail() -> None:
         return 400, {"code": "bug", "description": "broken"}
 
     with powens(serve) as (base, _):
-        with PowensClient(base, user_id=1, api_key="t", max_attempts=1) as client:
+        with PowensClient(
+            base, user_id=1, api_key="t", options=ClientOptions(max_attempts=1)
+        ) as client:
             with pytest.raises(PowensRequestError, match="code=bug"):
                 client.list_accounts()
 

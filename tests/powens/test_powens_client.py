@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pfo_pipeline.emulator import EmulatorConfig, FaultConfig, start_emulator
 from pfo_pipeline.powens import (
     PowensAuthError,
     PowensClient,
@@ -19,6 +18,8 @@ from pfo_pipeline.powens import (
     PowensRequestError,
     PowensUnavailableError,
 )
+from pfo_pipeline.powens.options import ClientOptions
+from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 
 CLIENT_ID, CLIENT_SECRET = "pfo-demo-client", "pfo-demo-secret"
 
@@ -37,16 +38,14 @@ def faults(emulator) -> Iterator:
 
 
 def make_client(emulator, **kwargs) -> PowensClient:
-    options = {
-        "user_id": 1,
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "backoff_initial_s": 0.01,
-        "backoff_max_s": 0.05,
-        "timeout_s": 2.0,
-    }
-    options.update(kwargs)
-    return PowensClient(emulator.base_url, **options)
+    """A client on the emulator, impatient by default; option keys (`timeout_s`,
+    `max_attempts`, ...) go to its `ClientOptions`, the others to the client."""
+    fields = set(ClientOptions.__dataclass_fields__)
+    settings = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 2.0}
+    settings.update({k: v for k, v in kwargs.items() if k in fields})
+    identity = {"user_id": 1, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    identity.update({k: v for k, v in kwargs.items() if k not in fields})
+    return PowensClient(emulator.base_url, options=ClientOptions(**settings), **identity)
 
 
 def all_ids(client: PowensClient, **kwargs) -> list[int]:
@@ -186,7 +185,7 @@ def test_slow_responses_time_out_and_are_retried(emulator, faults) -> None:
         make_client(emulator, api_key=token, timeout_s=0.2, max_attempts=2) as client,
         pytest.raises(PowensUnavailableError, match="timed out"),
     ):
-        client.get_user()
+        client.list_connections()
 
 
 def test_expired_token_is_renewed_once(emulator, faults, caplog) -> None:
@@ -244,7 +243,7 @@ def test_tokens_never_reach_logs_errors_or_reprs(emulator, faults, caplog) -> No
     faults(FaultConfig(rate_token_expiry=1.0))
     with PowensClient(emulator.base_url, user_id=1, api_key=token) as client:
         with pytest.raises(PowensAuthError) as info:
-            client.get_user()
+            client.list_connections()
     for secret in (token, renewed, CLIENT_SECRET):
         assert secret not in caplog.text
         assert secret not in str(info.value)
@@ -300,9 +299,11 @@ def test_an_unreachable_powens_is_named_by_host_and_port() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = PowensClient(
-        f"http://127.0.0.1:{port}/2.0", user_id=1, api_key="a-token", max_attempts=2,
-        backoff_initial_s=0.01,
-    )  # fmt: skip
+        f"http://127.0.0.1:{port}/2.0",
+        user_id=1,
+        api_key="a-token",
+        options=ClientOptions(max_attempts=2, backoff_initial_s=0.01),
+    )
     with client, pytest.raises(PowensUnavailableError) as info:
         client.list_accounts()
     message = str(info.value)
@@ -327,9 +328,12 @@ def test_an_unreachable_powens_fails_after_a_few_quick_attempts(host: str) -> No
 
     address = host.format(port=_closed_port())
     client = PowensClient(
-        f"http://{address}/2.0", user_id=1, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-        max_attempts=8, backoff_initial_s=0.01,
-    )  # fmt: skip
+        f"http://{address}/2.0",
+        user_id=1,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        options=ClientOptions(max_attempts=8, backoff_initial_s=0.01),
+    )
     with client, pytest.raises(PowensUnreachableError) as info:
         client.list_accounts()
     assert client.retries == UNREACHABLE_ATTEMPTS - 1  # one renewal's attempts, then no more

@@ -12,14 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pfo_pipeline.powens.errors import PowensParseError
-from pfo_pipeline.powens.models import (
-    parse_account,
-    parse_bool,
-    parse_currency,
-    parse_datetime,
-    parse_money,
-    parse_transaction,
-)
+from pfo_pipeline.powens.record_parsing import parse_account
+from pfo_pipeline.powens.scalars import parse_bool, parse_currency, parse_datetime, parse_money
+from pfo_pipeline.powens.transaction_parsing import parse_transaction
 
 BASE_TX = {
     "id": 309,
@@ -174,7 +169,7 @@ def test_the_fast_parse_gives_what_the_field_by_field_parse_gives(
     field: str, value: object
 ) -> None:
     """Well-formed records skip the per-field parsers; the result must not change."""
-    from pfo_pipeline.powens.models import _parse_transaction_checked
+    from pfo_pipeline.powens.transaction_parsing import _parse_transaction_checked
 
     raw = {**BASE_TX, field: value}
     assert parse_transaction(raw) == _parse_transaction_checked(raw)
@@ -186,7 +181,7 @@ def test_a_record_that_takes_the_slow_path_is_not_kept_alive() -> None:
     sync's memory grows with the history."""
     import gc
 
-    from pfo_pipeline.powens.models import parse_transaction
+    from pfo_pipeline.powens.transaction_parsing import parse_transaction
 
     raw = {
         "id": 1, "id_account": 2, "date": "2026-05-01", "value": -12.5,

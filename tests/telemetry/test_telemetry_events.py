@@ -1,5 +1,5 @@
 """Telemetry events (docs/spec.md §9): common metadata, redacted properties, a JSON log line and a row in a
-real DuckDB file, and an `emit` that never fails the run calling it."""
+real lake, and an `emit` that never fails the run calling it."""
 
 from __future__ import annotations
 

@@ -26,15 +26,21 @@ def tenant() -> TenantConfig:
     return load_tenants()["tenant.family-office"]
 
 
-def _connections(*rows: dict[str, Any]):
-    calls: list[int] = []
+class _Connections:
+    """What the guardrail reads of a Powens client: its connections, and Powens' clock."""
 
-    def fetch() -> list[dict[str, Any]]:
-        calls.append(1)
-        return [dict(row) for row in rows]
+    def __init__(self, *rows: dict[str, Any], clock: datetime | None = None) -> None:
+        self.rows = rows
+        self.calls: list[int] = []
+        self.last_server_time = clock
 
-    fetch.calls = calls  # type: ignore[attr-defined]
-    return fetch
+    def list_connections(self) -> list[dict[str, Any]]:
+        self.calls.append(1)
+        return [dict(row) for row in self.rows]
+
+
+def _connections(*rows: dict[str, Any]) -> _Connections:
+    return _Connections(*rows)
 
 
 # Powens' documented connection states and the health each must give, written out rather than
@@ -124,7 +130,7 @@ def test_an_unbound_slot_blocks_before_asking_powens(tenant: TenantConfig) -> No
     assert verdict.health is ConnectionHealth.BLOCKED and not verdict.ok
     assert verdict.reason.startswith("primaryOpenBanking slot is not bound")
     assert "'tenant.family-office'" in verdict.reason
-    assert fetch.calls == []  # type: ignore[attr-defined]
+    assert fetch.calls == []
 
 
 def test_a_blueprint_contradiction_blocks(tenant: TenantConfig) -> None:
@@ -175,11 +181,12 @@ def test_deactivated_connections_are_ignored_unless_none_is_active(tenant: Tenan
 
 
 def test_a_failing_fetch_propagates(tenant: TenantConfig) -> None:
-    def fetch() -> list[dict[str, Any]]:
-        raise ConnectionError("powens unreachable")
+    class Unreachable(_Connections):
+        def list_connections(self) -> list[dict[str, Any]]:
+            raise ConnectionError("powens unreachable")
 
     with pytest.raises(ConnectionError, match="powens unreachable"):
-        ensure_primary_open_banking(tenant, fetch, NOW)
+        ensure_primary_open_banking(tenant, Unreachable(), NOW)
 
 
 # --- issue 25: `state ?? error`, codes compared case-insensitively, unknown codes block --------
@@ -228,3 +235,14 @@ def test_a_connection_deactivated_as_zero_is_not_synced(tenant) -> None:
         tenant, _connections({"id": 1, "state": None, "active": 0}), NOW
     )
     assert verdict.health is ConnectionHealth.BLOCKED and "deactivated" in verdict.reason
+
+
+def test_consent_expiry_is_judged_on_powens_clock_when_the_client_knows_it(tenant) -> None:
+    """Our own clock's skew cannot pass a tenant whose consent Powens' clock says expired."""
+    expire = "2026-11-24 10:30:00"  # Paris wall-clock, as Powens writes it
+    ours = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 10:00 in Paris: not expired by our clock
+    row = {"id": 7, "state": None, "expire": expire}
+    assert ensure_primary_open_banking(tenant, _Connections(row), ours).ok
+    powens_later = datetime(2026, 11, 24, 10, 45)  # Powens' `Date`, as naive Paris time
+    verdict = ensure_primary_open_banking(tenant, _Connections(row, clock=powens_later), ours)
+    assert verdict.health is ConnectionHealth.BLOCKED and "consent expired" in verdict.reason

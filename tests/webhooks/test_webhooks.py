@@ -19,13 +19,20 @@ import pytest
 from pfo_pipeline.definitions import load_definitions
 from pfo_pipeline.defs.resources import WebhookSensorConfig
 from pfo_pipeline.defs.webhooks.automation import powens_webhook_sensor
-from pfo_pipeline.emulator import EmulatorConfig, start_emulator
-from pfo_pipeline.http_server import start_in_thread
 from pfo_pipeline.tenancy.config import load_tenants
 from pfo_pipeline.webhooks.inbox import DEFAULT_STATE_TTL, Inbox
 from pfo_pipeline.webhooks.receiver import DEFAULT_MAX_BODY_BYTES, REFUSED, create_receiver
 from pfo_pipeline.webhooks.signature import sign, signature_date
-from tests.conftest import FAMILY, materialize_ledger, query, resources_for, write_tenants_file
+from powens_emulator import EmulatorConfig, start_emulator
+from tests.background_server import start_in_thread
+from tests.conftest import (
+    FAMILY,
+    materialize_ledger,
+    query,
+    resources_for,
+    using_tenants_file,
+    write_tenants_file,
+)
 
 SECRET = "whsec-test-0123456789"
 PATH = "/webhooks/powens/conn-powens-primary/CONNECTION_SYNCED"
@@ -429,15 +436,16 @@ def test_events_without_a_sync_become_telemetry_events_once(receiver, tmp_path: 
     )
     ledger = tmp_path / "ledger"
     resources = {
-        **resources_for(receiver["tenants"], ledger),
+        **resources_for(ledger),
         "webhooks": WebhookSensorConfig(inbox_path=str(receiver["inbox"].path)),
     }
     instance = dg.DagsterInstance.ephemeral()
-    result = powens_webhook_sensor(
-        dg.build_sensor_context(
-            instance=instance, resources=resources, definitions=load_definitions()
+    with using_tenants_file(receiver["tenants"]):
+        result = powens_webhook_sensor(
+            dg.build_sensor_context(
+                instance=instance, resources=resources, definitions=load_definitions()
+            )
         )
-    )
     by_job = {r.job_name: r for r in result.run_requests}
     assert sorted(by_job) == ["record_webhook_telemetry", "sync_openbanking_transactions"]
     job = load_definitions().resolve_job_def("record_webhook_telemetry")
@@ -479,29 +487,35 @@ def test_emulator_to_receiver_to_sensor_to_run_to_ledger(tmp_path: Path, powens_
             assert emulator.emulator.webhooks_sent == [(url, 200)]
             instance = dg.DagsterInstance.ephemeral()
             resources = {
-                **resources_for(tenants, ledger),
+                **resources_for(ledger),
                 "webhooks": WebhookSensorConfig(inbox_path=str(inbox.path)),
             }
             context = dg.build_sensor_context(
                 instance=instance, resources=resources, definitions=load_definitions(), cursor=None
             )
-            result = powens_webhook_sensor(context)
+            with using_tenants_file(tenants):
+                result = powens_webhook_sensor(context)
             assert [(r.job_name, r.partition_key) for r in result.run_requests] == [
                 ("sync_openbanking_transactions", FAMILY)
             ]
-            again = powens_webhook_sensor(
-                dg.build_sensor_context(
-                    instance=instance,
-                    resources=resources,
-                    definitions=load_definitions(),
-                    cursor=result.cursor,
+            with using_tenants_file(tenants):
+                again = powens_webhook_sensor(
+                    dg.build_sensor_context(
+                        instance=instance,
+                        resources=resources,
+                        definitions=load_definitions(),
+                        cursor=result.cursor,
+                    )
                 )
-            )
             assert not again.run_requests  # the cursor moved on; the run key guards re-deliveries
             job = load_definitions().resolve_job_def(result.run_requests[0].job_name)
-            run = job.execute_in_process(
-                partition_key=FAMILY, resources=resources, instance=instance, raise_on_error=True
-            )
+            with using_tenants_file(tenants):
+                run = job.execute_in_process(
+                    partition_key=FAMILY,
+                    resources=resources,
+                    instance=instance,
+                    raise_on_error=True,
+                )
             assert run.success
         after = query(ledger, "SELECT count(*) FROM ledger.bank_transactions")[0][0]
         assert after > before

@@ -4,7 +4,6 @@ They are built from dbt's manifest, so they are built when the code location loa
 (`analytics_assets`, which parses the project first if needed), never on import.
 """
 
-import os
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -20,8 +19,8 @@ from pfo_pipeline.defs.analytics.project import (
     run_target_path,
 )
 from pfo_pipeline.defs.analytics.row_counts import with_row_counts
-from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
-from pfo_pipeline.ledger.lake import open_lake
+from pfo_pipeline.defs.resources import LAKE, LakeResource
+from pfo_pipeline.lake import open_lake
 
 OWNERS = ["team:platform-finance"]
 LEDGER_SOURCE_ASSETS = {
@@ -72,20 +71,20 @@ def dbt_models() -> dg.AssetsDefinition:
         manifest=ensure_manifest(project),
         project=project,
         dagster_dbt_translator=PfoDbtTranslator(),
-        pool=LEDGER_POOL,
+        pool=LAKE,
     )
     def pfo_dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: LakeResource
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource
     ) -> Iterator[Any]:
         """`dbt build`: staging views, analytics marts and their tests (as asset checks), in the
         very lake the ledger resource points at; each mart's materialisation carries its row
         count (`row_counts`)."""
-        with ledger_connection(duckdb):  # dbt's own attach would create a lake anywhere
+        with lake.get_connection():  # dbt's own attach would create a lake anywhere
             pass
-        os.environ.update(dbt_environment(duckdb.location()))
         target = run_target_path(project, context.run.run_id)
-        build = dbt.cli(["build"], context=context, target_path=target)
-        with open_lake(duckdb.location(), read_only=True) as conn:
+        with dbt_environment(lake.location()):  # dbt starts here, with its environment
+            build = dbt.cli(["build"], context=context, target_path=target)
+        with open_lake(lake.location(), read_only=True) as conn:
             yield from with_row_counts(build.stream(), conn, build.manifest)
 
     return pfo_dbt_models

@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache, cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -19,7 +19,11 @@ from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
 from pfo_pipeline import settings
-from pfo_pipeline.ledger.lake import LakeLocation, extension_directory
+from pfo_pipeline.lake import LakeLocation
+from pfo_pipeline.lake.extensions import extension_directory
+
+# Where dbt's profile finds the DuckDB extension wheels' folder (dbt_project/profiles.yml).
+EXTENSIONS_ENV = "PFO_DUCKDB_EXTENSION_DIRECTORY"
 
 
 @cache
@@ -79,7 +83,7 @@ def ensure_manifest(project: DbtProject) -> Path:
     if not manifest.exists() or manifest.stat().st_mtime < _sources_mtime(project.project_dir):
         # Parsed with the extension folder the builds pass: dbt's partial parsing (the parse
         # each build starts from, dagster-dbt copies it) holds only for the same profile.
-        with _environment(PFO_DUCKDB_EXTENSION_DIRECTORY=extension_directory()):
+        with _environment({EXTENSIONS_ENV: extension_directory()}):
             LocalDbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
                 ["parse", "--quiet"], target_path=project.target_path
             ).wait()
@@ -87,7 +91,7 @@ def ensure_manifest(project: DbtProject) -> Path:
 
 
 @contextmanager
-def _environment(**values: str) -> Iterator[None]:
+def _environment(values: dict[str, str]) -> Iterator[None]:
     """These environment variables set for the block (dagster-dbt passes dbt the process's)."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -101,6 +105,12 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def dbt_environment(location: LakeLocation) -> dict[str, str]:
+def dbt_variables(location: LakeLocation) -> dict[str, str]:
     """What dbt's profile reads: the lake, and the folder the DuckDB extension wheels install."""
-    return {**location.env(), "PFO_DUCKDB_EXTENSION_DIRECTORY": extension_directory()}
+    return {**location.env(), EXTENSIONS_ENV: extension_directory()}
+
+
+def dbt_environment(location: LakeLocation) -> AbstractContextManager[None]:
+    """`dbt_variables` set for the block (dagster-dbt starts dbt with this process's
+    environment), and nothing left behind in the process after it."""
+    return _environment(dbt_variables(location))

@@ -1,7 +1,7 @@
 """The financial-overview knowledge document and its 180-day retention, as Dagster assets.
 
 `financial_overview` is partitioned by tenant and day and built only from the dbt marts; the
-retention sweep deletes expired entries idempotently. Both write the ledger file: `duckdb_ledger`.
+retention sweep deletes expired entries idempotently. Both write the lake (pool `lake`).
 """
 
 from datetime import UTC, date, datetime
@@ -11,13 +11,13 @@ import dagster as dg
 
 from pfo_pipeline.defs.knowledge.dagster_retention import forget_expired_overview_runs
 from pfo_pipeline.defs.partitions import overview_partitions, partitioned
-from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, PowensResource, ledger_connection
+from pfo_pipeline.defs.resources import LAKE, LakeResource, PowensResource
 from pfo_pipeline.knowledge.chart import chart_markdown, render_trend_chart
 from pfo_pipeline.knowledge.insights import InsightsSettings, build_insights, insights_settings
 from pfo_pipeline.knowledge.overview import OverviewRequest, build_overview
 from pfo_pipeline.knowledge.periods import RETENTION_DAYS, is_within_retention, today
+from pfo_pipeline.knowledge.retention import sweep_expired
 from pfo_pipeline.knowledge.store import write_overview
-from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema, sweep_expired
 from pfo_pipeline.telemetry import events
 
 RETRY_GENERATE_OVERVIEW = dg.RetryPolicy(max_retries=3, delay=1.5, backoff=dg.Backoff.EXPONENTIAL)
@@ -62,7 +62,7 @@ class OverviewConfig(dg.Config):
     group_name="knowledge",
     owners=["team:platform-finance"],
     kinds={"duckdb", "markdown"},
-    pool=LEDGER_POOL,
+    pool=LAKE,
     retry_policy=RETRY_GENERATE_OVERVIEW,
     description="knowledge.financial_overview: week, month and quarter overviews ending at the "
     "partition day, derived from the analytics marts only (no PII), chunked to <= 600 tokens.",
@@ -71,7 +71,7 @@ def financial_overview(
     context: dg.AssetExecutionContext,
     config: OverviewConfig,
     powens: PowensResource,
-    duckdb: LakeResource,
+    lake: LakeResource,
 ) -> dg.MaterializeResult:
     keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
     tenant = powens.tenant(keys["tenant"])
@@ -81,8 +81,7 @@ def financial_overview(
         raise dg.Failure(f"partition day {day} is older than the 180-day retention; refused")
     started = generated_at
     written, markdown_parts, chart_png = [], [], None
-    with ledger_connection(duckdb) as conn:
-        ensure_knowledge_schema(conn)
+    with lake.get_connection() as conn:
         settings = config.insights()
         insights = (
             build_insights(conn, tenant.tenant_id, day, settings)
@@ -144,17 +143,16 @@ def financial_overview(
     group_name="knowledge",
     owners=["team:platform-finance"],
     kinds={"duckdb"},
-    pool=LEDGER_POOL,
+    pool=LAKE,
     description="Deletes knowledge entries past their 180-day expiry, their chunks and any orphan "
     "chunk, and the expired overview runs Dagster keeps (their metadata copies the Markdown); "
     "idempotent.",
 )
 def knowledge_retention_sweep(
-    context: dg.AssetExecutionContext, duckdb: LakeResource
+    context: dg.AssetExecutionContext, lake: LakeResource
 ) -> dg.MaterializeResult:
     swept_on = today()
-    with ledger_connection(duckdb) as conn:
-        ensure_knowledge_schema(conn)
+    with lake.get_connection() as conn:
         report = sweep_expired(conn, swept_on, RETENTION_DAYS)
         remaining = conn.execute("SELECT count(*) FROM knowledge.financial_overview").fetchall()
     forgotten = forget_expired_overview_runs(context.instance, swept_on, context.run_id)

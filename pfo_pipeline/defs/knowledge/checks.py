@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from pfo_pipeline.defs.resources import LakeResource, ledger_connection
+from pfo_pipeline.defs.resources import LakeResource
 from pfo_pipeline.knowledge.pii_scan import scan_knowledge_for_pii
-from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema
 
 
 @dg.asset_check(
@@ -13,9 +12,8 @@ from pfo_pipeline.ledger.knowledge import ensure_knowledge_schema
     description="No IBAN, account number, counterparty or transaction wording from the ledger "
     "appears anywhere in the knowledge space.",
 )
-def knowledge_space_has_no_pii(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
-        ensure_knowledge_schema(conn)
+def knowledge_space_has_no_pii(lake: LakeResource) -> dg.AssetCheckResult:
+    with lake.get_connection() as conn:
         findings = scan_knowledge_for_pii(conn)
     return dg.AssetCheckResult(
         passed=not findings,

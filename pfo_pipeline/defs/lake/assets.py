@@ -1,12 +1,13 @@
 """Lake upkeep as a scheduled Dagster job: compaction, snapshot expiry past the time-travel
-window, removal of unreferenced files (`pfo_pipeline.ledger.maintenance`)."""
+window, removal of unreferenced files (`pfo_pipeline.lake.maintenance`); expired overview text
+is forgotten again in the files the merge made (`knowledge.retention`)."""
 
 import dagster as dg
 
-from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
+from pfo_pipeline.defs.resources import LAKE, LakeResource
 from pfo_pipeline.knowledge.periods import RETENTION_DAYS, today
-from pfo_pipeline.ledger.knowledge_history import forget_expired_text
-from pfo_pipeline.ledger.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
+from pfo_pipeline.knowledge.retention import forget_expired_text
+from pfo_pipeline.lake.maintenance import DEFAULT_TIME_TRAVEL_DAYS, maintain
 
 
 class LakeMaintenanceConfig(dg.Config):
@@ -19,17 +20,17 @@ class LakeMaintenanceConfig(dg.Config):
     group_name="lake",
     owners=["team:platform-finance"],
     kinds={"duckdb"},
-    pool=LEDGER_POOL,
+    pool=LAKE,
     description="DuckLake upkeep: inlined rows flushed to Parquet, small files merged, snapshots "
     "older than the time-travel window (default 30 days) expired and their files deleted, "
     "orphan files of killed commits deleted once no writer can still commit them.",
 )
 def lake_maintenance(
-    context: dg.AssetExecutionContext, config: LakeMaintenanceConfig, duckdb: LakeResource
+    context: dg.AssetExecutionContext, config: LakeMaintenanceConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
     if config.time_travel_days < 0:
         raise dg.Failure(f"time_travel_days: must be >= 0, got {config.time_travel_days}")
-    with ledger_connection(duckdb) as conn:
+    with lake.get_connection() as conn:
         report = maintain(
             conn,
             window_days=config.time_travel_days,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from pfo_pipeline.defs.resources import LEDGER_POOL, LakeResource, ledger_connection
-from pfo_pipeline.ledger.lake import one_snapshot
+from pfo_pipeline.defs.resources import LAKE, LakeResource
+from pfo_pipeline.lake import one_snapshot
 from pfo_pipeline.ledger.reconciliation import reconcile_balances
 from pfo_pipeline.ledger.types import FAULT_HELD_BACK
 from pfo_pipeline.operations import queries
@@ -29,8 +29,8 @@ FRESHNESS_LIMIT = timedelta(hours=26)
     "the accounts sync has not seen yet. They load, and their quarantine rows resolve, as soon as "
     "the account is known.",
 )
-def quarantine_holds_only_malformed_records(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
+def quarantine_holds_only_malformed_records(lake: LakeResource) -> dg.AssetCheckResult:
+    with lake.get_connection() as conn:
         rows = conn.execute(
             "SELECT stream, fault, count(*) FILTER (WHERE resolved_at IS NULL), "
             "count(*) FILTER (WHERE resolved_at IS NOT NULL) "
@@ -56,8 +56,8 @@ def quarantine_holds_only_malformed_records(duckdb: LakeResource) -> dg.AssetChe
     )
 
 
-def _freshness(duckdb: LakeResource, stream: str) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
+def _freshness(lake: LakeResource, stream: str) -> dg.AssetCheckResult:
+    with lake.get_connection() as conn:
         rows = conn.execute(
             "SELECT tenant_id, max(finished_at) FROM ledger.loads "
             "WHERE stream = ? AND status = 'succeeded' GROUP BY tenant_id ORDER BY tenant_id",
@@ -77,13 +77,13 @@ def _freshness(duckdb: LakeResource, stream: str) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="bank_transactions", description="A successful load in the last 26 hours.")
-def bank_transactions_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
-    return _freshness(duckdb, "transactions")
+def bank_transactions_freshness(lake: LakeResource) -> dg.AssetCheckResult:
+    return _freshness(lake, "transactions")
 
 
 @dg.asset_check(asset="account_balances", description="A snapshot taken in the last 26 hours.")
-def account_balances_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
-    return _freshness(duckdb, "balances")
+def account_balances_freshness(lake: LakeResource) -> dg.AssetCheckResult:
+    return _freshness(lake, "balances")
 
 
 @dg.asset_check(
@@ -91,8 +91,8 @@ def account_balances_freshness(duckdb: LakeResource) -> dg.AssetCheckResult:
     additional_deps=["bank_transactions"],
     description="Balance change between consecutive snapshots = booked transactions in between.",
 )
-def balances_reconcile_with_transactions(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn:
+def balances_reconcile_with_transactions(lake: LakeResource) -> dg.AssetCheckResult:
+    with lake.get_connection() as conn:
         result = reconcile_balances(conn)
     metadata = {
         "snapshot_pairs_checked": result.pairs_checked,
@@ -132,11 +132,11 @@ def _page_through(fetch) -> int:
 @dg.asset_check(
     asset="bank_accounts",
     retry_policy=RETRY_LIST_ACCOUNTS,
-    pool=LEDGER_POOL,
+    pool=LAKE,
     description="`accounts.list` (workflow step fetch-accounts) returns every ledger account.",
 )
-def accounts_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn, one_snapshot(conn):
+def accounts_listing(lake: LakeResource) -> dg.AssetCheckResult:
+    with lake.get_connection() as conn, one_snapshot(conn):
         tenants = [
             t
             for (t,) in conn.execute(
@@ -160,12 +160,12 @@ def accounts_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset="bank_transactions",
     retry_policy=RETRY_LIST_TRANSACTIONS,
-    pool=LEDGER_POOL,
+    pool=LAKE,
     description="`transactions.list` (workflow step list-transactions) pages through the newest "
     "transactions of every account without gap or repeat.",
 )
-def transactions_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn, one_snapshot(conn):
+def transactions_listing(lake: LakeResource) -> dg.AssetCheckResult:
+    with lake.get_connection() as conn, one_snapshot(conn):
         accounts = conn.execute(
             "SELECT tenant_id, account_id, count(*) FROM ledger.bank_transactions "
             "WHERE date >= current_date - 31 GROUP BY ALL ORDER BY ALL"
@@ -193,12 +193,12 @@ def transactions_listing(duckdb: LakeResource) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset="account_balances",
     retry_policy=RETRY_GET_BALANCES,
-    pool=LEDGER_POOL,
+    pool=LAKE,
     description="`balances.get` (workflow step fetch-balances) returns a latest snapshot for "
     "every account that has one.",
 )
-def balances_readable(duckdb: LakeResource) -> dg.AssetCheckResult:
-    with ledger_connection(duckdb) as conn, one_snapshot(conn):
+def balances_readable(lake: LakeResource) -> dg.AssetCheckResult:
+    with lake.get_connection() as conn, one_snapshot(conn):
         accounts = conn.execute(
             "SELECT DISTINCT tenant_id, account_id FROM ledger.account_balances ORDER BY ALL"
         ).fetchall()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 from pydantic import Field
 
-from pfo_pipeline.operations import sync
-from pfo_pipeline.operations.guarded_sync import NotRetryable
+from pfo_pipeline.defs.failures import NotRetryable
+from pfo_pipeline.operations.transactions_sync import DEFAULT_BATCH_ROWS, TransactionsSyncOptions
 from pfo_pipeline.powens.calendar_bounds import CalendarBoundError, parse_window
 
 
@@ -29,7 +29,7 @@ class TransactionsSyncConfig(dg.Config):
     )
     include_pending: bool = True
     overlap_minutes: int = 60
-    batch_rows: int = sync.DEFAULT_BATCH_ROWS
+    batch_rows: int = DEFAULT_BATCH_ROWS
     page_size: int = Field(default=1000, ge=1, le=1000, description="Powens `limit` per page.")
     fetch_concurrency: int = Field(
         default=4,
@@ -37,6 +37,21 @@ class TransactionsSyncConfig(dg.Config):
         le=16,
         description="Page chains over date windows read from Powens side by side (1: one chain).",
     )
+
+    def options(self) -> TransactionsSyncOptions:
+        """The sync's options; a bad date fails the step at once (`backfill_window`)."""
+        min_date, max_date = backfill_window(self)
+        return TransactionsSyncOptions(
+            full_refresh=self.full_refresh,
+            backfill_days=self.backfill_days,
+            min_date=min_date,
+            max_date=max_date,
+            include_pending=self.include_pending,
+            overlap=timedelta(minutes=self.overlap_minutes),
+            batch_rows=self.batch_rows,
+            page_size=self.page_size,
+            concurrency=self.fetch_concurrency,
+        )
 
 
 def backfill_window(config: TransactionsSyncConfig) -> tuple[date | None, date | None]:

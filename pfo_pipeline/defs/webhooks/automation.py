@@ -3,8 +3,8 @@
 CONNECTION_SYNCED and ACCOUNT_SYNCED -> the transactions sync; ACCOUNTS_FETCHED and a completed bank
 connection -> the accounts sync. The inbox event key is the run key, so a repeated event is a
 no-op. Every other event (a connect error, an event type we do not sync on) becomes an
-`openbanking.webhook.unmapped` telemetry event, written by a small run in the ledger's writer pool:
-the sensor itself never opens the ledger, which has a single writer.
+`openbanking.webhook.unmapped` telemetry event, written by a small run in the `lake` pool: the
+sensor itself never opens the lake (a sensor tick must stay light and never wait on a writer).
 """
 
 import uuid
@@ -14,11 +14,10 @@ import dagster as dg
 
 from pfo_pipeline.defs.ledger import automation as ledger_jobs
 from pfo_pipeline.defs.resources import (
-    LEDGER_POOL,
+    LAKE,
     LakeResource,
     PowensResource,
     WebhookSensorConfig,
-    ledger_connection,
 )
 from pfo_pipeline.telemetry import events
 from pfo_pipeline.webhooks.receiver import CONNECT_EVENT
@@ -39,11 +38,11 @@ class UnmappedWebhooksConfig(dg.Config):
     seqs: list[int]
 
 
-@dg.op(pool=LEDGER_POOL, description="Writes unmapped webhook events to telemetry.events.")
+@dg.op(pool=LAKE, description="Writes unmapped webhook events to telemetry.events.")
 def record_unmapped_webhooks(
     context: dg.OpExecutionContext,
     config: UnmappedWebhooksConfig,
-    duckdb: LakeResource,
+    lake: LakeResource,
     webhooks: WebhookSensorConfig,
     powens: PowensResource,
 ) -> dg.Output[None]:
@@ -54,7 +53,7 @@ def record_unmapped_webhooks(
         inbox.close()
     tenants = powens.tenants()
     recorded = 0
-    with ledger_connection(duckdb) as conn:
+    with lake.get_connection() as conn:
         for event in pending:
             tenant = tenants.get(event.tenant_id)
             if tenant is None:
