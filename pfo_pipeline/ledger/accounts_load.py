@@ -14,7 +14,7 @@ from pfo_pipeline.lake import registered, run_transaction
 from pfo_pipeline.ledger.columns import ACCOUNT_COLUMNS
 from pfo_pipeline.ledger.cursors import set_cursor
 from pfo_pipeline.ledger.loads import finish_load, record_snapshot
-from pfo_pipeline.ledger.quarantine import insert_quarantine, resolve_quarantine
+from pfo_pipeline.ledger.quarantine import settle_quarantine
 from pfo_pipeline.ledger.types import AccountRef, LoadStats, Reject, SyncContext
 from pfo_pipeline.ledger.upsert import upsert_rows
 from pfo_pipeline.sql_files import load_sql
@@ -97,9 +97,8 @@ def apply_accounts(
         )
         stats.upserted = updated + stats.inserted
         stats.unchanged = len(frame) - stats.upserted
-        stats.quarantined = insert_quarantine(conn, ctx, "accounts", rejects, now)
-        stats.quarantine_resolved = resolve_quarantine(
-            conn, ctx, "accounts", "SELECT external_id FROM _loaded_accounts", now
+        settle_quarantine(
+            conn, ctx, "accounts", rejects, "SELECT external_id FROM _loaded_accounts", stats, now
         )
         finish_load(conn, ctx.load_id, stats, now)
         return stats

@@ -14,7 +14,7 @@ import pyarrow as pa
 from pfo_pipeline.lake import registered, run_transaction
 from pfo_pipeline.ledger.columns import BALANCE_COLUMNS
 from pfo_pipeline.ledger.loads import finish_load, record_snapshot
-from pfo_pipeline.ledger.quarantine import insert_quarantine, resolve_quarantine
+from pfo_pipeline.ledger.quarantine import settle_quarantine
 from pfo_pipeline.ledger.types import LoadStats, Reject, SyncContext
 from pfo_pipeline.ledger.upsert import upsert_rows
 
@@ -52,9 +52,8 @@ def apply_balances(
         )
         stats.upserted = updated + stats.inserted
         stats.unchanged = len(frame) - stats.upserted
-        stats.quarantined = insert_quarantine(conn, ctx, "balances", rejects, now)
-        stats.quarantine_resolved = resolve_quarantine(
-            conn, ctx, "balances", "SELECT external_id FROM _loaded_balances", now
+        settle_quarantine(
+            conn, ctx, "balances", rejects, "SELECT external_id FROM _loaded_balances", stats, now
         )
         finish_load(conn, ctx.load_id, stats, now)
         return stats

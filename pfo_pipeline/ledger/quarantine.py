@@ -11,7 +11,7 @@ import orjson
 import pyarrow as pa
 
 from pfo_pipeline.lake import registered
-from pfo_pipeline.ledger.types import Reject, SyncContext
+from pfo_pipeline.ledger.types import LoadStats, Reject, SyncContext
 from pfo_pipeline.sql_files import load_sql
 
 
@@ -74,3 +74,18 @@ def resolve_quarantine(
             "stream": stream,
         },
     ).fetchall()[0][0]
+
+
+def settle_quarantine(
+    conn: duckdb.DuckDBPyConnection,
+    ctx: SyncContext,
+    stream: str,
+    rejects: list[Reject],
+    loaded_ids_sql: str,
+    stats: LoadStats,
+    now: datetime,
+) -> None:
+    """A record load's quarantine: its rejects in, and rows it has now loaded (`loaded_ids_sql`
+    yields their `external_id`) out, both counted in `stats`."""
+    stats.quarantined = insert_quarantine(conn, ctx, stream, rejects, now)
+    stats.quarantine_resolved = resolve_quarantine(conn, ctx, stream, loaded_ids_sql, now)
