@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import pandera.pandas as pa
 
-from pfo_pipeline.ledger.contract_check import check_contract
+from pfo_pipeline.ledger.contract_check import check_contract, count_duplicates
 from pfo_pipeline.ledger.contract_sql import contract_of
 from pfo_pipeline.ledger.records import (
     AccountBalanceRecord,
@@ -80,10 +80,7 @@ def _schema_check(
 
 def _duplicates(conn: duckdb.DuckDBPyConnection, table: str, key: str) -> tuple[int, int]:
     """(rows, rows beyond the first of each `key`)."""
-    total, distinct = conn.execute(
-        f"SELECT count(*), count(DISTINCT {key}) FROM ledger.{table}"
-    ).fetchall()[0]
-    return total, total - distinct
+    return count_duplicates(conn, f"ledger.{table}", key)
 
 
 def _unique_ids_check(conn: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
