@@ -22,19 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
 import duckdb
-import yaml
 
+from benchmarks._dagster_setup import instance_home, tenants_file
 from benchmarks._emulator_process import emulator_process, renew_token
 from benchmarks._process_tree import CommandRun, run_measured
 
-ROOT = Path(__file__).resolve().parents[1]
 TENANT = "tenant.family-office"
 # The tenant's ledger group: connection health, accounts, transactions, balances (and their checks).
 LEDGER_SELECTION = "group:openbanking"
@@ -99,29 +97,6 @@ def run_dlt(base_url: str, token: str) -> dict[str, float]:
     return {"seconds": run.wall_s, "rows": inner["rows"], "peak_rss_mb": run.peak_mb}
 
 
-def _instance_home(workdir: Path) -> Path:
-    """A fresh DAGSTER_HOME with the project's instance configuration, written the way users get
-    it (`scripts/_setup.sh`)."""
-    home = workdir / "dagster_home"
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    subprocess.run(["bash", "-c", "source scripts/_setup.sh"], cwd=ROOT, env=env, check=True)
-    if not (home / "dagster.yaml").is_file():
-        raise SystemExit(f"scripts/_setup.sh wrote no instance configuration in {home}")
-    return home
-
-
-def _tenants_file(workdir: Path, base_url: str) -> Path:
-    """The sample family tenant, pointed at this emulator, its secrets named for this run."""
-    sample = yaml.safe_load((ROOT / "pfo_pipeline" / "sample_tenants.yaml").read_text())
-    tenant = next(t for t in sample["tenants"] if t["tenant_id"] == TENANT)
-    binding = tenant["bindings"]["primaryOpenBanking"]
-    binding["config"]["base_url"] = base_url
-    binding["secrets"] = {"client_id": "BENCH_CLIENT_ID", "client_secret": "BENCH_CLIENT_SECRET"}
-    path = workdir / "tenants.yaml"
-    path.write_text(yaml.safe_dump({"tenants": [tenant]}, sort_keys=False))
-    return path
-
-
 def run_pfo_through_dagster(base_url: str) -> dict[str, float]:
     """`dagster asset materialize` of the tenant's ledger assets, measured from outside."""
     with tempfile.TemporaryDirectory(prefix="vs-dlt-pfo-") as folder:
@@ -129,8 +104,8 @@ def run_pfo_through_dagster(base_url: str) -> dict[str, float]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PFO_", "DAGSTER_"))}
         env.update(
             {
-                "DAGSTER_HOME": str(_instance_home(workdir)),
-                "PFO_TENANTS_FILE": str(_tenants_file(workdir, base_url)),
+                "DAGSTER_HOME": str(instance_home(workdir)),
+                "PFO_TENANTS_FILE": str(tenants_file(workdir, base_url, TENANT)),
                 "PFO_LAKE_CATALOG": f"sqlite:{workdir / 'catalog.sqlite'}",
                 "PFO_LAKE_DATA_PATH": f"{workdir / 'lake'}/",
                 "BENCH_CLIENT_ID": "pfo-demo-client",

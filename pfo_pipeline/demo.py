@@ -37,21 +37,7 @@ def _instance() -> dg.DagsterInstance:
     )
 
 
-@click.command()
-@click.option(
-    "--port",
-    default=8765,
-    show_default=True,
-    help="Emulator port (the demo points the sample tenants here); 0 picks a free one.",
-)
-@click.option(
-    "--transactions",
-    default=6000,
-    show_default=True,
-    help="Emulated history size of the first family.",
-)
-@click.option("--seed", default=42, show_default=True)
-def demo(port: int, transactions: int, seed: int) -> None:
+def run_demo(port: int, transactions: int, seed: int) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
     from pfo_pipeline.definitions import build_resources
     from pfo_pipeline.tenancy.config import load_tenants

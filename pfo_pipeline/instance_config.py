@@ -15,6 +15,9 @@ Why each setting:
 - `concurrency.runs.tag_concurrency_limits`: one queued run per partition at a time, so a
   tenant's syncs never run side by side (the webhook sensor, a schedule and the UI may all ask);
   the next one waits in the queue. Runs that bypass the queue meet `operations/sync_lock.py`.
+- `run_queue.dequeue_interval_seconds`: the daemon looks at the queue every second, not every five:
+  a run launched from the UI waited up to 5 s before its worker started (the queue's other
+  settings stay under `concurrency.runs`, where Dagster wants them).
 - `concurrency.pools.default_limit`: the lake takes many writers; the limit only bounds
   contention on its catalog.
 """
@@ -52,6 +55,7 @@ PROJECT_SETTINGS: dict[str, Any] = {
             ]
         },
     },
+    "run_queue": {"dequeue_interval_seconds": 1},
     "telemetry": {"enabled": False},
     "nux": {"enabled": False},
 }
@@ -86,11 +90,21 @@ def write_instance_config(path: Path) -> tuple[bool, list[str]]:
             raise SystemExit(f"{path}: expected a mapping of settings; fix or remove it")
     else:
         existing = {}
-    wanted, differs = PROJECT_SETTINGS, []
-    queue_elsewhere = [key for key in ("run_coordinator", "run_queue") if key in existing]
+    wanted, differs = dict(PROJECT_SETTINGS), []
+    if "run_coordinator" in existing:  # Dagster refuses `run_queue` beside it
+        del wanted["run_queue"]
+    # Dagster refuses a `concurrency.runs` block beside limits set by these: by hand, then.
+    own_queue = existing.get("run_queue") or {}
+    queue_elsewhere = [
+        key
+        for key, limits_here in (
+            ("run_coordinator", "run_coordinator" in existing),
+            ("run_queue", bool({"max_concurrent_runs", "tag_concurrency_limits"} & set(own_queue))),
+        )
+        if limits_here
+    ]
     if queue_elsewhere:
-        # Dagster refuses a `concurrency` block beside queue settings of these: by hand, then.
-        wanted = {k: v for k, v in PROJECT_SETTINGS.items() if k != "concurrency"}
+        del wanted["concurrency"]
         differs.append(
             f"{queue_elsewhere[0]} is set here, so the project's run queue limit is not added: "
             "add tag_concurrency_limits [{key: dagster/partition, value: "

@@ -9,11 +9,11 @@ from datetime import datetime
 
 import click
 
+from powens_emulator.credentials import DEMO_CLIENT_ID
 from powens_emulator.faults import FaultConfig, FaultConfigError
-from powens_emulator.runner import EmulatorConfig, default_now, serve_forever
 
 NOW_FORMAT = "%Y-%m-%d %H:%M:%S"
-# The credentials the emulator accepts at `/auth/renew` (default: EmulatorConfig's demo pair). The
+# The credentials the emulator accepts at `/auth/renew` (default: the demo pair, credentials.py). The
 # secret comes only from the environment, so it is never on a command line (`ps` shows those).
 CLIENT_ID_ENV = "POWENS_EMULATOR_CLIENT_ID"
 CLIENT_SECRET_ENV = "POWENS_EMULATOR_CLIENT_SECRET"
@@ -92,7 +92,7 @@ def emulator_cli() -> None:
 @click.option(
     "--client-id",
     envvar=CLIENT_ID_ENV,
-    default=EmulatorConfig.client_id,
+    default=DEMO_CLIENT_ID,
     show_default=True,
     show_envvar=True,
     help=f"The client id /auth/renew accepts; its secret is ${CLIENT_SECRET_ENV} when set.",
@@ -108,6 +108,9 @@ def serve(
     client_id: str,
 ) -> None:
     """Serve the Powens API v2.0 on 127.0.0.1."""
+    # The server is imported only to serve: `pfo --help` describes this command without it.
+    from powens_emulator.runner import EmulatorConfig, default_now, serve_forever
+
     latency = {"latency_ms": latency_ms, "jitter_ms": jitter_ms}
     faults = replace(faults, **{k: v for k, v in latency.items() if v is not None})
     clock = now or default_now()

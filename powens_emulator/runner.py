@@ -8,6 +8,7 @@ from typing import Any
 
 from powens_emulator.app import EmulatorApp
 from powens_emulator.clock import PARIS
+from powens_emulator.credentials import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from powens_emulator.data import FamilyWorld
 from powens_emulator.faults import FaultConfig
 from powens_emulator.middleware import Traffic
@@ -21,8 +22,8 @@ class EmulatorConfig:
     transactions: int = 6000
     history_days: int = 3 * 365
     now: datetime | None = None  # naive Europe/Paris; default today 08:00
-    client_id: str = "pfo-demo-client"
-    client_secret: str = "pfo-demo-secret"
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
     # Faults and latency (`FaultConfig(latency_ms=200, jitter_ms=50)`); changeable while serving.
     faults: FaultConfig = field(default_factory=FaultConfig)
     # Powens user id -> URL that receives a signed CONNECTION_SYNCED after each clock advance.

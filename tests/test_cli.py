@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from click.utils import make_default_short_help
 
 from pfo_pipeline import cli
 from pfo_pipeline.cli import COMMAND_ENTRY_POINTS, main
@@ -25,6 +27,42 @@ def test_pfo_help_lists_the_emulator_command() -> None:
     assert "emulator  The Powens API emulator" in result.output
     for builtin in ("demo", "sql", "ledger", "tenants", "webhooks", "connect"):
         assert f"  {builtin} " in result.output
+
+
+@pytest.mark.parametrize("name", sorted(cli.BUILTIN_COMMANDS))
+def test_each_built_in_help_line_is_the_commands_own(name: str) -> None:
+    """`pfo --help` shows built-ins from `BUILTIN_COMMANDS` without importing them: each line
+    must be what the command itself says, at any width."""
+    command = cli.load_builtin(name)
+    for width in (20, 45, 74, 200):
+        assert make_default_short_help(cli.BUILTIN_COMMANDS[name][1], width) == (
+            command.get_short_help_str(width)
+        )
+
+
+def test_pfo_help_and_pfo_sql_import_no_other_command() -> None:
+    """What a user waits for: `pfo --help` imports no command module and `pfo sql` neither
+    Dagster, the demo, the webhooks nor the emulator's server."""
+    probe = textwrap.dedent(
+        """
+        import sys
+        from click.testing import CliRunner
+        from pfo_pipeline.cli import main
+        CliRunner().invoke(main, sys.argv[1:])
+        heavy = ("dagster", "pfo_pipeline.demo", "pfo_pipeline.webhooks.cli", "powens_emulator.runner",
+                 "pfo_pipeline.lake.cli", "pfo_pipeline.tenancy.cli", "uvicorn", "pandas")
+        print(sorted(m for m in heavy if m in sys.modules))
+        """
+    )
+
+    def imported(*args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True
+        )
+        return run.stdout.strip().splitlines()[-1]
+
+    assert imported("--help") == "[]"
+    assert imported("sql", "--help") == "['pfo_pipeline.lake.cli']"
 
 
 def test_the_emulator_command_is_the_entry_points_not_a_built_in() -> None:
@@ -69,7 +107,7 @@ def extra_entry_points(monkeypatch: pytest.MonkeyPatch):
 def test_a_plugin_cannot_take_a_built_in_name(extra_entry_points) -> None:
     extra_entry_points(sql="powens_emulator.cli:emulator_cli")
     with main.make_context("pfo", ["sql"]) as ctx:
-        assert main.get_command(ctx, "sql") is main.commands["sql"]
+        assert main.get_command(ctx, "sql") is cli.load_builtin("sql")
         assert main.list_commands(ctx).count("sql") == 1
 
 

@@ -9,7 +9,7 @@ Its modules, by concern:
 - `guard`: a missing catalog beside an earlier lake's files is an error, never a new lake;
 - `attach`: `connect` / `open_lake` (a writer's first attach migrates: `migrations`);
 - `transactions`: `run_transaction` (conflicts retried from a fresh snapshot), `one_snapshot`,
-  `registered`;
+  `registered`, `one_thread`;
 - `faults`: errors no retry can fix, named with what to do;
 - `maintenance` (with `inlined_flush`, `orphan_files`), `forget` (text that must leave history);
 - `scratch`, `scratch_folder`: a load's private local scratch database and files;
@@ -26,6 +26,7 @@ from pfo_pipeline.lake.transactions import (
     LAKE,
     last_snapshot,
     one_snapshot,
+    one_thread,
     registered,
     run_transaction,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "connect",
     "last_snapshot",
     "one_snapshot",
+    "one_thread",
     "open_lake",
     "registered",
     "run_transaction",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from pfo_pipeline.lake import extension_trust
 from pfo_pipeline.lake.errors import LakeError
 
 # Bounded memory per connection (big loads spill to a temp folder), no insertion-order bookkeeping,
@@ -58,13 +59,19 @@ def database_with(*extensions: str) -> duckdb.DuckDBPyConnection:
     0.1-0.2 s: a third of a second per lake attach, many times a test or a run). The first load
     of each extension in a process is checked; the library then stays mapped into the process,
     and a later database loading the same path gets that very mapped code back from the dynamic
-    loader, so re-reading the file proves nothing new: such databases skip the check. One that
-    needs an extension not yet checked in this process checks it. (An extension such a database
+    loader, so re-reading the file proves nothing new: such databases skip the check. A new
+    process skips it too for a file checked before and unchanged since (`extension_trust`). One
+    that needs an extension not yet checked checks it. (An extension such a database
     autoloads for the first time is not checked: the extension folder holds only the files pip
     installed from the package registry, as trusted as the Python code running this process.)
     """
+    directory = extension_directory()
     with _VERIFIED_LOCK:
         verified = set(extensions) <= _VERIFIED_EXTENSIONS
+    if not verified and extension_trust.already_checked(directory, extensions):
+        verified = True
+        with _VERIFIED_LOCK:
+            _VERIFIED_EXTENSIONS.update(extensions)
     config = {**connection_config(), "allow_unsigned_extensions": verified}
     conn = duckdb.connect(config=config)
     try:
@@ -78,6 +85,7 @@ def database_with(*extensions: str) -> duckdb.DuckDBPyConnection:
     if not verified:
         with _VERIFIED_LOCK:
             _VERIFIED_EXTENSIONS.update(extensions)
+        extension_trust.remember_checked(directory, extensions)
     return conn
 
 

@@ -199,12 +199,21 @@ class BankTransactionRecord(pa.DataFrameModel):
 
     Config = _Config
 
-    @pa.dataframe_check(element_wise=False, error="direction must match the sign of amount")
+    # Each dataframe check carries its SQL twin: the contract check on stored rows runs it in
+    # DuckDB (contract_sql.py); tests prove the twins agree with these functions.
+    @pa.dataframe_check(
+        element_wise=False,
+        error="direction must match the sign of amount",
+        statistics={"sql": "(direction = 'debit') = (amount < 0)"},
+    )
     def direction_matches_sign(cls, df: pd.DataFrame) -> Series[bool]:
         negative = df["amount"] < 0
         return (df["direction"] == "debit") == negative
 
-    @pa.dataframe_check(error="status must be cancelled exactly when deleted_at is set")
+    @pa.dataframe_check(
+        error="status must be cancelled exactly when deleted_at is set",
+        statistics={"sql": "(status = 'cancelled') = (deleted_at IS NOT NULL)"},
+    )
     def cancelled_iff_deleted(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["status"] == "cancelled") == df["deleted_at"].notna()
 

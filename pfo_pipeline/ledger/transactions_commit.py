@@ -16,7 +16,7 @@ from datetime import datetime
 
 import duckdb
 
-from pfo_pipeline.lake import run_transaction
+from pfo_pipeline.lake import one_thread, run_transaction
 from pfo_pipeline.ledger.cursors import set_cursor
 from pfo_pipeline.ledger.loads import finish_load, record_snapshot
 from pfo_pipeline.ledger.overrides import apply_category_overrides
@@ -62,7 +62,8 @@ def commit_transactions_load(
             )
             return stats
 
-        stats = run_transaction(conn, work, what="commit the transactions load")
+        with one_thread(conn):  # the commit's memory peak (lake.one_thread says why)
+            stats = run_transaction(conn, work, what="commit the transactions load")
     finally:
         stage.close()
     record_snapshot(conn, ctx.load_id)

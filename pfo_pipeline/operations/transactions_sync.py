@@ -44,7 +44,8 @@ from pfo_pipeline.powens.models import PowensTransaction
 
 DEFAULT_OVERLAP = timedelta(hours=1)
 # Rows mapped, validated and staged at a time: the sync's memory follows this, not the history.
-DEFAULT_BATCH_ROWS = 50_000
+# 20,000 rather than 50,000: a million-row sync's plateau in a Dagster run 665 -> 590 MB.
+DEFAULT_BATCH_ROWS = 20_000
 POWENS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 

@@ -1,7 +1,7 @@
 """The tenants file (docs/spec.md §3): validated whole on load, one clear error naming the tenant and key.
 
-Secrets appear only as the *names* of environment variables; their values are read through
-`dagster.EnvVar` when a client is built and never stored, logged or shown in a repr. Error messages
+Secrets appear only as the *names* of environment variables; their values are read from the
+environment when a client is built and never stored, logged or shown in a repr. Error messages
 never echo what was written under `secrets` (a pasted secret must not end up in a log either).
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import dagster as dg
 import yaml
 from pydantic import (
     BaseModel,
@@ -343,10 +343,10 @@ def usable_tenants(path: Path | None = None) -> dict[str, TenantConfig]:
 
 
 def resolve_secret(env_var_name: str | None) -> str | None:
-    """A secret's value through Dagster's EnvVar; None when not configured or not set.
+    """A secret's value from the environment; None when not configured, not set or empty.
 
     Read at the moment a client is built, so a rotated secret is picked up by the next run.
     """
     if not env_var_name:
         return None
-    return dg.EnvVar(env_var_name).get_value() or None
+    return os.environ.get(env_var_name) or None

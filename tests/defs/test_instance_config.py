@@ -38,6 +38,10 @@ def test_a_new_home_gets_every_setting_and_dagster_loads_them(tmp_path: Path) ->
         assert instance.run_monitoring_enabled
         settings = instance.run_monitoring_settings
         assert settings["free_slots_after_run_end_seconds"] > 0
+        # The queue is looked at every second, and still limits runs per partition.
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert limits == PROJECT_SETTINGS["concurrency"]["runs"]["tag_concurrency_limits"]
         assert settings["max_resume_run_attempts"] == 0
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert limits == [

@@ -28,6 +28,7 @@ from tests.conftest import (
     demo_credentials,
     ledger_digests,
     materialize_ledger,
+    open_ledger,
     query,
     resources_for,
     run_log_text,
@@ -140,6 +141,32 @@ def test_a_syncs_check_re_runs_alone_without_syncing(synced: SyncedFamily, powen
     assert evaluation.metadata["rows"].value == rows
     assert result.get_asset_materialization_events() == []
     assert query(ledger, "SELECT count(*) FROM ledger.loads") == loads
+
+
+def test_the_contract_check_finds_a_broken_row_in_the_lake(
+    synced: SyncedFamily, tmp_path: Path
+) -> None:
+    """The contract runs in DuckDB on stored rows: a row broken after its load (here by hand, in a
+    copy of the ledger) fails the blocking check, which names the rule and counts the row."""
+    import shutil
+
+    from pfo_pipeline.defs.ledger.step_checks import step_check_results
+
+    ledger = tmp_path / "ledger"
+    shutil.copytree(synced.ledger, ledger)
+    conn = open_ledger(ledger, relocated=True)
+    try:
+        assert all(r.passed for r in step_check_results(conn, "bank_transactions"))
+        conn.execute(
+            "UPDATE ledger.bank_transactions SET direction = 'credit' WHERE id = "
+            "(SELECT min(id) FROM ledger.bank_transactions WHERE amount < 0)"
+        )
+        schema, unique_ids = step_check_results(conn, "bank_transactions")
+    finally:
+        conn.close()
+    assert not schema.passed and unique_ids.passed
+    assert schema.metadata["failing_rows"].value == 1
+    assert schema.metadata["failed_checks"].value == ["record: failed direction_matches_sign"]
 
 
 def test_after_the_clock_moves_the_ledger_follows_every_rule(family) -> None:

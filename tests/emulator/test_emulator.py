@@ -289,10 +289,10 @@ def serve_cli(monkeypatch: pytest.MonkeyPatch):
     from click.testing import CliRunner
 
     from pfo_pipeline.cli import main
-    from powens_emulator import cli as emulator_cli
+    from powens_emulator import runner
 
     served: list[EmulatorConfig] = []
-    monkeypatch.setattr(emulator_cli, "serve_forever", lambda config, port: served.append(config))
+    monkeypatch.setattr(runner, "serve_forever", lambda config, port: served.append(config))
 
     def run(*args: str):
         return CliRunner().invoke(main, ["emulator", "serve", *args]), served

@@ -3,6 +3,7 @@ separate processes, commit conflicts are retried, time travel, the file migratio
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 from pfo_pipeline import lake
 from pfo_pipeline.cli import main
-from pfo_pipeline.lake import extensions
+from pfo_pipeline.lake import extension_trust, extensions
 from pfo_pipeline.lake.extensions import database_with
 from pfo_pipeline.lake.migrations import LATEST_VERSION, migrate
 from powens_emulator import EmulatorConfig, start_emulator
@@ -453,30 +454,37 @@ def test_the_lake_cannot_be_written_read_only_and_names_a_missing_lake(tmp_path:
         lake.connect(lake.LakeLocation("mysql:whatever", str(tmp_path)))
 
 
-def test_extension_signatures_are_checked_once_a_process(
+def test_extension_signatures_are_checked_once_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DuckDB re-reads each ~50 MB extension to check its signature on every LOAD: the first
-    database of a process checks it, later ones reuse the library already mapped; an extension
-    not yet loaded in the process (the PostgreSQL one here) is still checked."""
+    database to load a file checks it, later ones (in this process, or in another through the
+    stamp in the cache folder) skip the check while the file is unchanged; a file not checked yet
+    (the PostgreSQL one here), or changed since its check, is checked."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(extensions, "_VERIFIED_EXTENSIONS", set())
 
     def checks_signatures(conn: duckdb.DuckDBPyConnection) -> bool:
         setting = "SELECT current_setting('allow_unsigned_extensions')"
-        return not conn.execute(setting).fetchall()[0][0]
+        checked = not conn.execute(setting).fetchall()[0][0]
+        conn.close()
+        return checked
 
     location = lake.LakeLocation.in_folder(tmp_path / "ledger")
-    first = lake.connect(location, shared=False)
+    assert checks_signatures(lake.connect(location, shared=False))
     second = lake.connect(location, read_only=True, shared=False)
-    other_catalog = database_with("ducklake", "postgres")
-    try:
-        assert checks_signatures(first)
-        assert not checks_signatures(second)
-        assert second.execute("SELECT count(*) FROM ledger.schema_migrations").fetchall()[0][0]
-        assert checks_signatures(other_catalog)
-    finally:
-        for conn in (first, second, other_catalog):
-            conn.close()
+    assert second.execute("SELECT count(*) FROM ledger.schema_migrations").fetchall()[0][0]
+    assert not checks_signatures(second)
+    monkeypatch.setattr(extensions, "_VERIFIED_EXTENSIONS", set())  # as a new process starts
+    assert not checks_signatures(database_with("ducklake", "sqlite"))
+    assert checks_signatures(database_with("ducklake", "postgres"))
+
+    stamps = json.loads(extension_trust.stamp_file().read_text())
+    ducklake_file = next(path for path in stamps if path.endswith("/ducklake.duckdb_extension"))
+    stamps[ducklake_file][-1] += 1  # the file's change time moved: written since its check
+    extension_trust.stamp_file().write_text(json.dumps(stamps))
+    monkeypatch.setattr(extensions, "_VERIFIED_EXTENSIONS", set())
+    assert checks_signatures(database_with("ducklake", "sqlite"))
 
 
 def test_reading_the_lakes_files_leaves_none_of_them_in_duckdbs_memory(tmp_path: Path) -> None:

@@ -18,10 +18,6 @@ from collections import defaultdict
 from datetime import date
 
 import dagster as dg
-from dagster._core.storage.event_log.base import EventLogRecord
-from dagster._core.storage.event_log.schema import AssetKeyTable
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-from dagster_shared.serdes import serialize_value
 
 from pfo_pipeline.knowledge.periods import is_within_retention
 
@@ -77,6 +73,13 @@ def forget_expired_overview_runs(
 
 def replace_last_materialization(instance: dg.DagsterInstance, deleted_runs: set[str]) -> bool:
     """Point the overview's index row away from a deleted run's event; whether it changed."""
+    # Dagster's storage internals (SQLAlchemy, the event-log schema) cost 0.3-0.7 s to import:
+    # imported when a retention run needs them, not when the code location loads.
+    from dagster._core.storage.event_log.base import EventLogRecord
+    from dagster._core.storage.event_log.schema import AssetKeyTable
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+    from dagster_shared.serdes import serialize_value
+
     storage = instance.event_log_storage
     if not isinstance(storage, SqlEventLogStorage):
         return False

@@ -1,26 +1,26 @@
 """Checks computed from the table a ledger sync just wrote, reported by the sync's own step
 (`check_specs` on the asset): the Pandera contract (blocking) and unique ids.
 
+The contract runs inside DuckDB, as SQL translated from the Pandera records (`contract_sql`): no
+row leaves the lake for the check, so a million-row load costs one scan, not a pandas copy.
+
 Unique ids cover the whole table, every tenant's rows: the ledger is shared, and a duplicate
-anywhere fails the check (one SQL aggregate). The contract reads rows into pandas, so after a
-transactions sync it reads the rows that load wrote (every other row was checked by the load that
-wrote it): on a million-row ledger a whole-table read cost seconds and hundreds of MB a sync.
-Run alone (the check selected without its asset), it reads every row. The checks run on the
-sync's connection, right after its load.
+anywhere fails the check (one SQL aggregate). After a transactions sync the contract reads the
+rows that load wrote (every other row was checked by the load that wrote it). Run alone (the
+check selected without its asset), it reads every row. The checks run on the sync's connection,
+right after its load.
 """
 
 import dagster as dg
 import duckdb
-import pandas as pd
 import pandera.pandas as pa
 
+from pfo_pipeline.ledger.contract_check import check_contract, count_duplicates
+from pfo_pipeline.ledger.contract_sql import contract_of
 from pfo_pipeline.ledger.records import (
-    TEXT,
     AccountBalanceRecord,
     BankAccountRecord,
     BankTransactionRecord,
-    failing_rows,
-    record_columns,
 )
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {
@@ -65,62 +65,22 @@ def step_check_results(
     return [_schema_check(conn, table, scope), _unique_ids_check(conn, table)]
 
 
-def _read_frame(
-    conn: duckdb.DuckDBPyConnection,
-    table: str,
-    model: type[pa.DataFrameModel],
-    load_id: str | None,
-) -> pd.DataFrame:
-    columns = [c for c in record_columns(model) if c != "original_currency"]
-    where = "" if load_id is None else " WHERE load_id = $load_id"
-    params = {} if load_id is None else {"load_id": load_id}
-    arrow = conn.execute(
-        f"SELECT {', '.join(columns)} FROM ledger.{table}{where}", params
-    ).fetch_arrow_table()
-    frame = arrow.to_pandas(types_mapper=pd.ArrowDtype)
-    for name in frame.columns:  # Arrow strings as the records' text dtype
-        if str(frame[name].dtype).startswith(("string", "large_string")):
-            frame[name] = frame[name].astype(TEXT)
-    if "original_currency" in record_columns(model):
-        frame["original_currency"] = pd.Series([None] * len(frame), dtype=TEXT)
-    return frame
-
-
 def _schema_check(
     conn: duckdb.DuckDBPyConnection, table: str, load_id: str | None
 ) -> dg.AssetCheckResult:
-    model = MODELS[table]
-    frame = _read_frame(conn, table, model, load_id)
     scope = {"rows_of": "this load" if load_id else "the whole table"}
-    try:
-        model.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        try:
-            rows = failing_rows(errors)
-            failing, checks = len(rows), sorted({r for v in rows.values() for r in v})[:20]
-        except pa.errors.SchemaErrors:
-            failing, checks = len(frame), ["column-level failure: dtype or missing column"]
-        return dg.AssetCheckResult(
-            check_name=f"{table}_schema",
-            passed=False,
-            metadata={
-                "rows": len(frame),
-                "failing_rows": failing,
-                "failed_checks": checks,
-                **scope,
-            },
-        )
+    result = check_contract(conn, f"ledger.{table}", contract_of(MODELS[table]), load_id)
+    metadata: dict[str, object] = {"rows": result.rows, **scope}
+    if not result.passed:
+        metadata |= {"failing_rows": result.failing_rows, "failed_checks": result.failed_checks}
     return dg.AssetCheckResult(
-        check_name=f"{table}_schema", passed=True, metadata={"rows": len(frame), **scope}
+        check_name=f"{table}_schema", passed=result.passed, metadata=metadata
     )
 
 
 def _duplicates(conn: duckdb.DuckDBPyConnection, table: str, key: str) -> tuple[int, int]:
     """(rows, rows beyond the first of each `key`)."""
-    total, distinct = conn.execute(
-        f"SELECT count(*), count(DISTINCT {key}) FROM ledger.{table}"
-    ).fetchall()[0]
-    return total, total - distinct
+    return count_duplicates(conn, f"ledger.{table}", key)
 
 
 def _unique_ids_check(conn: duckdb.DuckDBPyConnection, table: str) -> dg.AssetCheckResult:
