@@ -19,8 +19,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
 from pfo_pipeline import settings
-from pfo_pipeline.lake import LakeLocation
-from pfo_pipeline.lake import object_store
+from pfo_pipeline.lake import LakeLocation, object_store
 from pfo_pipeline.lake.extensions import extension_directory
 
 # Where dbt's profile finds the DuckDB extension wheels' folder (dbt_project/profiles.yml).
