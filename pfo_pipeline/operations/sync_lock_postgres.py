@@ -39,7 +39,7 @@ def lock_key(tenant_id: str, stream: str) -> int:
 
 def session_name(holder: str) -> str:
     """Who holds the lock, as the session's application_name: what a refusal quotes."""
-    return f"pfo sync {holder or '-'} pid {os.getpid()} {socket.gethostname()}"[:NAME_LENGTH]
+    return f"pfo {holder or 'sync'} pid {os.getpid()} {socket.gethostname()}"[:NAME_LENGTH]
 
 
 @contextmanager
