@@ -26,6 +26,7 @@ from pfo_pipeline.lake.object_store import S3Settings, add_secret
 from pfo_pipeline.lake.orphan_files import delete_orphan_files
 from tests.s3_server import S3Store
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_TEXT = "the family's private overview text"
 
 
@@ -393,3 +394,36 @@ def test_pfo_ledger_migrate_copies_a_file_ledger_into_a_lake_on_s3(
         ).fetchall() == [("tx1", "groceries"), ("tx2", "transport"), ("tx3", "leisure")]
     finally:
         conn.close()
+
+
+def test_dbt_gets_the_same_s3_settings_with_the_credentials_under_its_secret_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dbt's profile makes its S3 secret from these: the same endpoint, TLS, addressing and
+    bucket scope as the pipeline's own, the credentials under `DBT_ENV_SECRET_` (dbt scrubs
+    those values from its logs); a local lake passes none."""
+    from pfo_pipeline.defs.analytics.project import dbt_variables
+
+    for name in ("AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "PFO_S3_URL_STYLE", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalr-very-secret")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8333")
+    variables = dbt_variables(lake.LakeLocation("sqlite:c.sqlite", "s3://pfo-lake/data"))
+    assert {k: v for k, v in variables.items() if "S3" in k or k.startswith("DBT_")} == {
+        "DBT_ENV_SECRET_AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY": "wJalr-very-secret",
+        "DBT_ENV_SECRET_AWS_SESSION_TOKEN": "",
+        "PFO_DBT_S3_REGION": "us-east-1",
+        "PFO_DBT_S3_ENDPOINT": "127.0.0.1:8333",
+        "PFO_DBT_S3_USE_SSL": "false",
+        "PFO_DBT_S3_URL_STYLE": "path",
+        "PFO_DBT_S3_SCOPE": "s3://pfo-lake/",
+    }
+    assert variables["PFO_LAKE_DATA_PATH"] == "s3://pfo-lake/data/"
+    local = dbt_variables(lake.LakeLocation("sqlite:c.sqlite", "data/lake/"))
+    assert not [k for k in local if "S3" in k or k.startswith("DBT_ENV_SECRET_")]
+    profile = (ROOT / "dbt_project" / "profiles.yml").read_text()
+    for name in variables:
+        if "S3" in name or name.startswith("DBT_ENV_SECRET_"):
+            assert f"env_var('{name}'" in profile, name
