@@ -21,7 +21,7 @@ from pfo_pipeline.defs.resources import LAKE, PowensResource, lake_resource
 from powens_emulator import EmulatorConfig, start_emulator
 
 if TYPE_CHECKING:
-    from tests.s3_server import S3Store
+    from pfo_pipeline.local_s3 import S3Store
 
 # Property tests draw the same examples on every run and machine (a red CI is then always
 # reproducible); new examples come from changing the strategies, and found bugs stay as @example.
@@ -305,7 +305,7 @@ def query(ledger: Path, sql: str, params: list | None = None) -> list[tuple]:
 @pytest.fixture(scope="session")
 def s3_store() -> Iterator[S3Store]:
     """A SeaweedFS S3 on loopback for the worker's session (started on first use, ~3 s)."""
-    from tests.s3_server import seaweedfs
+    from pfo_pipeline.local_s3 import seaweedfs
 
     with seaweedfs() as store:
         yield store

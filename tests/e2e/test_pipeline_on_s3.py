@@ -20,6 +20,7 @@ from pfo_pipeline.cli import main
 from pfo_pipeline.definitions import materializable
 from pfo_pipeline.defs.analytics.project import dbt_project
 from pfo_pipeline.knowledge.retention import FORGOTTEN, sweep_expired
+from pfo_pipeline.local_s3 import S3Store
 from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import (
     FAMILY,
@@ -29,7 +30,6 @@ from tests.conftest import (
     using_tenants_file,
     write_tenants_file,
 )
-from tests.s3_server import S3Store
 
 pytestmark = pytest.mark.scale_out
 

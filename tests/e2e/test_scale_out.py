@@ -34,6 +34,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from pfo_pipeline import lake
 from pfo_pipeline.lake.migrations import migrate
+from pfo_pipeline.local_s3 import S3Store, seaweedfs
 from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, tenant_document
 from tests.dagster_deployment import (
@@ -47,7 +48,6 @@ from tests.dagster_deployment import (
 from tests.ledger_expectations import expected_status, served_transactions
 from tests.postgres_server import PG_USER, postgres_server
 from tests.process_run_launcher import FOLDER_TAG
-from tests.s3_server import S3Store, seaweedfs
 
 # About two and a half minutes of eight run processes and a dbt build on two cores: outside the
 # 4-minute default suite, run by `.ci/run` as its own step (`bash scripts/test.sh -m scale_out`).

