@@ -133,9 +133,9 @@ def add_secret(conn: duckdb.DuckDBPyConnection, data_path: str) -> None:
         options.append(f"SESSION_TOKEN {_literal(settings.session_token)}")
     if settings.endpoint:
         options.append(f"ENDPOINT {_literal(settings.endpoint)}")
-    for name, value in UPLOAD_SETTINGS.items():
-        conn.execute(f"SET {name} = {value}")
     try:
+        for name, value in UPLOAD_SETTINGS.items():
+            conn.execute(f"SET {name} = {value}")
         conn.execute(f"CREATE OR REPLACE TEMPORARY SECRET {SECRET_NAME} ({', '.join(options)})")
     except duckdb.Error as exc:
         # DuckDB may quote the statement (the secret in it) in a parser error: only its kind.
