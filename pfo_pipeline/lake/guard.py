@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from pfo_pipeline.lake.errors import LakeError
 from pfo_pipeline.lake.extensions import database_with
 from pfo_pipeline.lake.location import LakeLocation, is_s3
 
@@ -84,7 +85,13 @@ def traces_of_a_lake(data_path: str, catalog_path: Path | None) -> list[str]:
     if is_s3(data_path):
         from pfo_pipeline.lake.lake_files import LakeFiles  # pyarrow: only for a new lake
 
-        traces += LakeFiles(data_path).listing(TRACES_SHOWN)
+        try:
+            traces += LakeFiles(data_path).listing(TRACES_SHOWN)
+        except OSError as exc:  # pyarrow's message names the bucket and the S3 error only
+            raise LakeError(
+                f"cannot list the lake's data path {data_path} to check it holds no earlier "
+                f"lake: {exc}. Check AWS_ENDPOINT_URL, the credentials and the bucket"
+            ) from None
     else:
         folder = Path(data_path)
         if folder.is_dir():

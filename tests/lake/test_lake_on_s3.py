@@ -24,6 +24,7 @@ from click.testing import CliRunner
 from pfo_pipeline import lake
 from pfo_pipeline.cli import main
 from pfo_pipeline.knowledge.retention import FORGOTTEN, sweep_expired
+from pfo_pipeline.lake.faults import lake_fault
 from pfo_pipeline.lake.orphan_files import delete_orphan_files
 from pfo_pipeline.local_s3 import S3Store
 
@@ -302,3 +303,41 @@ def test_pfo_ledger_migrate_copies_a_file_ledger_into_a_lake_on_s3(
         ).fetchall() == [("tx1", "groceries"), ("tx2", "transport"), ("tx3", "leisure")]
     finally:
         conn.close()
+
+
+def test_refused_credentials_and_a_lost_object_are_faults_naming_the_object(
+    tmp_path: Path, s3_env: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = s3_lake(tmp_path, s3_env)
+    conn = lake.connect(location, shared=False)
+    try:
+        insert_overview(conn, "entry-1", date(2026, 1, 4))
+    finally:
+        conn.close()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-value")
+    conn = lake.connect(location, shared=False)  # the catalog opens; the bucket refuses reads
+    try:
+        with pytest.raises(duckdb.Error) as refused:
+            conn.execute("SELECT * FROM knowledge.financial_overview").fetchall()
+    finally:
+        conn.close()
+    fault = lake_fault(refused.value)
+    assert fault is not None, refused.value
+    assert "the object store refused the lake's credentials for http" in str(fault)
+    assert "/knowledge/financial_overview/ducklake-" in str(fault)
+    assert "AWS_SECRET_ACCESS_KEY" in str(fault) and "not-the-secret-value" not in str(fault)
+    with pytest.raises(lake.LakeError, match="cannot list the lake's data path s3://") as listing:
+        lake.connect(s3_lake(tmp_path, s3_env, "new"), shared=False)
+    assert "not-the-secret-value" not in str(listing.value)
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env.secret_key)
+    for key in objects(s3_env, location):
+        if "/knowledge/financial_overview/" in key:
+            s3_env.filesystem().delete_file(key)
+    conn = lake.connect(location, shared=False)
+    try:
+        with pytest.raises(duckdb.Error) as lost:
+            conn.execute("SELECT * FROM knowledge.financial_overview").fetchall()
+    finally:
+        conn.close()
+    assert "is missing from the bucket" in str(lake_fault(lost.value))
