@@ -9,12 +9,16 @@ emulator it starts (`PFO_POWENS_BASE_URL`): never a real tenants file, never rea
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import dagster as dg
 
 from pfo_pipeline import settings
+from pfo_pipeline.demo_cli import LOCAL_S3_CATALOG, LOCAL_S3_DIR
 from pfo_pipeline.emulator_process import EmulatorStartError, emulator_process, free_port
 from pfo_pipeline.interrupt_watch import interrupt_watch
 from pfo_pipeline.knowledge import periods
@@ -26,6 +30,9 @@ from pfo_pipeline.lake import LakeError, LakeLocation, connect
 LEDGER = dg.AssetSelection.groups("openbanking")
 MARTS = dg.AssetSelection.groups("analytics", "insights")
 OVERVIEW = dg.AssetSelection.groups("knowledge") & dg.AssetSelection.kind("markdown")
+# `pfo demo --local-s3`: its own lake, the catalog in LOCAL_S3_CATALOG and the files in a local
+# SeaweedFS whose data stays in LOCAL_S3_DIR (both in `demo_cli`, whose help names them).
+LOCAL_S3_BUCKET = "pfo-demo"
 
 
 def _instance() -> dg.DagsterInstance:
@@ -37,8 +44,43 @@ def _instance() -> dg.DagsterInstance:
     )
 
 
-def run_demo(port: int, transactions: int, seed: int) -> None:
+def run_demo(port: int, transactions: int, seed: int, local_s3: bool = False) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
+    with contextlib.ExitStack() as stack:
+        if local_s3:
+            stack.enter_context(_on_local_s3())
+        _demo(port, transactions, seed)
+    if local_s3:
+        click.echo(
+            f"The local S3 stopped with the demo; its data stays in {LOCAL_S3_DIR}/, and the next "
+            "`pfo demo --local-s3` syncs into the same lake."
+        )
+
+
+@contextlib.contextmanager
+def _on_local_s3() -> Iterator[None]:
+    """The demo's lake on its own local S3: SeaweedFS on loopback with credentials made for this
+    run (set for this process only, whatever the shell holds), stopped when the demo ends."""
+    from pfo_pipeline.lake.location import CATALOG_ENV, DATA_PATH_ENV
+    from pfo_pipeline.local_s3 import LocalS3Error, seaweedfs
+
+    with contextlib.ExitStack() as stack:
+        try:
+            store = stack.enter_context(
+                seaweedfs(bucket=LOCAL_S3_BUCKET, data_dir=Path(LOCAL_S3_DIR).resolve())
+            )
+        except LocalS3Error as exc:
+            raise click.ClickException(str(exc)) from None
+        os.environ.update(store.env())
+        os.environ[CATALOG_ENV] = f"sqlite:{Path(LOCAL_S3_CATALOG).resolve()}"
+        os.environ[DATA_PATH_ENV] = f"s3://{LOCAL_S3_BUCKET}/lake/"
+        click.echo(
+            f"Local S3 (SeaweedFS) on {store.endpoint_url}; the bucket's data in {LOCAL_S3_DIR}/"
+        )
+        yield
+
+
+def _demo(port: int, transactions: int, seed: int) -> None:
     from pfo_pipeline.definitions import build_resources
     from pfo_pipeline.tenancy.config import load_tenants
 

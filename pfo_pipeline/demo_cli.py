@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import click
 
+# Where `pfo demo --local-s3` keeps its lake: the bucket's data and the catalog, both kept
+# between runs (a second run finds the same lake).
+LOCAL_S3_DIR = "data/local-s3"
+LOCAL_S3_CATALOG = "data/pfo_catalog_s3.sqlite"
+
 
 @click.command()
 @click.option(
@@ -20,8 +25,14 @@ import click
     help="Emulated history size of the first family.",
 )
 @click.option("--seed", default=42, show_default=True)
-def demo(port: int, transactions: int, seed: int) -> None:
+@click.option(
+    "--local-s3",
+    is_flag=True,
+    help=f"Keep the lake's files in a local S3 (SeaweedFS, from the dev extra) for the demo's "
+    f"duration: bucket data in {LOCAL_S3_DIR}/, catalog {LOCAL_S3_CATALOG}.",
+)
+def demo(port: int, transactions: int, seed: int, local_s3: bool) -> None:
     """Run the pipeline on the emulator and print the ledger, the marts and the overview."""
     from pfo_pipeline.demo import run_demo
 
-    run_demo(port, transactions, seed)
+    run_demo(port, transactions, seed, local_s3)

@@ -1,6 +1,7 @@
 """An analyst in a process of their own, reading the lake in a loop until a stop file appears:
-`python -m tests.analyst CATALOG DATA_PATH STOP_FILE`. Prints `attempted failed torn last_rows`.
-Tests run it with `reading_analyst`.
+`python -m tests.analyst CATALOG DATA_PATH STOP_FILE`, or `python -m tests.analyst STOP_FILE` for
+the lake the environment names (`PFO_LAKE_CATALOG`, `PFO_LAKE_DATA_PATH`, and for S3 the AWS
+variables). Prints `attempted failed torn last_rows`. Tests run it with `reading_analyst`.
 
 A read is torn when it shows rows whose load is not committed as succeeded, or fewer rows than
 the read before: half a load would show exactly that.
@@ -28,8 +29,7 @@ READ = (
 )
 
 
-def main(catalog: str, data_path: str, stop: str) -> None:
-    location = lake.LakeLocation(catalog, data_path)
+def main(location: lake.LakeLocation, stop: str) -> None:
     attempted = failed = torn = last = 0
     while not os.path.exists(stop):
         attempted += 1
@@ -90,4 +90,7 @@ def reading_analyst(ledger: Path, tmp: Path) -> Iterator[AnalystReads]:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if len(sys.argv) == 2:
+        main(lake.LakeLocation.from_env(), sys.argv[1])
+    else:
+        main(lake.LakeLocation(sys.argv[1], sys.argv[2]), sys.argv[3])

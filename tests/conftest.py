@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -18,6 +19,9 @@ import yaml
 from pfo_pipeline import lake
 from pfo_pipeline.defs.resources import LAKE, PowensResource, lake_resource
 from powens_emulator import EmulatorConfig, start_emulator
+
+if TYPE_CHECKING:
+    from pfo_pipeline.local_s3 import S3Store
 
 # Property tests draw the same examples on every run and machine (a red CI is then always
 # reproducible); new examples come from changing the strategies, and found bugs stay as @example.
@@ -296,3 +300,30 @@ def query(ledger: Path, sql: str, params: list | None = None) -> list[tuple]:
         return conn.execute(sql, params or []).fetchall()
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def s3_store() -> Iterator[S3Store]:
+    """A SeaweedFS S3 on loopback for the worker's session (started on first use, ~3 s)."""
+    from pfo_pipeline.local_s3 import seaweedfs
+
+    with seaweedfs() as store:
+        yield store
+
+
+@pytest.fixture
+def s3_env(s3_store: S3Store, monkeypatch: pytest.MonkeyPatch) -> S3Store:
+    """Only the four standard AWS variables of the test store in the environment."""
+    for name in S3_SETTINGS_NOT_SET:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_store.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_store
+
+
+S3_SETTINGS_NOT_SET = (
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_S3",
+    "PFO_S3_URL_STYLE",
+)

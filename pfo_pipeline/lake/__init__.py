@@ -5,6 +5,8 @@ Nothing else in the package knows where the lake lives, attaches it, or creates 
 Its modules, by concern:
 
 - `location`: where it lives (`PFO_LAKE_CATALOG`, `PFO_LAKE_DATA_PATH`);
+- `object_store`, `lake_files`: a data path on S3 (credentials from the AWS variables as a
+  temporary DuckDB secret; the files through pyarrow's filesystems);
 - `extensions`: the DuckDB database every lake connection starts from;
 - `guard`: a missing catalog beside an earlier lake's files is an error, never a new lake;
 - `attach`: `connect` / `open_lake` (a writer's first attach migrates: `migrations`);

@@ -23,6 +23,7 @@ from pfo_pipeline.lake.errors import LakeError, LakeMissing
 from pfo_pipeline.lake.extensions import database_with
 from pfo_pipeline.lake.location import CATALOG_ENV, LakeLocation
 from pfo_pipeline.lake.migrations import migrate
+from pfo_pipeline.lake.object_store import add_secret
 from pfo_pipeline.lake.transactions import LAKE, is_commit_conflict
 
 # No rows inlined in the catalog (migration 8 says why: flushing them lost history).
@@ -131,7 +132,7 @@ def _attach(
             guard.announce_new_lake(location.describe().rsplit(" + ", 1)[0], location.data_path)
         if location.kind == "sqlite":
             _prepare_sqlite_catalog(Path(location.catalog.split(":", 1)[1]), read_only=read_only)
-        if "://" not in location.data_path and not read_only:
+        if not location.on_s3 and not read_only:
             Path(location.data_path).mkdir(parents=True, exist_ok=True)
         options = [f"DATA_PATH '{_quote(location.data_path)}'"]
         if relocated:
@@ -146,10 +147,7 @@ def _attach(
             options.append(f"DATA_INLINING_ROW_LIMIT {INLINING_ROW_LIMIT}")
         attach = f"ATTACH 'ducklake:{_quote(location.catalog)}' AS {LAKE} ({', '.join(options)})"
         for attempt in range(1, ATTACH_ATTEMPTS + 1):
-            try:
-                conn = database_with("ducklake", location.kind)
-            except duckdb.Error as exc:
-                raise LakeError(f"cannot load DuckDB's lake extensions: {exc}") from None
+            conn = lake_database(location)
             try:
                 conn.execute(attach)
                 conn.execute(f"USE {LAKE}")
@@ -168,6 +166,23 @@ def _attach(
                     ) from None
                 time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def lake_database(location: LakeLocation) -> duckdb.DuckDBPyConnection:
+    """A new DuckDB ready to attach the lake: DuckLake and its catalog's extension loaded, and
+    for a data path on S3, httpfs and the lake's S3 secret (`object_store`)."""
+    extensions = ("ducklake", location.kind, *(("httpfs",) if location.on_s3 else ()))
+    try:
+        conn = database_with(*extensions)
+    except duckdb.Error as exc:
+        raise LakeError(f"cannot load DuckDB's lake extensions: {exc}") from None
+    if location.on_s3:
+        try:
+            add_secret(conn, location.data_path)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
 
 
 @contextmanager

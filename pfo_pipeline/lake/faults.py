@@ -1,7 +1,8 @@
 """Errors of the lake that no retry can fix, told apart from those one can.
 
-A commit conflict is retried (`lake.run_transaction`); a missing or truncated Parquet file, a
-catalog that cannot be read or written, a full disk, a file-size limit or a permission error
+A commit conflict is retried (`lake.run_transaction`); a missing or truncated Parquet file (on
+disk or in the bucket), credentials the object store refuses, a catalog that cannot be read or
+written, a full disk, a file-size limit or a permission error
 stay as they are however often the work is run again: they used to be retried by the steps'
 retry policies for 19 to 62 seconds before the real message showed. `lake_fault` turns such an
 error into a `LakeFault` whose first line names the file or table and what to do.
@@ -36,6 +37,21 @@ _FILE_FAULTS = (
         re.compile(r"File '([^']+)' too small to be a Parquet file"),
         "the lake's data file {file} is truncated (too small to be a Parquet file)",
         "restore it (or the whole data path) from a backup",
+    ),
+    # A data path on S3: DuckDB's httpfs names the object's URL (never the credentials).
+    (
+        re.compile(r"HTTP \w+ error on '([^']+)' \(HTTP 404\)"),
+        "the lake's data file {file} is missing from the bucket",
+        "restore it (or the whole data path) from a backup; the catalog still lists it",
+    ),
+    (
+        re.compile(
+            r"(?:HTTP \w+ error on '([^']+)' \(HTTP 403\)|Unable to connect to URL (\S+?): "
+            r"Forbidden \(HTTP code 403\))"
+        ),
+        "the object store refused the lake's credentials for {file}",
+        "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) and the "
+        "bucket's policy",
     ),
 )
 _DISK_FAULTS = (
@@ -96,7 +112,8 @@ def lake_fault(exc: BaseException, where: str = "the lake") -> LakeFault | None:
     for pattern, what, todo in _FILE_FAULTS:
         match = pattern.search(text)
         if match:
-            return LakeFault(f"{what.format(file=match.group(1))}: {todo} (not retried)")
+            file = next(group for group in match.groups() if group)
+            return LakeFault(f"{what.format(file=file)}: {todo} (not retried)")
     lowered = text.lower()
     for marker, what, todo in _DISK_FAULTS:
         if marker in lowered:

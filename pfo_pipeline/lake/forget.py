@@ -21,17 +21,15 @@ What to forget is the caller's business (the knowledge space's retention, `knowl
 from __future__ import annotations
 
 import logging
-import os
+import posixpath
 import sqlite3
-import struct
 import time
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from pfo_pipeline.lake.lake_files import LakeFiles, join
 from pfo_pipeline.lake.transactions import LAKE
 
 META = f"__ducklake_metadata_{LAKE}"
@@ -90,7 +88,7 @@ def _data_path(conn: duckdb.DuckDBPyConnection) -> str:
         ).fetchall()
         if files:
             full = files[0][0]
-            suffix = f"{schema_path}{table_path}{Path(full).name}"
+            suffix = f"{schema_path}{table_path}{posixpath.basename(full)}"
             if full.endswith(suffix):
                 return full[: -len(suffix)]
     return conn.execute(
@@ -98,24 +96,25 @@ def _data_path(conn: duckdb.DuckDBPyConnection) -> str:
     ).fetchall()[0][0]
 
 
-def _table_folder(conn: duckdb.DuckDBPyConnection, table_id: int, data_path: str) -> Path:
+def _table_folder(conn: duckdb.DuckDBPyConnection, table_id: int, data_path: str) -> str:
     schema_path, schema_relative, table_path, table_relative = conn.execute(
         f"SELECT s.path, s.path_is_relative, t.path, t.path_is_relative "
         f"FROM {META}.ducklake_table t JOIN {META}.ducklake_schema s USING (schema_id) "
         "WHERE t.table_id = ? ORDER BY t.begin_snapshot DESC LIMIT 1",
         [table_id],
     ).fetchall()[0]
-    base = Path(data_path) / schema_path if schema_relative else Path(schema_path)
-    return base / table_path if table_relative else Path(table_path)
+    base = join(data_path, schema_path) if schema_relative else schema_path
+    return join(base, table_path) if table_relative else table_path
 
 
 def history_files(
-    conn: duckdb.DuckDBPyConnection, schema: str, table: str
-) -> list[tuple[int | None, Path]]:
-    """(data_file_id, or None once scheduled for deletion; path) of every file that holds or
-    held rows of the table."""
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, files: LakeFiles | None = None
+) -> list[tuple[int | None, str]]:
+    """(data_file_id, or None once scheduled for deletion; path or URL) of every file that
+    holds or held rows of the table."""
     data_path = _data_path(conn)
-    found: list[tuple[int | None, Path]] = []
+    files = files or LakeFiles(data_path)
+    found: list[tuple[int | None, str]] = []
     for table_id in _table_ids(conn, schema, table):
         folder = _table_folder(conn, table_id, data_path)
         for file_id, path, relative in conn.execute(
@@ -123,17 +122,20 @@ def history_files(
             "WHERE table_id = ?",
             [table_id],
         ).fetchall():
-            found.append((file_id, folder / path if relative else Path(path)))
+            found.append((file_id, join(folder, path) if relative else path))
         for _file_id, path, relative in conn.execute(
             f"SELECT d.data_file_id, d.path, d.path_is_relative "
             f"FROM {META}.ducklake_files_scheduled_for_deletion d "
             "WHERE d.path LIKE ?",
             [f"%{table}/%"],
         ).fetchall():
-            candidate = Path(data_path) / path if relative else Path(path)
-            if candidate.parent.name == table or table in candidate.parts:
+            candidate = join(data_path, path) if relative else path
+            if posixpath.basename(posixpath.dirname(candidate)) == table or table in (
+                candidate.split("/")
+            ):
                 found.append((None, candidate))
-    return [(file_id, path) for file_id, path in found if path.exists()]
+    existing = files.existing([path for _, path in found])
+    return [(file_id, path) for file_id, path in found if path in existing]
 
 
 def inlined_tables(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
@@ -154,7 +156,11 @@ def history_rows(
     conn: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[str]
 ) -> pa.Table:
     """`columns` of every row the table ever held, in any version (files and inlined rows)."""
-    parts = [pq.read_table(path, columns=columns) for _, path in history_files(conn, schema, table)]
+    files = LakeFiles(_data_path(conn))
+    parts = [
+        files.read_table(path, columns=columns)
+        for _, path in history_files(conn, schema, table, files)
+    ]
     for inlined in inlined_tables(conn, schema, table):
         parts.append(
             conn.execute(f"SELECT {', '.join(columns)} FROM {META}.{inlined}").fetch_arrow_table()
@@ -163,23 +169,21 @@ def history_rows(
     return pa.concat_tables(parts) if parts else pa.table({c: pa.array([]) for c in columns})
 
 
-def _footer_size(path: Path) -> int:
-    with path.open("rb") as handle:
-        handle.seek(-8, os.SEEK_END)
-        return struct.unpack("<I", handle.read(4))[0]
-
-
 def _rewrite_file(
-    path: Path, key_column: str, keys: pa.Array, replacements: dict[str, str]
-) -> bool:
-    """Replace the columns of the rows whose key is in `keys` in this file, row for row;
-    whether it held any."""
-    table = pq.read_table(path)
+    files: LakeFiles,
+    path: str,
+    key_column: str,
+    keys: pa.Array,
+    replacements: dict[str, str],
+) -> tuple[int, int] | None:
+    """Replace the columns of the rows whose key is in `keys` in this file, row for row; the
+    new file's (size, footer size) if it held any."""
+    table = files.read_table(path)
     if key_column not in table.column_names:
-        return False
+        return None
     mask = pc.fill_null(pc.is_in(table[key_column].combine_chunks(), value_set=keys), False)
     if not pc.any(mask).as_py():
-        return False
+        return None
     for column, replacement in replacements.items():
         if column not in table.column_names:
             continue
@@ -192,10 +196,8 @@ def _rewrite_file(
         if extension:
             blanked = pa.ExtensionArray.from_storage(field.type, blanked)
         table = table.set_column(index, field, blanked)
-    temporary = path.with_name(path.name + ".forgetting")
-    pq.write_table(table, temporary, compression="zstd", write_statistics=False)
-    os.replace(temporary, path)
-    return True
+    written = files.replace_table(table, path)
+    return written.size, files.footer_size(path, written.size)
 
 
 def rewrite_history(
@@ -212,16 +214,18 @@ def rewrite_history(
     the sizes it cached for the previous one."""
     if not len(keys):
         return 0, 0
+    lake_files = LakeFiles(_data_path(conn))
     files = rows = 0
-    for file_id, path in history_files(conn, schema, table):
-        if not _rewrite_file(path, key_column, keys, replacements):
+    for file_id, path in history_files(conn, schema, table, lake_files):
+        rewritten = _rewrite_file(lake_files, path, key_column, keys, replacements)
+        if rewritten is None:
             continue
         files += 1
         if file_id is not None:
             conn.execute(
                 f"UPDATE {META}.ducklake_data_file SET file_size_bytes = ?, footer_size = ? "
                 "WHERE data_file_id = ?",
-                [path.stat().st_size, _footer_size(path), file_id],
+                [*rewritten, file_id],
             )
     marks = ", ".join("?" for _ in range(len(keys)))
     sets = ", ".join(f"{column} = ?" for column in replacements)

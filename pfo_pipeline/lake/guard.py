@@ -23,8 +23,9 @@ from pathlib import Path
 
 import duckdb
 
+from pfo_pipeline.lake.errors import LakeError
 from pfo_pipeline.lake.extensions import database_with
-from pfo_pipeline.lake.location import LakeLocation
+from pfo_pipeline.lake.location import LakeLocation, is_s3
 
 logger = logging.getLogger("pfo_pipeline.lake")
 DUCKLAKE_MARKER_TABLE = "ducklake_metadata"
@@ -74,14 +75,24 @@ def postgres_catalog_state(conn: duckdb.DuckDBPyConnection, dsn: str) -> Catalog
 
 
 def traces_of_a_lake(data_path: str, catalog_path: Path | None) -> list[str]:
-    """Files that an earlier lake left: anything in a local data path, a catalog's leftover
-    write-ahead log. (A remote data path is not listed here: its lake is trusted to its catalog.)"""
+    """Files that an earlier lake left: anything in the data path (a local folder or a bucket's
+    prefix), a catalog's leftover write-ahead log."""
     traces: list[str] = []
     if catalog_path is not None:
         wal = catalog_path.with_name(catalog_path.name + "-wal")
         if wal.exists() and wal.stat().st_size > 0:
             traces.append(str(wal))
-    if "://" not in data_path:
+    if is_s3(data_path):
+        from pfo_pipeline.lake.lake_files import LakeFiles  # pyarrow: only for a new lake
+
+        try:
+            traces += LakeFiles(data_path).listing(TRACES_SHOWN)
+        except OSError as exc:  # pyarrow's message names the bucket and the S3 error only
+            raise LakeError(
+                f"cannot list the lake's data path {data_path} to check it holds no earlier "
+                f"lake: {exc}. Check AWS_ENDPOINT_URL, the credentials and the bucket"
+            ) from None
+    else:
         folder = Path(data_path)
         if folder.is_dir():
             for path in folder.rglob("*"):

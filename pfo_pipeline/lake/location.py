@@ -1,6 +1,7 @@
 """Where the lake lives: `PFO_LAKE_CATALOG` (a DuckLake catalog string: `sqlite:PATH`, the default
 `sqlite:data/pfo_catalog.sqlite`, or `postgres:dbname=… host=…`) and `PFO_LAKE_DATA_PATH` (the
-data path, default `data/lake/`). The only module that reads those variables."""
+data path: a local folder, default `data/lake/`, or `s3://bucket/prefix/` on S3 or an
+S3-compatible store, see `object_store`). The only module that reads those variables."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ CATALOG_ENV = "PFO_LAKE_CATALOG"
 DATA_PATH_ENV = "PFO_LAKE_DATA_PATH"
 DEFAULT_CATALOG = "sqlite:data/pfo_catalog.sqlite"
 DEFAULT_DATA_PATH = "data/lake/"
+S3_SCHEME = "s3://"
+
+
+def is_s3(data_path: str) -> bool:
+    return data_path.startswith(S3_SCHEME)
+
+
+def bucket_of(data_path: str) -> str:
+    """`s3://bucket/prefix/` -> `bucket`."""
+    return data_path[len(S3_SCHEME) :].split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -52,9 +63,24 @@ class LakeLocation:
         if self.kind == "sqlite":
             catalog = "sqlite:" + str(Path(self.catalog.split(":", 1)[1]).expanduser().resolve())
         data_path = self.data_path
-        if "://" not in data_path:
+        if is_s3(data_path):
+            if not bucket_of(data_path):
+                raise LakeError(
+                    f"{DATA_PATH_ENV}: {data_path!r} names no bucket: s3://BUCKET/prefix/"
+                )
+            data_path = data_path if data_path.endswith("/") else data_path + "/"
+        elif "://" in data_path:
+            raise LakeError(
+                f"{DATA_PATH_ENV}: {data_path!r} is neither a local folder nor an S3 location; "
+                "use a path (data/lake/) or s3://bucket/prefix/ (S3 and S3-compatible stores)"
+            )
+        else:
             data_path = str(Path(data_path).expanduser().resolve()) + "/"
         return LakeLocation(catalog, data_path)
+
+    @property
+    def on_s3(self) -> bool:
+        return is_s3(self.data_path)
 
     def env(self) -> dict[str, str]:
         """The two variables that point a subprocess (dbt, a step, `pfo sql`) at this lake."""

@@ -12,19 +12,20 @@ modification time); this module decides which are safe to delete now instead of 
   are not this catalog's orphans but another catalog's data (a catalog restored or recreated
   over them); they are kept and counted unless `delete_unknown` says otherwise.
 
-A data path on object storage is not listed file by file here: its orphans are deleted only
-with `delete_unknown` (DuckLake's own call, by age).
+The same rules hold on a local folder and in an S3 bucket (`lake_files`: a file's age is its
+modification time, an object's its Last-Modified).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from pfo_pipeline.lake.lake_files import LakeFiles
 from pfo_pipeline.lake.transactions import LAKE
 
 ORPHAN_GRACE = timedelta(hours=1)
@@ -84,20 +85,17 @@ def delete_orphan_files(
             [cutoff],
         ).fetchall()
     ]
-    if any("://" in path for path in listed):
-        logger.info("Orphan files on object storage are deleted only when told to")
-        return OrphanReport(0, len(listed))
+    if not listed:
+        return OrphanReport(0, 0)
+    files = LakeFiles(listed[0])  # any of them tells a local folder from a bucket
     created = catalog_created_at(conn)
     deleted = kept = 0
-    for path in listed:
-        try:
-            modified = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
-        except FileNotFoundError:
-            continue
-        if created is None or modified < created - timedelta(seconds=1):
+    for path, info in files.infos(listed).items():
+        if created is None or info.modified < created - timedelta(seconds=1):
             kept += 1
             continue
-        os.remove(path)
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile: another maintenance
+            files.delete(path)
         deleted += 1
     if kept:
         logger.warning(

@@ -8,20 +8,19 @@ the load has committed. The kernel drops it when its process ends, however it en
 the OOM killer included), so a dead sync never blocks the next one. A second sync is refused at
 once with who holds the lock: Powens is not read twice, and nothing is waited on silently.
 
-The lock files live beside a SQLite catalog (every process writing that lake sees them), or in
-a per-user folder for a PostgreSQL catalog (one machine; across machines the run queue is the
-guard).
+The lock files live beside a SQLite catalog (every process writing that lake sees them; such a
+lake lives on one machine). A PostgreSQL catalog is reached from every machine whose runs write
+the lake, so there the lock is an advisory lock in the catalog's database instead
+(`sync_lock_postgres`), with the same rules: never waited on, gone with its process.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
 import socket
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,12 +36,9 @@ class SyncAlreadyRunning(RuntimeError):
 
 
 def lock_folder(location: LakeLocation) -> Path:
-    resolved = location.resolved()
-    if resolved.kind == "sqlite":
-        catalog = Path(resolved.catalog.split(":", 1)[1])
-        return catalog.with_name(f".{catalog.name}-sync-locks")  # hidden: not a catalog file
-    digest = hashlib.sha256(resolved.catalog.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"pfo-sync-locks-{os.getuid()}" / digest
+    """The folder of a SQLite-catalogued lake's lock files."""
+    catalog = Path(location.resolved().catalog.split(":", 1)[1])
+    return catalog.with_name(f".{catalog.name}-sync-locks")  # hidden: not a catalog file
 
 
 def lock_path(location: LakeLocation, tenant_id: str, stream: str) -> Path:
@@ -54,6 +50,12 @@ def tenant_sync_lock(
     location: LakeLocation, tenant_id: str, stream: str, holder: str = ""
 ) -> Iterator[None]:
     """Hold the tenant's stream for the block, or raise `SyncAlreadyRunning` at once."""
+    if location.kind == "postgres":
+        from pfo_pipeline.operations.sync_lock_postgres import postgres_sync_lock
+
+        with postgres_sync_lock(location.catalog.split(":", 1)[1], tenant_id, stream, holder):
+            yield
+        return
     path = lock_path(location, tenant_id, stream)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

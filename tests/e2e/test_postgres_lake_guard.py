@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pfo_pipeline import lake
-from tests.e2e.test_scale_out import PG_USER, postgres_server
+from tests.postgres_server import PG_USER, postgres_server
 
 pytestmark = pytest.mark.scale_out
 

@@ -19,7 +19,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
 from pfo_pipeline import settings
-from pfo_pipeline.lake import LakeLocation
+from pfo_pipeline.lake import LakeLocation, object_store
 from pfo_pipeline.lake.extensions import extension_directory
 
 # Where dbt's profile finds the DuckDB extension wheels' folder (dbt_project/profiles.yml).
@@ -106,8 +106,13 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def dbt_variables(location: LakeLocation) -> dict[str, str]:
-    """What dbt's profile reads: the lake, and the folder the DuckDB extension wheels install."""
-    return {**location.env(), EXTENSIONS_ENV: extension_directory()}
+    """What dbt's profile reads: the lake, the folder the DuckDB extension wheels install, and
+    for a data path on S3 the same S3 settings and credentials as the pipeline's own secret."""
+    return {
+        **location.env(),
+        EXTENSIONS_ENV: extension_directory(),
+        **object_store.dbt_variables(location.resolved().data_path),
+    }
 
 
 def dbt_environment(location: LakeLocation) -> AbstractContextManager[None]:
