@@ -36,6 +36,11 @@ def test_the_documented_instance_config_is_valid_and_complete(
         "env": "DAGSTER_PG_PASSWORD"
     }
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    queue = config["run_coordinator"]["config"]
+    assert (
+        queue["dequeue_interval_seconds"]
+        == PROJECT_SETTINGS["run_queue"]["dequeue_interval_seconds"]
+    )
 
     documented = yaml.safe_load(deploy_yaml())
     monitoring = dict(PROJECT_SETTINGS["run_monitoring"], max_resume_run_attempts=3)
