@@ -30,6 +30,10 @@ from pfo_pipeline.knowledge import periods
 from powens_emulator import EmulatorConfig, start_emulator
 from tests.conftest import FAMILY, LEDGER_ASSETS, SECOND, tenant_document
 
+# A minute of `dg dev` and Chromium: its own CI step (`bash scripts/test.sh -m ui_proofs -n 0`),
+# outside the 4-minute default suite.
+pytestmark = pytest.mark.ui_proofs
+
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS_QUERY = """
 {
