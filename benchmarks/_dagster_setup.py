@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks._emulator_process import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,3 +35,21 @@ def tenants_file(workdir: Path, base_url: str, tenant_id: str) -> Path:
     path = workdir / "tenants.yaml"
     path.write_text(yaml.safe_dump({"tenants": [tenant]}, sort_keys=False))
     return path
+
+
+def run_environment(workdir: Path, base_url: str, tenant_id: str) -> dict[str, str]:
+    """The environment pfo runs in, as a user's shell would hold it: this machine's variables
+    without any project (`PFO_*`) or Dagster one, then a fresh instance, the one tenant pointed at
+    this emulator, and a fresh lake, all inside `workdir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PFO_", "DAGSTER_"))}
+    env.update(
+        {
+            "DAGSTER_HOME": str(instance_home(workdir)),
+            "PFO_TENANTS_FILE": str(tenants_file(workdir, base_url, tenant_id)),
+            "PFO_LAKE_CATALOG": f"sqlite:{workdir / 'catalog.sqlite'}",
+            "PFO_LAKE_DATA_PATH": f"{workdir / 'lake'}/",
+            "BENCH_CLIENT_ID": DEMO_CLIENT_ID,
+            "BENCH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        }
+    )
+    return env

@@ -33,10 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks._dagster_setup import instance_home, tenants_file
+from benchmarks._dagster_setup import run_environment
 from benchmarks._emulator_process import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
     emulator_process,
     free_port,
 )
@@ -208,17 +206,7 @@ def main() -> None:
         emulator_process(args.transactions) as base_url,
     ):
         workdir = Path(folder)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PFO_", "DAGSTER_"))}
-        env.update(
-            {
-                "DAGSTER_HOME": str(instance_home(workdir)),
-                "PFO_TENANTS_FILE": str(tenants_file(workdir, base_url, TENANT)),
-                "PFO_LAKE_CATALOG": f"sqlite:{workdir / 'catalog.sqlite'}",
-                "PFO_LAKE_DATA_PATH": f"{workdir / 'lake'}/",
-                "BENCH_CLIENT_ID": DEMO_CLIENT_ID,
-                "BENCH_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-            }
-        )
+        env = run_environment(workdir, base_url, TENANT)
         print(f"code server alone, start to serving: {code_server_load(env, workdir):.2f} s")
         port = free_port()
         started = time.monotonic()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks._dagster_setup import instance_home, tenants_file
+from benchmarks._dagster_setup import run_environment
 from benchmarks._emulator_process import emulator_process, renew_token
 from benchmarks._process_tree import CommandRun, run_measured
 
@@ -101,17 +101,7 @@ def run_pfo_through_dagster(base_url: str) -> dict[str, float]:
     """`dagster asset materialize` of the tenant's ledger assets, measured from outside."""
     with tempfile.TemporaryDirectory(prefix="vs-dlt-pfo-") as folder:
         workdir = Path(folder)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PFO_", "DAGSTER_"))}
-        env.update(
-            {
-                "DAGSTER_HOME": str(instance_home(workdir)),
-                "PFO_TENANTS_FILE": str(tenants_file(workdir, base_url, TENANT)),
-                "PFO_LAKE_CATALOG": f"sqlite:{workdir / 'catalog.sqlite'}",
-                "PFO_LAKE_DATA_PATH": f"{workdir / 'lake'}/",
-                "BENCH_CLIENT_ID": "pfo-demo-client",
-                "BENCH_CLIENT_SECRET": "pfo-demo-secret",
-            }
-        )
+        env = run_environment(workdir, base_url, TENANT)
         dagster = Path(sys.executable).with_name("dagster")
         command = [
             str(dagster), "asset", "materialize", "-m", "pfo_pipeline.definitions",
