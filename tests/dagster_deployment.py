@@ -33,8 +33,10 @@ def write_dagster_home(
     Compute logs are not captured: in production they go to object storage (the docs say how);
     here nothing of a run may land on the daemon's disk."""
     home.mkdir(parents=True, exist_ok=True)
+    # The project's `run_queue` becomes this coordinator's own config (Dagster takes one or the other).
+    project = {k: v for k, v in PROJECT_SETTINGS.items() if k != "run_queue"}
     config = {
-        **PROJECT_SETTINGS,
+        **project,
         "storage": {
             "postgres": {
                 "postgres_db": {
@@ -53,7 +55,7 @@ def write_dagster_home(
             # Launching a run waits for its process to load the code location (seconds): four
             # launcher threads start a batch at once instead of one run after the other.
             "config": {
-                "dequeue_interval_seconds": 1,
+                **PROJECT_SETTINGS["run_queue"],
                 "dequeue_use_threads": True,
                 "dequeue_num_workers": max_runs,
             },
