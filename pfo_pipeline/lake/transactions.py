@@ -130,5 +130,7 @@ def one_thread(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     finally:
-        if threads is not None:
-            conn.execute(f"SET threads = {int(threads)}")
+        # A connection the body left unusable keeps the body's own error, not this one's.
+        with contextlib.suppress(duckdb.Error):
+            if threads is not None:
+                conn.execute(f"SET threads = {int(threads)}")
