@@ -188,3 +188,22 @@ def test_a_check_without_sql_cannot_guard_the_lake() -> None:
         contract_of(Untranslated)
     with pytest.raises(ContractTranslationError, match="str_matches"):
         contract_of(CustomField)
+
+
+@pytest.mark.parametrize("slice_rows", [1_000_000, 7, 1])
+def test_duplicates_are_counted_the_same_in_any_number_of_slices(
+    slice_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies share a hash, so slicing by hash (bounded memory on a long history) changes no
+    count; a key is compared whole only when the hashes show copies."""
+    from pfo_pipeline.ledger import contract_check
+
+    monkeypatch.setattr(contract_check, "DISTINCT_SLICE_ROWS", slice_rows)
+    conn = duckdb.connect()
+    conn.execute(
+        "CREATE TABLE t AS SELECT (i % 40)::VARCHAR AS k, i % 2 AS half FROM range(100) r(i)"
+    )
+    assert contract_check.count_duplicates(conn, "t", "k") == (100, 60)
+    assert contract_check.count_duplicates(conn, "t", "k", " WHERE half = $h", {"h": 0}) == (50, 30)
+    conn.execute("CREATE TABLE u AS SELECT i::VARCHAR AS k FROM range(100) r(i)")
+    assert contract_check.count_duplicates(conn, "u", "k") == (100, 0)
