@@ -162,7 +162,11 @@ def code_server_load(env: dict[str, str], workdir: Path) -> float:
                 time.sleep(0.02)
     finally:
         server.terminate()
-        server.wait()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a gRPC server can miss a SIGTERM sent mid-start
+            server.kill()
+            server.wait()
 
 
 def launch_and_wait(port: int, params: dict) -> dict[str, float]:

@@ -3,7 +3,8 @@
 Why not Pandera itself on the stored rows: its pandas backend needs the rows in pandas (a
 million-row load held twice in memory, seconds of conversion), and its Ibis backend needs a second
 set of models written for Ibis and a 3 s import in every run. Instead the one source of truth stays
-the `DataFrameModel`s in `records.py`, and this module translates them: each column's dtype,
+the `DataFrameModel`s in `records.py`, and this module translates them (the same SQL screens
+each batch at the door, `validation.py`): each column's dtype,
 nullability, uniqueness and built-in checks (`isin`, `str_length`, comparisons), and each
 dataframe-level check through the SQL twin it declares in its `statistics` (`{"sql": ...}`). A
 check this module cannot translate raises `ContractTranslationError` when the rules are built, so
@@ -101,14 +102,16 @@ def _field_check(column: str, check: pa.Check) -> str:
 
 
 @cache
-def contract_of(model: type[pa.DataFrameModel]) -> Contract:
-    """Translate `model` once; raises `ContractTranslationError` for anything left untranslated."""
+def contract_of(model: type[pa.DataFrameModel], *, stored_only: bool = True) -> Contract:
+    """Translate `model` once; raises `ContractTranslationError` for anything left untranslated.
+    `stored_only=False` keeps the columns validated at the door but not stored (a batch's
+    screen, `validation.py`)."""
     schema = model.to_schema()
     types: dict[str, str] = {}
     rules: list[RowRule] = []
     unique: list[str] = []
     for name, column in schema.columns.items():
-        if name in VALIDATION_ONLY:  # validated at the door, stored inside `metadata`
+        if stored_only and name in VALIDATION_ONLY:  # stored inside `metadata`
             continue
         col = _identifier(name)
         types[name] = _duckdb_type(column.dtype)

@@ -1,35 +1,50 @@
-"""One Pandera validation per batch; failing rows become quarantine rejects, the rest pass."""
+"""One validation per batch; failing rows become quarantine rejects, the rest pass.
+
+The record's SQL contract (`contract_sql`, translated from the Pandera model itself) screens the
+whole batch inside DuckDB; Pandera judges only the rows the screen flags, and its reasons go to
+quarantine. Why: Pandera's pandas backend on every row held the sync's one Python thread for
+about 3 s of a million-row sync, while the screen runs in DuckDB's C++ (measured in
+`benchmarks/ledger_sync.py`'s notes). The screen may flag more than Pandera fails (a null a check
+meets), never less: `tests/ledger/test_batch_validation.py` holds that for every kind of check.
+A column missing or of another dtype skips the screen: Pandera then judges the whole frame and
+raises, since the mapping itself is wrong.
+"""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
+import duckdb
+import numpy as np
 import orjson
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+from pandera.engines import pandas_engine
 
+from pfo_pipeline.ledger.contract_check import breaks_contract
+from pfo_pipeline.ledger.contract_sql import contract_of
 from pfo_pipeline.ledger.records import failing_rows
 from pfo_pipeline.ledger.types import Reject
+
+_POSITION = "__position"
+_screens = threading.local()
 
 
 def validate_batch(
     model: type[pa.DataFrameModel], frame: pd.DataFrame
 ) -> tuple[pd.DataFrame, list[Reject]]:
-    """Validate lazily once; return the valid rows and a reject (with reasons) per failing row."""
+    """Validate once; return the valid rows and a reject (with reasons) per failing row."""
     if frame.empty:
         return model.validate(frame, lazy=True), []
     frame = frame.reset_index(drop=True)
-    try:
-        with warnings.catch_warnings():
-            # Pandera's failure-case report concatenates all-NA frames; pandas warns about its own
-            # future behaviour, which changes nothing here and would repeat on every bad batch.
-            warnings.filterwarnings(
-                "ignore", "The behavior of DataFrame concatenation", FutureWarning
-            )
-            return model.validate(frame, lazy=True), []
-    except pa.errors.SchemaErrors as errors:
-        reasons = failing_rows(errors)
+    suspects = screen(model, frame)
+    if suspects is not None and not suspects:
+        return _record_columns(model, frame), []
+    judged = frame if suspects is None else frame.iloc[suspects]
+    reasons = _pandera_reasons(model, judged)
     bad = frame.index.isin(list(reasons))
     rejects = [
         Reject(
@@ -39,8 +54,67 @@ def validate_batch(
         )
         for index in frame.index[bad]
     ]
-    good = frame.loc[~bad].reset_index(drop=True)
-    return model.validate(good, lazy=False), rejects
+    return _record_columns(model, frame.loc[~bad].reset_index(drop=True)), rejects
+
+
+def screen(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> list[int] | None:
+    """Positions of the rows that may break the record (in order), or None when a column is
+    missing or has another dtype than the record's (then only Pandera can say what is wrong)."""
+    columns = model.to_schema().columns
+    for name, column in columns.items():
+        if name not in frame or not column.dtype.check(
+            pandas_engine.Engine.dtype(frame[name].dtype)
+        ):
+            return None
+    contract = contract_of(model, stored_only=False)
+    try:
+        table = pa_arrow.Table.from_pandas(frame[list(columns)], preserve_index=False)
+    except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError):  # e.g. a number in a text column
+        return None
+    table = table.append_column(_POSITION, pa_arrow.array(np.arange(len(frame))))
+    # Copies of a unique key: grouped once (a window over the batch cost twice the rules).
+    flagged = [breaks_contract(contract)] + [
+        f'"{name}" IN (SELECT "{name}" FROM batch GROUP BY 1 HAVING count(*) > 1)'
+        for name in contract.unique
+    ]
+    conn = _screen_connection()
+    conn.register("batch", table)
+    try:
+        rows = conn.execute(
+            f"SELECT {_POSITION} FROM batch WHERE {' OR '.join(flagged)} ORDER BY {_POSITION}"
+        ).fetchall()
+    finally:
+        conn.unregister("batch")
+    return [position for (position,) in rows]
+
+
+def _screen_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB per thread (a connection is not shared between threads)."""
+    conn = getattr(_screens, "conn", None)
+    if conn is None:
+        conn = _screens.conn = duckdb.connect(config={"threads": 1})
+    return conn
+
+
+def _pandera_reasons(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> dict[Any, list[str]]:
+    """Row index -> Pandera's reasons, from one lazy validation of `frame`."""
+    try:
+        with warnings.catch_warnings():
+            # Pandera's failure-case report concatenates all-NA frames; pandas warns about its own
+            # future behaviour, which changes nothing here and would repeat on every bad batch.
+            warnings.filterwarnings(
+                "ignore", "The behavior of DataFrame concatenation", FutureWarning
+            )
+            model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return failing_rows(errors)
+    return {}
+
+
+def _record_columns(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as Pandera returns it: the record's columns only (`strict = "filter"`)."""
+    columns = model.to_schema().columns
+    return frame[[name for name in frame.columns if name in columns]]
 
 
 def _text(value: Any) -> str | None:
