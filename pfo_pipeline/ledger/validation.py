@@ -12,7 +12,6 @@ raises, since the mapping itself is wrong.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from typing import Any
 
@@ -24,23 +23,24 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 from pandera.engines import pandas_engine
 
+from pfo_pipeline.lake import registered
 from pfo_pipeline.ledger.contract_check import breaks_contract
 from pfo_pipeline.ledger.contract_sql import contract_of
 from pfo_pipeline.ledger.records import failing_rows
 from pfo_pipeline.ledger.types import Reject
 
 _POSITION = "__position"
-_screens = threading.local()
 
 
 def validate_batch(
-    model: type[pa.DataFrameModel], frame: pd.DataFrame
+    model: type[pa.DataFrameModel], frame: pd.DataFrame, conn: duckdb.DuckDBPyConnection
 ) -> tuple[pd.DataFrame, list[Reject]]:
-    """Validate once; return the valid rows and a reject (with reasons) per failing row."""
+    """Validate once; return the valid rows and a reject (with reasons) per failing row. `conn`
+    runs the screen (the load's own connection: no second database held in memory)."""
     if frame.empty:
         return model.validate(frame, lazy=True), []
     frame = frame.reset_index(drop=True)
-    suspects = screen(model, frame)
+    suspects = screen(model, frame, conn)
     if suspects is not None and not suspects:
         return _record_columns(model, frame), []
     judged = frame if suspects is None else frame.iloc[suspects]
@@ -57,7 +57,9 @@ def validate_batch(
     return _record_columns(model, frame.loc[~bad].reset_index(drop=True)), rejects
 
 
-def screen(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> list[int] | None:
+def screen(
+    model: type[pa.DataFrameModel], frame: pd.DataFrame, conn: duckdb.DuckDBPyConnection
+) -> list[int] | None:
     """Positions of the rows that may break the record (in order), or None when a column is
     missing or has another dtype than the record's (then only Pandera can say what is wrong)."""
     columns = model.to_schema().columns
@@ -74,26 +76,15 @@ def screen(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> list[int] | N
     table = table.append_column(_POSITION, pa_arrow.array(np.arange(len(frame))))
     # Copies of a unique key: grouped once (a window over the batch cost twice the rules).
     flagged = [breaks_contract(contract)] + [
-        f'"{name}" IN (SELECT "{name}" FROM batch GROUP BY 1 HAVING count(*) > 1)'
+        f'"{name}" IN (SELECT "{name}" FROM _screened_batch GROUP BY 1 HAVING count(*) > 1)'
         for name in contract.unique
     ]
-    conn = _screen_connection()
-    conn.register("batch", table)
-    try:
+    with registered(conn, _screened_batch=table):
         rows = conn.execute(
-            f"SELECT {_POSITION} FROM batch WHERE {' OR '.join(flagged)} ORDER BY {_POSITION}"
+            f"SELECT {_POSITION} FROM _screened_batch WHERE {' OR '.join(flagged)} "
+            f"ORDER BY {_POSITION}"
         ).fetchall()
-    finally:
-        conn.unregister("batch")
     return [position for (position,) in rows]
-
-
-def _screen_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB per thread (a connection is not shared between threads)."""
-    conn = getattr(_screens, "conn", None)
-    if conn is None:
-        conn = _screens.conn = duckdb.connect(config={"threads": 1})
-    return conn
 
 
 def _pandera_reasons(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> dict[Any, list[str]]:

@@ -60,7 +60,7 @@ def sync_accounts(
         accounts, rejects = parse_accounts(client.list_accounts(include_disabled=True))
         resolution = resolve_known_accounts(conn, ctx, accounts)
         frame = map_accounts(resolution, connectors, ctx)
-        valid, invalid = validate_batch(BankAccountRecord, frame)
+        valid, invalid = validate_batch(BankAccountRecord, frame, conn)
         rejects += invalid
         stats = apply_accounts(conn, ctx, valid, resolution.new_aliases, rejects, now)
     except Exception as exc:

@@ -80,7 +80,7 @@ def refresh_balances(
         for account in unknown:
             resolution.representatives.pop(resolution.by_powens_id[account.id], None)
         frame, balance_rejects = map_balances(resolution, ctx, as_of)
-        valid, invalid = validate_batch(AccountBalanceRecord, frame)
+        valid, invalid = validate_batch(AccountBalanceRecord, frame, conn)
         rejects += balance_rejects + invalid
         stats = apply_balances(conn, ctx, valid, rejects, now)
     except Exception as exc:

@@ -54,9 +54,10 @@ def rare_collections() -> Iterator[None]:
 
 
 def collect_batch_garbage() -> None:
-    """A full pass once a batch is staged: its cycles die now, and the pass is cheap (only the
-    objects created since entry are walked)."""
-    gc.collect()
+    """A pass over the two young generations once a batch is staged: the batch's cycles are
+    young, so they die now. A full pass found no more and cost about 33 ms a batch, 1.6 s of a
+    million-row sync's one Python thread; this one costs about 20 ms (2026-12-07, via Dagster)."""
+    gc.collect(1)
 
 
 def release_freed_memory() -> None:

@@ -1,8 +1,22 @@
 """One fetched batch of Powens transactions into the load's stage: the newest copy of each row,
 pending rows kept or not, rows of accounts the ledger does not know held back, mapped,
-categorised and validated once per batch; what the cursor rule needs is noted on the way."""
+categorised and validated once per batch; what the cursor rule needs is noted on the way.
+
+Mapping is Python; validating and staging run mostly in DuckDB and Arrow, which let go of the
+GIL. `BatchStager` runs the second half on a thread of its own so it overlaps the next batch's
+mapping: a million-row sync through Dagster spent ~4 s of its 23 s fetch on that half, on the
+one thread every batch waited for (benchmarks/vs_dlt.py; figures in docs/architecture.md).
+"""
 
 from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+
+import pandas as pd
 
 from pfo_pipeline.categoriser import categorise_frame
 from pfo_pipeline.ledger.records import BankTransactionRecord
@@ -14,14 +28,29 @@ from pfo_pipeline.operations.transaction_fetch import TransactionBatch
 from pfo_pipeline.powens.models import PowensTransaction
 
 
-def stage_batch(
+@dataclass(frozen=True)
+class MappedBatch:
+    """A batch mapped and categorised, not yet validated: what `BatchStager` takes."""
+
+    frame: pd.DataFrame
+    rejects: list[Reject]
+    raw_rows: int
+
+
+def stage_mapped(stage: TransactionStage, mapped: MappedBatch) -> None:
+    """Validate a mapped batch and add it, with its rejects, to the stage."""
+    valid, invalid = validate_batch(BankTransactionRecord, mapped.frame, stage.conn)
+    stage.add(valid, mapped.rejects + invalid, raw_rows=mapped.raw_rows)
+
+
+def map_batch(
     stage: TransactionStage,
     batch: TransactionBatch,
     refs: dict[int, AccountRef],
     *,
     include_pending: bool,
-) -> None:
-    """Map, categorise and validate one batch, and add it (with its rejects) to the stage."""
+) -> MappedBatch:
+    """Map and categorise one batch, noting what the cursor rule needs (no lake access)."""
     records, duplicates, moved = newest_copies(batch.records)
     # Each chain's `total`s and dates were read by its `ChainWatch`; the stage gets the verdict.
     stage.note_pages(batch.first_server_time, duplicates, moved)
@@ -38,9 +67,49 @@ def stage_batch(
         for r in batch.rejects
     ]
     stage.note_held_back([r.last_update for r in batch.rejects if r.held])
-    valid, invalid = validate_batch(BankTransactionRecord, frame)
     stage.note_watermark(max((r.last_update for r in records if r.last_update), default=None))
-    stage.add(valid, rejects + invalid, raw_rows=len(batch))
+    return MappedBatch(frame, rejects, len(batch))
+
+
+class BatchStager:
+    """Validates and stages mapped batches, in order, on one worker thread (see the module's
+    docstring). At most one batch waits while another is mapped, so memory stays a batch or
+    two. `on_staged(n)` runs on the caller's thread once batch n is in the stage; a failure is
+    raised there at the next call. The lake connection is the worker's alone until `drain()`
+    returns: call it before the caller uses the connection itself."""
+
+    def __init__(self, stage: TransactionStage, on_staged: Callable[[int], None]) -> None:
+        self._stage = stage
+        self._on_staged = on_staged
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-batches")
+        self._pending: deque[tuple[int, Future[None]]] = deque()
+
+    def submit(self, number: int, mapped: MappedBatch) -> None:
+        self._pending.append((number, self._worker.submit(stage_mapped, self._stage, mapped)))
+        while len(self._pending) > 1:
+            self._settle()
+
+    def drain(self) -> None:
+        """Wait until every submitted batch is staged."""
+        while self._pending:
+            self._settle()
+
+    def _settle(self) -> None:
+        number, staged = self._pending.popleft()
+        staged.result()
+        self._on_staged(number)
+
+    def __enter__(self) -> BatchStager:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        # On failure nothing more is staged; the running batch ends before the load fails.
+        self._worker.shutdown(wait=True, cancel_futures=True)
 
 
 def newest_copies(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pandera.pandas as pa
 import pytest
@@ -14,6 +15,8 @@ from pfo_pipeline.ledger import validation
 from pfo_pipeline.ledger.records import BankTransactionRecord, failing_rows
 from pfo_pipeline.ledger.validation import screen, validate_batch
 from tests.ledger.test_contract_sql import GOOD_TRANSACTION, MUTATIONS, frame_of
+
+SCREEN = duckdb.connect()  # a load's own connection, in the sync
 
 
 def rows_with(*changes: dict[str, Any], start: int = 0) -> list[dict[str, Any]]:
@@ -44,10 +47,10 @@ def test_the_screen_never_passes_a_row_pandera_fails(mutation: str) -> None:
         BankTransactionRecord, rows_with({}, MUTATIONS[mutation], {}, MUTATIONS["conforming"])
     )
     expected = pandera_alone(frame)
-    flagged = screen(BankTransactionRecord, frame)
+    flagged = screen(BankTransactionRecord, frame, SCREEN)
     assert flagged is not None
     assert {frame.at[i, "external_id"] for i in flagged} >= set(expected)
-    valid, rejects = validate_batch(BankTransactionRecord, frame)
+    valid, rejects = validate_batch(BankTransactionRecord, frame, SCREEN)
     assert {r.external_id: r.reasons for r in rejects} == expected
     assert list(valid["external_id"]) == [x for x in frame["external_id"] if x not in expected]
 
@@ -56,8 +59,8 @@ def test_copies_of_an_id_are_flagged_and_quarantined_as_pandera_says() -> None:
     rows = rows_with({}, {}, {})
     rows[2]["id"] = rows[0]["id"]
     frame = frame_of(BankTransactionRecord, rows)
-    assert screen(BankTransactionRecord, frame) == [0, 2]
-    valid, rejects = validate_batch(BankTransactionRecord, frame)
+    assert screen(BankTransactionRecord, frame, SCREEN) == [0, 2]
+    valid, rejects = validate_batch(BankTransactionRecord, frame, SCREEN)
     assert {r.external_id: r.reasons for r in rejects} == pandera_alone(frame)
     assert list(valid["external_id"]) == ["1"]
 
@@ -72,12 +75,12 @@ def test_a_conforming_batch_never_reaches_pandera(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(validation, "_pandera_reasons", counting)
     frame = frame_of(BankTransactionRecord, rows_with(*[{}] * 50))
-    valid, rejects = validate_batch(BankTransactionRecord, frame)
+    valid, rejects = validate_batch(BankTransactionRecord, frame, SCREEN)
     assert len(valid) == 50 and not rejects and judged == []
     assert list(valid.columns) == list(BankTransactionRecord.to_schema().columns)
 
     broken = frame_of(BankTransactionRecord, rows_with(*[{}] * 49, {"currency": "ZZZ"}))
-    valid, rejects = validate_batch(BankTransactionRecord, broken)
+    valid, rejects = validate_batch(BankTransactionRecord, broken, SCREEN)
     assert judged == [1]  # only the flagged row
     assert len(valid) == 49 and [r.external_id for r in rejects] == ["49"]
 
@@ -85,17 +88,17 @@ def test_a_conforming_batch_never_reaches_pandera(monkeypatch: pytest.MonkeyPatc
 def test_a_column_of_another_dtype_or_missing_leaves_the_whole_batch_to_pandera() -> None:
     frame = frame_of(BankTransactionRecord, rows_with({}, {}))
     frame["amount"] = frame["amount"].astype(float)
-    assert screen(BankTransactionRecord, frame) is None
-    valid, rejects = validate_batch(BankTransactionRecord, frame)
+    assert screen(BankTransactionRecord, frame, SCREEN) is None
+    valid, rejects = validate_batch(BankTransactionRecord, frame, SCREEN)
     assert valid.empty and {r.external_id: r.reasons for r in rejects} == pandera_alone(frame)
     assert all(r.reasons[0].startswith("amount: failed dtype") for r in rejects)
     with pytest.raises(pa.errors.SchemaErrors, match="status"):
-        validate_batch(BankTransactionRecord, frame.drop(columns=["status"]))
+        validate_batch(BankTransactionRecord, frame.drop(columns=["status"]), SCREEN)
 
 
 def test_extra_columns_are_dropped_as_pandera_filters_them() -> None:
     frame = frame_of(BankTransactionRecord, rows_with({})).assign(helper=1)
-    valid, _ = validate_batch(BankTransactionRecord, frame)
+    valid, _ = validate_batch(BankTransactionRecord, frame, SCREEN)
     assert "helper" not in valid.columns
 
 
@@ -105,6 +108,6 @@ def test_text_pandera_accepts_as_objects_gets_pandera_s_own_verdict() -> None:
     frame = frame_of(BankTransactionRecord, rows_with({}, {"currency": "ZZZ"}, {}))
     frame["description"] = frame["description"].astype(object)
     frame.loc[0, "description"] = 12
-    valid, rejects = validate_batch(BankTransactionRecord, frame)
+    valid, rejects = validate_batch(BankTransactionRecord, frame, SCREEN)
     assert {r.external_id: r.reasons for r in rejects} == pandera_alone(frame)
     assert sorted(pandera_alone(frame)) == ["0", "1"] and list(valid["external_id"]) == ["2"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -93,7 +94,7 @@ def test_account_mapping_rules() -> None:
     assert frame.loc["12", "account_type"] == "unknown"
     assert frame.loc["10", "institution_name"] == "Banque Démo"
     assert frame.loc["10", "id"] == canonical_id("acc", "tenant.a", "conn-a", "10")
-    valid, rejects = validate_batch(BankAccountRecord, frame.reset_index())
+    valid, rejects = validate_batch(BankAccountRecord, frame.reset_index(), duckdb.connect())
     assert len(valid) == 3 and not rejects
 
 
@@ -160,7 +161,7 @@ def test_transaction_status_sign_and_description_rules() -> None:
     assert [r.external_id for r in rejects] == ["4"] and "not in the ledger" in rejects[0].reasons[
         0
     ]
-    valid, invalid = validate_batch(BankTransactionRecord, frame)
+    valid, invalid = validate_batch(BankTransactionRecord, frame, duckdb.connect())
     assert len(valid) == 4 and not invalid
 
 
@@ -173,7 +174,7 @@ def test_validation_quarantines_bad_rows_and_keeps_the_rest() -> None:
         {"id": 3, "value": 0.125},  # three decimals: DECIMAL(18,2) would round it
     )
     frame, _ = map_transactions(records, CTX, refs, no_categories)
-    valid, rejects = validate_batch(BankTransactionRecord, frame)
+    valid, rejects = validate_batch(BankTransactionRecord, frame, duckdb.connect())
     assert list(valid["external_id"]) == ["1"]
     reasons = {r.external_id: " ".join(r.reasons) for r in rejects}
     assert "original_currency" in reasons["2"] and "amount" in reasons["3"]
@@ -183,7 +184,7 @@ def test_validation_quarantines_bad_rows_and_keeps_the_rest() -> None:
 def test_unknown_account_currency_is_rejected(currency: str) -> None:
     resolution = resolve_accounts([parse_account(account(currency={"id": currency}))], CTX, {}, {})
     frame = map_accounts(resolution, {}, CTX)
-    valid, rejects = validate_batch(BankAccountRecord, frame)
+    valid, rejects = validate_batch(BankAccountRecord, frame, duckdb.connect())
     assert valid.empty and "currency" in rejects[0].reasons[0]
 
 
@@ -202,7 +203,7 @@ def test_balance_snapshot_per_account_per_day() -> None:
     assert row["id"] == canonical_id("bal", resolution.by_powens_id[10], "current", "2026-11-20")
     assert str(row["as_of_date"]) == "2026-11-20"
     assert row["available_balance"] == Decimal("1479.75")
-    valid, invalid = validate_batch(AccountBalanceRecord, frame)
+    valid, invalid = validate_batch(AccountBalanceRecord, frame, duckdb.connect())
     assert len(valid) == 1 and not invalid
 
 
