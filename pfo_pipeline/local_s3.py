@@ -2,8 +2,12 @@
 extra), for the tests, the benchmarks and `pfo demo --local-s3`. One identity is allowed
 everything, with credentials made for each start, and the bucket exists before it is handed out.
 
-Every port SeaweedFS opens (master, volume, filer, S3, and their gRPC ports) is picked free and
-bound to 127.0.0.1, its local sockets live in its own folder, and its telemetry is off. It does
+Every port SeaweedFS opens (master, volume, filer, S3, and their gRPC ports) is picked free,
+below the system's ephemeral range, and bound to 127.0.0.1: a port picked from that range could
+be taken by one of SeaweedFS's own outgoing connections before its last server bound it (seen
+in CI: "s3 failed to listen on grpc port: address already in use"). A start that loses a port
+anyway is tried again on new ports. Its local sockets live in its own folder, and its telemetry
+is off. It does
 not stop on SIGTERM alone for many seconds: it gets `STOP_GRACE_S`, then its whole process group
 is killed. Its data lives in `data_dir` (kept) or in a temporary folder (removed).
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -33,10 +38,34 @@ START_TIMEOUT_S = 60.0
 REGION = "us-east-1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+START_ATTEMPTS = 3
+PORT_FLOOR = 10_000
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the system hands to outgoing connections (Linux; 32768 elsewhere)."""
+    with suppress(OSError, ValueError):
+        low, _ = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low)
+    return 32768
+
+
+def listening_ports(count: int) -> list[int]:
+    """`count` distinct ports free now on 127.0.0.1, below the ephemeral range."""
+    rng = random.SystemRandom()
+    ceiling = _ephemeral_floor()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = rng.randrange(PORT_FLOOR, ceiling)
+        if port in ports:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
 
 
 @dataclass(frozen=True)
@@ -127,11 +156,33 @@ def seaweedfs(bucket: str = "pfo-test", data_dir: Path | None = None) -> Iterato
             }
         )
     )
-    ports = {
-        name: free_port()
-        for name in ("master", "volume", "filer", "s3", "master_grpc", "volume_grpc",
-                     "filer_grpc", "s3_grpc")
-    }  # fmt: skip
+    log_path = workdir / "weed.log"
+    try:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            store, server = _start(binary, workdir, data, store, log_path)
+            try:
+                _wait_until_writable(server, store, log_path)
+                break
+            except LocalS3Error:
+                _stop(server)
+                lost_port = "address already in use" in log_path.read_text()
+                if not lost_port or attempt == START_ATTEMPTS:
+                    raise
+        try:
+            yield store
+        finally:
+            _stop(server)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start(
+    binary: str, workdir: Path, data: Path, store: S3Store, log_path: Path
+) -> tuple[S3Store, subprocess.Popen]:
+    """`weed server` on new ports; the store as it will answer there."""
+    names = ("master", "volume", "filer", "s3", "master_grpc", "volume_grpc", "filer_grpc",
+             "s3_grpc")  # fmt: skip
+    ports = dict(zip(names, listening_ports(len(names)), strict=True))
     store = S3Store(
         f"http://127.0.0.1:{ports['s3']}", store.access_key, store.secret_key, store.bucket
     )
@@ -146,17 +197,11 @@ def seaweedfs(bucket: str = "pfo-test", data_dir: Path | None = None) -> Iterato
         f"-s3.port.grpc={ports['s3_grpc']}", f"-s3.config={workdir / 's3.json'}",
         f"-s3.localSocket={workdir / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]  # fmt: skip
-    log = (workdir / "weed.log").open("w")
-    server = subprocess.Popen(
-        command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        _wait_until_writable(server, store, workdir / "weed.log")
-        yield store
-    finally:
-        _stop(server)
-        log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with log_path.open("w") as log:  # the child keeps its own descriptor
+        server = subprocess.Popen(
+            command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return store, server
 
 
 def _wait_until_writable(server: subprocess.Popen, store: S3Store, log: Path) -> None:
