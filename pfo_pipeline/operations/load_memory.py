@@ -14,6 +14,7 @@ with the figure it buys:
 - **Memory trimming** (`release_freed_memory`): Python's and Arrow's allocators keep freed pages
   for reuse, so the commit's own peak would sit on top of the fetch's; handing them back first
   lowers a million-row full sync's peak from 578 to 518 MB (measured in process, 2026-12-07).
+  Done every 16 batches of the fetch too, it keeps a 5M-row sync's peak at 1M's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from contextlib import contextmanager, suppress
 import pyarrow as pa
 
 YOUNG_THRESHOLD = 50_000
+RELEASE_EVERY_BATCHES = 16
 _lock = threading.Lock()
 _holders = 0
 _saved: tuple[int, int, int] | None = None
@@ -53,11 +55,17 @@ def rare_collections() -> Iterator[None]:
                 _saved = None
 
 
-def collect_batch_garbage() -> None:
+def collect_batch_garbage(batch_number: int) -> None:
     """A pass over the two young generations once a batch is staged: the batch's cycles are
-    young, so they die now. A full pass found no more and cost about 33 ms a batch, 1.6 s of a
-    million-row sync's one Python thread; this one costs about 20 ms (2026-12-07, via Dagster)."""
-    gc.collect(1)
+    young, so they die now (about 20 ms against a full pass's 33 ms: 1.6 s of a million-row
+    sync's one Python thread). Every `RELEASE_EVERY_BATCHES` batches, freed memory is also
+    handed back (`release_freed_memory`): without it the allocators' free lists grew over a long
+    fetch, and a 5M-row sync through Dagster peaked at 614-619 MB against 1M's 577; with it,
+    579 MB, for no measurable time (2026-12-07)."""
+    if batch_number % RELEASE_EVERY_BATCHES == 0:
+        release_freed_memory()
+    else:
+        gc.collect(1)
 
 
 def release_freed_memory() -> None:

@@ -201,7 +201,7 @@ def sync_transactions(
                     batch.records.clear()  # parsed rows go now, not when the next batch is full
                     stager.submit(number, mapped)
                     del mapped
-                    collect_batch_garbage()
+                    collect_batch_garbage(number)
                     _report(log, _progress(rows, pages, started, batch.total, fetch, options))
                 stager.drain()
             stage.note_shift(fetch.shift_reasons)  # the first page, read again after the last
