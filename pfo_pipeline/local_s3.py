@@ -7,9 +7,9 @@ below the system's ephemeral range, and bound to 127.0.0.1: a port picked from t
 be taken by one of SeaweedFS's own outgoing connections before its last server bound it (seen
 in CI: "s3 failed to listen on grpc port: address already in use"). A start that loses a port
 anyway is tried again on new ports. Its local sockets live in its own folder, and its telemetry
-is off. It does
-not stop on SIGTERM alone for many seconds: it gets `STOP_GRACE_S`, then its whole process group
-is killed. Its data lives in `data_dir` (kept) or in a temporary folder (removed).
+is off. It does not stop on SIGTERM alone for many seconds: it gets `STOP_GRACE_S`, then its
+whole process group is killed. Its data lives in `data_dir` (kept) or in a temporary folder
+(removed).
 """
 
 from __future__ import annotations
@@ -36,10 +36,8 @@ from pyarrow import fs as pafs
 STOP_GRACE_S = 2.0
 START_TIMEOUT_S = 60.0
 REGION = "us-east-1"
-
-
 START_ATTEMPTS = 3
-PORT_FLOOR = 10_000
+PORT_FLOOR = 10_000  # the lowest port picked: clear of the well-known and registered ones in use
 
 
 def _ephemeral_floor() -> int:

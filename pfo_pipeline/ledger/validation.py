@@ -3,11 +3,12 @@
 The record's SQL contract (`contract_sql`, translated from the Pandera model itself) screens the
 whole batch inside DuckDB; Pandera judges only the rows the screen flags, and its reasons go to
 quarantine. Why: Pandera's pandas backend on every row held the sync's one Python thread for
-about 3 s of a million-row sync, while the screen runs in DuckDB's C++ (measured in
-`benchmarks/ledger_sync.py`'s notes). The screen may flag more than Pandera fails (a null a check
-meets), never less: `tests/ledger/test_batch_validation.py` holds that for every kind of check.
-A column missing or of another dtype skips the screen: Pandera then judges the whole frame and
-raises, since the mapping itself is wrong.
+about 3 s of a million-row sync (py-spy of `dagster asset materialize`, 2026-12-07); the screen
+takes ~18 ms a 12,000-row batch in DuckDB, off the GIL. The screen may flag more than Pandera
+fails (a null a check meets), never less: `tests/ledger/test_batch_validation.py` holds that for
+every kind of check. A column missing or of another dtype skips the screen and Pandera judges the
+whole frame, as before: a wrong dtype quarantines every row with Pandera's reason, a missing
+column raises.
 """
 
 from __future__ import annotations
