@@ -18,7 +18,9 @@ Why it stays right while Powens changes its data during the read (the `churn_per
   short page before its end, or a row changed after the load began; a row read twice (it moved
   from a window already read into one not read yet) is a copy the stage finds; and the whole
   listing's first page, read again after the last window, shows a row that moved into a window
-  already read (new rows land on top of a date-ordered listing). Any of these keeps the cursor
+  already read (new rows land on top of a date-ordered listing); and the windows' first `total`s,
+  added up, differ from the first page's when the listing changed before a window was first read
+  (`TransactionFetch._windows_add_up`). Any of these keeps the cursor
   where the load began (`ledger/cursor_rule.py`), so the next sync reads the same range again
   (upserts are idempotent). A single chain is the one-window case.
 - Incremental reads window the same way: the `last_update` filter only ever gains rows while the

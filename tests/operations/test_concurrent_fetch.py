@@ -232,6 +232,29 @@ def test_the_windows_union_is_the_single_chain_result(family) -> None:
     assert sum(days[i] in ends for i in windowed) > 0
 
 
+def test_a_change_between_the_first_page_and_the_windows_is_seen(family) -> None:
+    """Powens imports backdated rows just after the listing's first page (the second listing it
+    serves): every window then reads the grown listing throughout, so only the windows' totals,
+    added up against the first page's, show the move. Without that sum this went unseen in about
+    one run in eight of the converging test (test_backdated_changes)."""
+    emulator, _ = family
+    emulator.set_faults(FaultConfig(backdated_import_rows=3, backdated_import_s=3 * 3600))
+    with make_client(emulator) as client:
+        moved = TransactionFetch(client, limit=100, concurrency=4)
+        read = fetched(moved)
+    assert len(moved.windows) == 16 and len(read) == len(set(read))
+    added_up = [r for r in moved.shift_reasons if r.startswith("the date windows hold")]
+    assert added_up == [
+        f"the date windows hold {moved.total + 3} rows, the listing's first page announced "
+        f"{moved.total}"
+    ]
+    emulator.set_faults(FaultConfig())
+    with make_client(emulator) as client:
+        still = TransactionFetch(client, limit=100, concurrency=4)
+        fetched(still)
+    assert not still.shift_reasons  # an unchanged listing adds up
+
+
 def test_a_windowed_full_sync_equals_a_single_chain_one(family, clean_start, tmp_path) -> None:
     _emulator, tenants = family
     windowed = tmp_path / "windowed"
