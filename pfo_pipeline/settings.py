@@ -19,6 +19,10 @@ from dotenv import dotenv_values
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# dbt runs from an environment of its own (dbt_project/requirements.txt): the one
+# scripts/_setup.sh builds here, or wherever `PFO_DBT_EXECUTABLE` points.
+DBT_ENV_DIR = PROJECT_ROOT / ".venv-dbt"
+DBT_EXECUTABLE_ENV = "PFO_DBT_EXECUTABLE"
 
 TENANTS_FILE_ENV = "PFO_TENANTS_FILE"
 SAMPLE_TENANTS_FILE = PACKAGE_DIR / "sample_tenants.yaml"

@@ -107,9 +107,9 @@ class WebhookSensorConfig(dg.ConfigurableResource):
 
 
 def dbt_resource() -> LocalDbtCliResource:
-    """dbt on the project in `dbt_project/`, with the dbt installed beside this interpreter.
-    (dagster-dbt, which imports dbt-core, is imported here: a process that only syncs the
-    ledger with these resources, such as a sensor's or a script's, spares ~1.5 s.)"""
+    """dbt on the project in `dbt_project/`, run by the dbt `dbt_executable` finds (its own
+    environment). dagster-dbt is imported here: a process that only syncs the ledger with these
+    resources, such as a sensor's or a script's, spares its import."""
     from pfo_pipeline.defs.analytics.project import (
         LocalDbtCliResource,
         dbt_executable,
