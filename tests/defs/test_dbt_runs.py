@@ -1,4 +1,5 @@
-"""How a dbt build runs: dbt's version is known without a `dbt --version` subprocess, and each
+"""How a dbt build runs: dbt comes from an environment of its own (no Dagster process imports
+dbt-core), its version is known without a `dbt --version` subprocess, and each
 run's dbt target folder is kept with only the newest few (the builds themselves run in
 tests/e2e/test_overview_pipeline.py, which also checks both on a real build)."""
 
@@ -57,6 +58,14 @@ def test_a_dbt_in_another_environment_is_read_from_that_environment(tmp_path: Pa
     bare = _fake_environment(tmp_path / "bare", f"#!{tmp_path}/bare/bin/python", None)
     assert project.installed_dbt_version(str(bare)) is None
     assert project.installed_dbt_version(str(tmp_path / "missing")) is None
+    # A path too long for a `#!` line: pip and uv start the interpreter from `/bin/sh`.
+    long_env = tmp_path / "long"
+    trampoline = "#!/bin/sh\n'''exec' \"" + f"{long_env}/bin/python" + '" "$0" "$@"\n\' \'\'\''
+    long_script = _fake_environment(long_env, trampoline, "1.11.9")
+    assert project.installed_dbt_version(str(long_script)) == Version("1.11.9")
+    bare_trampoline = f"#!/bin/sh\n'''exec' {tmp_path}/plain/bin/python \"$0\" \"$@\"\n' '''"
+    plain_script = _fake_environment(tmp_path / "plain", bare_trampoline, "1.11.8")
+    assert project.installed_dbt_version(str(plain_script)) == Version("1.11.8")
 
 
 def test_another_dbt_executable_is_still_asked_its_version(tmp_path: Path) -> None:

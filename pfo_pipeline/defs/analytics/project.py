@@ -7,6 +7,7 @@ project), never on import: tests, `dagster asset materialize`, CI and the demo n
 """
 
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -49,27 +50,35 @@ def dbt_executable() -> str:
 
 
 def installed_dbt_version(executable: str) -> Version | None:
-    """The dbt-core version of a dbt that is a Python environment's console script (its first
-    line names that environment's interpreter), read from the environment's package metadata;
-    None for anything else (dbt Fusion, a wrapper), which is then asked."""
+    """The dbt-core version of a dbt that is a Python environment's console script (it starts
+    that environment's interpreter), read from the environment's package metadata; None for
+    anything else (dbt Fusion, a wrapper script), which is then asked."""
     found = shutil.which(executable)
     if found is None:
         return None
     script = Path(found)
-    try:
-        with script.open("rb") as head:
-            first_line = head.readline(512)
-    except OSError:
-        return None
-    if not first_line.startswith(b"#!"):
-        return None
-    interpreter = Path(first_line[2:].decode(errors="replace").strip().split(" ")[0])
-    if interpreter.parent != script.parent:
+    if _script_interpreter(script).parent != script.parent:
         return None
     site_packages = [str(p) for p in script.parent.parent.glob("lib/python3*/site-packages")]
     for distribution in distributions(name="dbt-core", path=site_packages):
         return Version(distribution.version)
     return None
+
+
+def _script_interpreter(script: Path) -> Path:
+    """The interpreter a console script starts: its `#!` line or, for a path too long for one,
+    the `exec` line under `#!/bin/sh` that pip and uv write instead."""
+    try:
+        with script.open("rb") as head:
+            lines = [head.readline(1024), head.readline(1024)]
+    except OSError:
+        return Path()
+    if not lines[0].startswith(b"#!"):
+        return Path()
+    if lines[0].strip() == b"#!/bin/sh" and lines[1].startswith(b"'''exec' "):
+        words = shlex.split(lines[1].decode(errors="replace"))  # exec, the interpreter, "$0", …
+        return Path(words[1]) if len(words) > 1 else Path()
+    return Path(lines[0][2:].decode(errors="replace").split()[0])
 
 
 class LocalDbtCliResource(DbtCliResource):
