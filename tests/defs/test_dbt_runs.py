@@ -84,10 +84,26 @@ def test_another_dbt_executable_is_still_asked_its_version(tmp_path: Path) -> No
 def test_the_dbt_executable_set_in_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(settings.DBT_EXECUTABLE_ENV, str(tmp_path / "dbt"))
-    assert project.dbt_executable() == str(tmp_path / "dbt")
+    own = _fake_environment(tmp_path / "own", f"#!{tmp_path}/own/bin/python", "1.11.7")
+    monkeypatch.setenv(settings.DBT_EXECUTABLE_ENV, str(own))
+    assert project.dbt_executable() == str(own)
     monkeypatch.delenv(settings.DBT_EXECUTABLE_ENV)
     assert project.dbt_executable() == str(settings.DBT_ENV_DIR / "bin" / "dbt")
+
+
+def test_no_dbt_is_a_clear_error_naming_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.DBT_EXECUTABLE_ENV, str(tmp_path / "missing" / "dbt"))
+    with pytest.raises(project.DbtNotFoundError, match=r"PFO_DBT_EXECUTABLE=.*is not an execut"):
+        project.dbt_executable()
+    # Nothing set, no project environment, none beside the interpreter, none on PATH.
+    monkeypatch.delenv(settings.DBT_EXECUTABLE_ENV)
+    monkeypatch.setattr(settings, "DBT_ENV_DIR", tmp_path / "no-env")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(project.DbtNotFoundError, match=r"requirements\.txt"):
+        project.dbt_executable()
 
 
 def test_no_dbt_adapter_is_made_in_the_dagster_process() -> None:

@@ -33,19 +33,38 @@ def dbt_project() -> DbtProject:
     return DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 
 
+class DbtNotFoundError(RuntimeError):
+    """No dbt to build the marts with; the message says where to point and how to install one."""
+
+
+_INSTALL_DBT = (
+    "dbt lives in an environment of its own: `python3 -m venv .venv-dbt && .venv-dbt/bin/pip "
+    "install -r dbt_project/requirements.txt` in the project (scripts/_setup.sh does it), or "
+    f"set {settings.DBT_EXECUTABLE_ENV} to a dbt (dbt-core 1.11 with dbt-duckdb)"
+)
+
+
 def dbt_executable() -> str:
     """dbt: `PFO_DBT_EXECUTABLE`, else the project's dbt environment (`.venv-dbt/`), else a dbt
-    installed beside this interpreter (an un-activated venv still finds it), else `dbt` on PATH.
+    installed beside this interpreter (an un-activated venv still finds it), else `dbt` on PATH;
+    none of them is a `DbtNotFoundError` saying how to install it.
 
     Why dbt has an environment of its own: dagster-dbt imports dbt-core whenever it can, in every
     Dagster process (the code server, each run and step), about 1.1 s and 84 MB each, and this
     project uses none of it in process: dbt runs as a subprocess, row counts come from the lake."""
     configured = os.environ.get(settings.DBT_EXECUTABLE_ENV)
     if configured:
+        if shutil.which(configured) is None:
+            raise DbtNotFoundError(
+                f"{settings.DBT_EXECUTABLE_ENV}={configured} is not an executable dbt. "
+                + _INSTALL_DBT
+            )
         return configured
     for candidate in (settings.DBT_ENV_DIR / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
         if candidate.exists():
             return str(candidate)
+    if shutil.which("dbt") is None:
+        raise DbtNotFoundError(f"dbt was not found. {_INSTALL_DBT}")
     return "dbt"
 
 
