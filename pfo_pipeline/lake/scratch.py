@@ -70,10 +70,13 @@ class Scratch:
         self.conn.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}")
         return table
 
-    def write_parquet(self, name: str, select_sql: str) -> Path:
-        """Write `select_sql`'s rows (computed by DuckDB, held once as Arrow) to a Parquet file."""
+    def write_parquet(
+        self, name: str, select_sql: str, *, on: duckdb.DuckDBPyConnection | None = None
+    ) -> Path:
+        """Write `select_sql`'s rows (computed by DuckDB, held once as Arrow) to a Parquet file;
+        `on`: another connection to run the query on than the scratch's own."""
         path = self.folder / f"{name}.parquet"
-        batch = self.conn.execute(select_sql).fetch_arrow_table()
+        batch = (on or self.conn).execute(select_sql).fetch_arrow_table()
         pq.write_table(batch, path, compression="snappy")
         return path
 

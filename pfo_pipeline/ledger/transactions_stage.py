@@ -43,6 +43,11 @@ class TransactionStage:
         self.held_back = 0
         self._batches = 0
         self.scratch = Scratch(conn)
+        # Batches are screened and staged on a connection of their own to the same database,
+        # whose default catalog is the in-memory one: each statement on the lake's connection
+        # opens a DuckLake transaction (a catalog read), ~4 ms; a batch took six of them.
+        self.batch_conn = conn.cursor()
+        self.batch_conn.execute("USE memory")
         types = dict(
             conn.execute(
                 "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
@@ -56,6 +61,7 @@ class TransactionStage:
     def close(self) -> None:
         """Let go of the scratch folder and database (idempotent)."""
         self.scratch.close()
+        self.batch_conn.close()
 
     @property
     def relation(self) -> str:
@@ -77,12 +83,13 @@ class TransactionStage:
         # `stage_seq` orders batches as served: among equal `last_update`s the later copy wins.
         # (A batch holds one copy per id: the caller keeps the newest.) `id_hash`, the id's
         # 64-bit hash, is what the commit groups to find copies across batches.
-        with registered(self.conn, _stage_batch=arrow_of(frame, TRANSACTION_COLUMNS)):
+        with registered(self.batch_conn, _stage_batch=arrow_of(frame, TRANSACTION_COLUMNS)):
             path = self.scratch.write_parquet(
                 f"batch_{self._batches:06d}",
                 f"SELECT *, {content_hash_sql(TRANSACTION_HASHED)} AS row_hash, "
                 f"{int(self._batches)}::BIGINT AS stage_seq, hash(id) AS id_hash "
                 f"FROM (SELECT {self._typed} FROM _stage_batch)",
+                on=self.batch_conn,
             )
         self._files.append(path)
 

@@ -39,7 +39,7 @@ class MappedBatch:
 
 def stage_mapped(stage: TransactionStage, mapped: MappedBatch) -> None:
     """Validate a mapped batch and add it, with its rejects, to the stage."""
-    valid, invalid = validate_batch(BankTransactionRecord, mapped.frame, stage.conn)
+    valid, invalid = validate_batch(BankTransactionRecord, mapped.frame, stage.batch_conn)
     stage.add(valid, mapped.rejects + invalid, raw_rows=mapped.raw_rows)
 
 
@@ -75,8 +75,9 @@ class BatchStager:
     """Validates and stages mapped batches, in order, on one worker thread (see the module's
     docstring). At most one batch waits while another is mapped, so memory stays a batch or
     two. `on_staged(n)` runs on the caller's thread once batch n is in the stage; a failure is
-    raised there at the next call. The lake connection is the worker's alone until `drain()`
-    returns: call it before the caller uses the connection itself."""
+    raised there at the next call. The worker uses the stage's batch connection
+    (`TransactionStage.batch_conn`); `drain()` returns once every batch is staged: call it
+    before the caller changes what the next batches are mapped against (an accounts sync)."""
 
     def __init__(self, stage: TransactionStage, on_staged: Callable[[int], None]) -> None:
         self._stage = stage

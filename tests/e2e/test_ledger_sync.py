@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import orjson
 import pytest
 
 from pfo_pipeline import lake
+from pfo_pipeline.operations import transactions_sync
 from powens_emulator import EmulatorConfig, FaultConfig, start_emulator
 from tests.conftest import (
     FAMILY,
@@ -457,26 +459,37 @@ def test_a_permanent_error_fails_at_once_with_its_real_message(
     assert elapsed < 30
 
 
-def test_a_sync_reports_its_progress_in_the_run_log(tmp_path, powens_env) -> None:
+def test_a_sync_reports_its_progress_in_the_run_log(tmp_path, powens_env, monkeypatch) -> None:
     """A long first sync must not look frozen: the run log says what stage it is in, pages and
-    rows so far and the rate, at INFO."""
+    rows so far and the rate, at INFO: for the first batch, then each time the rows pass a
+    multiple of `PROGRESS_EVERY_ROWS` (50,000; here 300, then the default), not every batch."""
+    config = {"ops": {"bank_transactions": {"config": {"page_size": 100, "batch_rows": 150}}}}
+
+    def progress_lines(ledger: Path) -> list[str]:
+        instance = dg.DagsterInstance.ephemeral()
+        result = materialize_ledger(tenants, ledger, FAMILY, instance=instance, run_config=config)
+        assert result.success
+        return [
+            e.user_message
+            for e in instance.all_logs(result.run_id)
+            if e.level == logging.INFO and e.user_message.startswith("transactions sync")
+        ]
+
     with start_emulator(EmulatorConfig(seed=10, transactions=900)) as emulator:
         tenants = write_tenants_file(tmp_path / "tenants.yaml", emulator.base_url)
-        instance = dg.DagsterInstance.ephemeral()
-        result = materialize_ledger(
-            tenants, tmp_path / "ledger", FAMILY, instance=instance,
-            run_config={"ops": {"bank_transactions": {"config": {"page_size": 100,
-                                                                 "batch_rows": 300}}}},
-        )  # fmt: skip
-    assert result.success
-    lines = [
-        e.user_message
-        for e in instance.all_logs(result.run_id)
-        if e.level == logging.INFO and e.user_message.startswith("transactions sync")
-    ]
+        default = transactions_sync.PROGRESS_EVERY_ROWS
+        monkeypatch.setattr(transactions_sync, "PROGRESS_EVERY_ROWS", 300)
+        lines = progress_lines(tmp_path / "ledger")
+        monkeypatch.setattr(transactions_sync, "PROGRESS_EVERY_ROWS", default)
+        by_default = progress_lines(tmp_path / "ledger-default")
     fetched = [line for line in lines if "fetched and validated" in line]
     assert len(fetched) >= 3 and "rows/s" in fetched[-1] and "pages" in fetched[-1]
+    # The first batch's line, then one line each time a multiple of 300 rows is passed.
+    rows = [int(re.search(r"pages, ([\d,]+) rows", line)[1].replace(",", "")) for line in fetched]
+    assert [n // 300 for n in rows[1:]] == sorted(set(n // 300 for n in rows[1:]))
+    assert rows[0] <= 150 * 2 and all(n // 300 > rows[0] // 300 for n in rows[1:])
     assert any("committing" in line for line in lines) and "committed" in lines[-1]
+    assert len([line for line in by_default if "fetched and validated" in line]) == 1
 
 
 def test_ledger_asset_metadata_shows_stored_types_and_both_row_counts(tmp_path, powens_env) -> None:
