@@ -14,6 +14,7 @@ column raises.
 from __future__ import annotations
 
 import warnings
+from functools import cache
 from typing import Any
 
 import duckdb
@@ -64,10 +65,8 @@ def screen(
     """Positions of the rows that may break the record (in order), or None when a column is
     missing or has another dtype than the record's (then only Pandera can say what is wrong)."""
     columns = model.to_schema().columns
-    for name, column in columns.items():
-        if name not in frame or not column.dtype.check(
-            pandas_engine.Engine.dtype(frame[name].dtype)
-        ):
+    for name in columns:
+        if name not in frame or not _dtype_fits(model, name, frame[name].dtype):
             return None
     contract = contract_of(model, stored_only=False)
     try:
@@ -86,6 +85,14 @@ def screen(
             f"ORDER BY {_POSITION}"
         ).fetchall()
     return [position for (position,) in rows]
+
+
+@cache
+def _dtype_fits(model: type[pa.DataFrameModel], name: str, dtype: Any) -> bool:
+    """Whether a frame column's dtype is the record's, as Pandera checks it; remembered: for an
+    Arrow dtype Pandera first tries `import geopandas`, a failed import (a search of the whole
+    `sys.path`) each time, 27 columns a batch (~1 s of a million-row sync, holding the GIL)."""
+    return bool(model.to_schema().columns[name].dtype.check(pandas_engine.Engine.dtype(dtype)))
 
 
 def _pandera_reasons(model: type[pa.DataFrameModel], frame: pd.DataFrame) -> dict[Any, list[str]]:
