@@ -120,29 +120,35 @@ def default_rules() -> RuleSet:
 
 def categorise_frame(frame: pd.DataFrame, rules: RuleSet | None = None) -> pd.Series:
     """Category per row of a mapped transactions frame (`amount`, `transaction_type`,
-    `description`, `counterparty_name`)."""
+    `description`, `counterparty_name`), the rules run once per distinct key.
+
+    The keys are numbered by factorising each column (Arrow strings stay Arrow: no Python
+    string per row) and combining the codes: a pandas group-by over string copies of the
+    columns took ~15 ms of the sync's one mapping thread per 12,000-row batch."""
     rules = rules or default_rules()
     if frame.empty:
         return pd.Series([], index=frame.index, dtype=object)
     amounts = frame["amount"]
-    keys = pd.DataFrame(
-        {
-            "kind": frame["transaction_type"].fillna("unknown").astype(str),
-            "description": frame["description"].fillna("").astype(str),
-            "counterparty": frame["counterparty_name"].fillna("").astype(str),
-            "debit": (amounts < 0).fillna(False).astype(bool),
-        },
-        index=frame.index,
-    )
-    if any(r.min_amount is not None or r.max_amount is not None for r in rules.rules):
-        keys["amount"] = amounts.abs().astype(str)  # amount bounds make the amount part of the key
-    # Group numbers follow first appearance, like drop_duplicates: code i <-> i-th distinct key.
-    codes = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
-    uniques = [tuple(k) for k in keys.drop_duplicates().itertuples(index=False)]
-    categories = np.empty(len(uniques), dtype=object)
-    for position, values in enumerate(uniques):
-        kind, description, counterparty, debit = values[:4]
-        amount = Decimal(values[4]) if len(values) > 4 else Decimal(0)
-        text = normalise(description) + normalise(counterparty)
-        categories[position] = rules.categorise(kind, text, debit, amount)
-    return pd.Series(categories[codes], index=frame.index, dtype=object)
+    parts = [
+        frame["transaction_type"].fillna("unknown"),
+        frame["description"].fillna(""),
+        frame["counterparty_name"].fillna(""),
+    ]
+    bounded = any(r.min_amount is not None or r.max_amount is not None for r in rules.rules)
+    if bounded:
+        parts.append(amounts.abs())  # amount bounds make the amount part of the key
+    debit = (amounts < 0).fillna(False).to_numpy(dtype=bool)
+    key = debit.astype(np.int64)
+    for part in parts:
+        codes, uniques = pd.factorize(part)
+        # Re-numbered after each column, so the combined key stays below the row count.
+        key = pd.factorize(key * (len(uniques) + 1) + (codes + 1))[0]
+    distinct, first_rows = np.unique(key, return_index=True)
+    values = [part.take(first_rows).tolist() for part in parts]
+    categories = np.empty(len(distinct), dtype=object)
+    for position, row in enumerate(first_rows):
+        kind, description, counterparty = (values[i][position] for i in range(3))
+        amount = Decimal(str(values[3][position])) if bounded else Decimal(0)
+        text = normalise(str(description)) + normalise(str(counterparty))
+        categories[position] = rules.categorise(str(kind), text, bool(debit[row]), amount)
+    return pd.Series(categories[key], index=frame.index, dtype=object)
