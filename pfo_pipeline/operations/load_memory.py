@@ -7,10 +7,10 @@ with the figure it buys:
   every 700 allocations the collector runs, and its full passes walk every live object, the
   imported modules' included: ~6 s of CPU of a million-row sync, a fifth of it. Inside
   `rare_collections` the objects alive at entry are frozen (no pass walks them) and passes run
-  only every `YOUNG_THRESHOLD` allocations. Cyclic garbage is still collected: the load calls
-  `collect_batch_garbage` once per batch (the frames of a batch form cycles that hold their
-  Arrow buffers; left to rare passes, memory climbs by hundreds of MB). Nested or concurrent
-  loads share one pause; the last one out restores the collector as it was.
+  only every `YOUNG_THRESHOLD` allocations. What little cyclic garbage a load makes is left to
+  those passes: the one cycle that held real memory, httpx's between a response and its stream
+  (every page's ~1 MB body), is broken as each page is read (`powens.responses.release`), so
+  no pass after each batch is needed any more (one took ~20 ms a batch).
 - **Memory trimming** (`release_freed_memory`): Python's and Arrow's allocators keep freed pages
   for reuse, so the commit's own peak would sit on top of the fetch's; handing them back first
   lowers a million-row full sync's peak from 578 to 518 MB (measured in process, 2026-12-07).
@@ -55,17 +55,13 @@ def rare_collections() -> Iterator[None]:
                 _saved = None
 
 
-def collect_batch_garbage(batch_number: int) -> None:
-    """A pass over the two young generations once a batch is staged: the batch's cycles are
-    young, so they die now (about 20 ms against a full pass's 33 ms: 1.6 s of a million-row
-    sync's one Python thread). Every `RELEASE_EVERY_BATCHES` batches, freed memory is also
-    handed back (`release_freed_memory`): without it the allocators' free lists grew over a long
-    fetch, and a 5M-row sync through Dagster peaked at 614-619 MB against 1M's 577; with it,
-    579 MB, for no measurable time (2026-12-07)."""
+def release_every_few_batches(batch_number: int) -> None:
+    """Every `RELEASE_EVERY_BATCHES` batches, hand freed memory back (`release_freed_memory`):
+    without it the allocators' free lists grew over a long fetch, and a 5M-row sync through
+    Dagster peaked at 614-619 MB against 1M's 577 (2026-12-07); with it (and the page cycle
+    broken), 1M peaks at 513-514 MB and 5M at 521 MB (2026-12-08)."""
     if batch_number % RELEASE_EVERY_BATCHES == 0:
         release_freed_memory()
-    else:
-        gc.collect(1)
 
 
 def release_freed_memory() -> None:

@@ -26,8 +26,8 @@ from pfo_pipeline.ledger.transactions_stage import TransactionStage
 from pfo_pipeline.ledger.types import AccountRef, LoadStats, SyncContext
 from pfo_pipeline.operations.accounts_sync import sync_accounts
 from pfo_pipeline.operations.load_memory import (
-    collect_batch_garbage,
     rare_collections,
+    release_every_few_batches,
     release_freed_memory,
 )
 from pfo_pipeline.operations.sync_context import (
@@ -206,7 +206,7 @@ def sync_transactions(
                     batch.records.clear()  # parsed rows go now, not when the next batch is full
                     stager.submit(number, mapped)
                     del mapped
-                    collect_batch_garbage(number)
+                    release_every_few_batches(number)
                     if number == 1 or rows // PROGRESS_EVERY_ROWS > reported // PROGRESS_EVERY_ROWS:
                         _report(log, _progress(rows, pages, started, batch.total, fetch, options))
                         reported = rows

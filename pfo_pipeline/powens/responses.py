@@ -56,6 +56,13 @@ def retry_after(response: httpx.Response, cap_s: float) -> float | None:
     return max(0.0, min(seconds, cap_s))
 
 
+def release(response: httpx.Response) -> None:
+    """Break httpx's cycle between a read response and its stream (`response.stream` holds the
+    response back: encode/httpx#3733), so the response, its ~1 MB body and its request objects
+    go as soon as the caller drops them, not at the cyclic collector's next pass."""
+    response.stream = httpx.ByteStream(b"")
+
+
 def decode(response: httpx.Response, operation: str) -> Any:
     """The JSON body, or an invalid-response error that says what came instead."""
     try:

@@ -36,7 +36,7 @@ from pfo_pipeline.powens.errors import (
     PowensUnreachableError,
 )
 from pfo_pipeline.powens.options import ClientOptions
-from pfo_pipeline.powens.responses import decode, error_for, powens_clock, retry_after
+from pfo_pipeline.powens.responses import decode, error_for, powens_clock, release, retry_after
 
 logger = logging.getLogger("pfo_pipeline.powens")
 
@@ -177,6 +177,7 @@ class PowensTransport:
                         f"cannot reach {self.address} ({type(exc).__name__})", operation=operation
                     )
                 ) from None
+            release(response)  # the body is read: nothing keeps the response alive but us
             status = response.status_code
             if status < 400:
                 clock = powens_clock(response)

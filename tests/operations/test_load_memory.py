@@ -1,5 +1,5 @@
 """A long fetch hands freed memory back every `RELEASE_EVERY_BATCHES` batches (a 5M-row sync's
-peak stayed at 1M's only so), and frees a batch's cycles after every batch."""
+peak stayed at 1M's only so); inside a load the collector runs rarely, and is restored after."""
 
 from __future__ import annotations
 
@@ -19,18 +19,18 @@ def test_freed_memory_is_handed_back_every_so_many_batches(monkeypatch) -> None:
     monkeypatch.setattr(load_memory, "release_freed_memory", lambda: released.append(1))
     every = load_memory.RELEASE_EVERY_BATCHES
     for number in range(1, 2 * every + 1):
-        load_memory.collect_batch_garbage(number)
+        load_memory.release_every_few_batches(number)
     assert len(released) == 2
 
 
-def test_a_batch_s_cycles_die_with_the_batch_inside_a_load() -> None:
+def test_a_load_leaves_cycles_to_rare_passes_and_restores_the_collector() -> None:
     before = gc.get_threshold()
     with load_memory.rare_collections():
+        assert gc.get_threshold()[0] == load_memory.YOUNG_THRESHOLD
         cycle = Cycle()
         gone: list[bool] = []
         weakref.finalize(cycle, gone.append, True)
         del cycle
-        assert not gone  # rare passes: left alone until the batch ends
-        load_memory.collect_batch_garbage(1)
-        assert gone == [True]
+        load_memory.release_every_few_batches(load_memory.RELEASE_EVERY_BATCHES)
+        assert gone == [True]  # the periodic release collects too
     assert gc.get_threshold() == before  # the collector as it was
