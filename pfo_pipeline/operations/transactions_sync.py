@@ -44,11 +44,11 @@ from pfo_pipeline.powens.models import PowensTransaction
 
 DEFAULT_OVERLAP = timedelta(hours=1)
 # Rows mapped, validated and staged at a time: the sync's memory follows this, not the history.
-# One batch is staged while the next is mapped (`BatchStager`): 12,000 rows keep a million-row
-# Dagster run at 524-542 MB, and a 5M-row one at 553 MB (20,000: ~1 s faster, 578-583 MB, too
-# near 600 MB; measured 2026-12-08). Smaller costs time: each batch has fixed costs (10,000:
-# +4 s a million rows).
-DEFAULT_BATCH_ROWS = 12_000
+# One batch is staged while the next is mapped (`BatchStager`): 20,000 rows keep a million-row
+# Dagster run at 539 MB and a 5M-row one at 549 MB, 1.5 s faster a million rows than 12,000
+# (measured 2026-12-08, once the page cycle no longer held pages: at 12,000, 513-529 MB). Each
+# batch has fixed costs (10,000 rows: +4 s a million rows).
+DEFAULT_BATCH_ROWS = 20_000
 # A progress line in the run log for the first batch, then each time the rows pass a multiple of
 # this: a line costs the sync's mapping thread ~19 ms (Dagster writes it to its event log), and
 # one per batch was 1.6 s of a million-row sync.
