@@ -38,7 +38,8 @@ def validate_batch(
     model: type[pa.DataFrameModel], frame: pd.DataFrame, conn: duckdb.DuckDBPyConnection
 ) -> tuple[pd.DataFrame, list[Reject]]:
     """Validate once; return the valid rows and a reject (with reasons) per failing row. `conn`
-    runs the screen (the load's own connection: no second database held in memory)."""
+    runs the screen: a connection to the load's database (no second database held in memory),
+    for transactions the stage's batch connection."""
     if frame.empty:
         return model.validate(frame, lazy=True), []
     frame = frame.reset_index(drop=True)

@@ -76,8 +76,8 @@ class BatchStager:
     docstring). At most one batch waits while another is mapped, so memory stays a batch or
     two. `on_staged(n)` runs on the caller's thread once batch n is in the stage; a failure is
     raised there at the next call. The worker uses the stage's batch connection
-    (`TransactionStage.batch_conn`); `drain()` returns once every batch is staged: call it
-    before the caller changes what the next batches are mapped against (an accounts sync)."""
+    (`TransactionStage.batch_conn`), so the caller keeps the lake's own (an accounts sync
+    mid-load); `drain()` returns once every batch is staged, before the commit."""
 
     def __init__(self, stage: TransactionStage, on_staged: Callable[[int], None]) -> None:
         self._stage = stage

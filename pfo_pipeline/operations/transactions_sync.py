@@ -131,12 +131,8 @@ class KnownAccounts:
         self.refs: dict[int, AccountRef] = account_refs(conn, ctx.tenant_id, ctx.connection_id)
         self.synced_first = False
 
-    def lacking(self, records: list[PowensTransaction]) -> bool:
-        """Whether `cover` would sync the accounts (and so use the lake connection)."""
-        return not self.synced_first and any(r.id_account not in self.refs for r in records)
-
     def cover(self, records: list[PowensTransaction], now: datetime) -> None:
-        if not self.lacking(records):
+        if self.synced_first or all(r.id_account in self.refs for r in records):
             return
         ctx = self._ctx
         sync_accounts(
@@ -195,9 +191,8 @@ def sync_transactions(
             started, pages, rows, reported = time.monotonic(), 0, 0, 0
             with BatchStager(stage, on_batch or _nothing) as stager:
                 for number, batch in enumerate(fetch.batches(options.batch_rows), start=1):
-                    if accounts.lacking(batch.records):
-                        stager.drain()  # staged in order before the accounts change
-                        accounts.cover(batch.records, now)
+                    # On the lake's connection; the stager works on the stage's own one.
+                    accounts.cover(batch.records, now)
                     pages += batch.pages
                     rows += len(batch)
                     mapped = map_batch(

@@ -16,7 +16,7 @@ from pfo_pipeline.ledger.records import BankTransactionRecord, failing_rows
 from pfo_pipeline.ledger.validation import screen, validate_batch
 from tests.ledger.test_contract_sql import GOOD_TRANSACTION, MUTATIONS, frame_of
 
-SCREEN = duckdb.connect()  # a load's own connection, in the sync
+SCREEN = duckdb.connect()  # in the sync, a connection to the load's database
 
 
 def rows_with(*changes: dict[str, Any], start: int = 0) -> list[dict[str, Any]]:
